@@ -1,0 +1,188 @@
+"""validate, schema, describe: the commands that need nothing but the specs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bakery.cli.common import EnvOption, JsonOption, app, load_plan, usage_error
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Layer files to check (default: every layer). Other files are "
+            "accepted and trigger a full check, so a pre-commit hook can pass any change."
+        ),
+    ] = None,
+    env: EnvOption = "development",
+    all_envs: Annotated[
+        bool, typer.Option("--all-envs", help="Check every environment, not only --env.")
+    ] = False,
+) -> None:
+    """Check layer specs: shape, references, locations, cycles, cron, and every query's SQL.
+
+    Prints one line per problem, FILE:LINE:COL: path: message, and exits 1 if any.
+    """
+    started = time.perf_counter()
+    layer_files = []
+    for path in paths or []:
+        if not path.exists():
+            usage_error(f"no such file: {path}")
+        if path.suffix in (".yaml", ".yml") and path.name != "bakery.yaml":
+            layer_files.append(path)
+    from bakery.workspace import find_root, load_workspace
+
+    envs = [env]
+    if all_envs:
+        from bakery.errors import SpecError
+
+        try:
+            envs = list(load_workspace(find_root()).project.environments)
+        except SpecError:
+            pass
+    for name in envs:
+        plan = load_plan(name, layer_files or None)
+    elapsed = time.perf_counter() - started
+    n = len(plan.layers)
+    print(
+        f"ok: {n} layer{'s' if n != 1 else ''}, {len(plan.tables)} tables "
+        f"({', '.join(envs)}) in {elapsed:.2f}s",
+        file=sys.stderr,
+    )
+
+
+@app.command()
+def schema(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON Schema files.")] = Path(
+        "schemas"
+    ),
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if the files on disk are out of date.")
+    ] = False,
+) -> None:
+    """Write the JSON Schemas of layer files and of bakery.yaml (for editor completion)."""
+    from bakery.schema import schema_files
+
+    stale = []
+    for name, text in schema_files().items():
+        target = out / name
+        if check:
+            if not target.is_file() or target.read_text() != text:
+                stale.append(str(target))
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        print(f"wrote {target}", file=sys.stderr)
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run `bakery schema`", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def describe_data(plan: Any, layer: str | None = None) -> dict[str, Any]:
+    """The stable, script-facing description of a plan (the --json form of describe)."""
+
+    def column(c: Any) -> dict[str, Any]:
+        return {"name": c.name, "type": c.type, "description": c.description}
+
+    layers = plan.layers if layer is None else [plan.layer(layer)]
+    return {
+        "env": plan.env,
+        "glue_database": plan.project.glue_database,
+        "order": [ly.name for ly in plan.layers],
+        "layers": [
+            {
+                "name": ly.name,
+                "file": ly.file,
+                "description": ly.description,
+                "depends_on": ly.depends_on,
+                "singleton": ly.singleton,
+                "timeout_minutes": ly.spec.timeout_minutes,
+                "triggers": {
+                    "schedule": ly.triggers.schedule,
+                    "events": list(ly.triggers.events),
+                    "delay_seconds": ly.triggers.delay_seconds,
+                },
+                "steps": [
+                    {
+                        "id": st.id,
+                        "kind": st.kind,
+                        "reads": st.reads,
+                        "writes": st.writes,
+                        "over": st.over_values,
+                        "steps": [
+                            {"id": c.id, "kind": c.kind, "reads": c.reads, "writes": c.writes}
+                            for c in st.children
+                        ],
+                    }
+                    for st in ly.steps
+                ],
+                "tables": [
+                    {
+                        "ref": t.ref,
+                        "name": t.name,
+                        "layer": t.layer,
+                        "glue_name": t.glue_name,
+                        "format": t.format,
+                        "location": t.location,
+                        "external": t.external,
+                        "columns": [column(c) for c in t.columns],
+                        "partition_keys": [column(c) for c in t.partition_keys],
+                        "read_by": t.read_by,
+                    }
+                    for t in ly.tables
+                ],
+            }
+            for ly in layers
+        ],
+    }
+
+
+@app.command()
+def describe(
+    layer: Annotated[str | None, typer.Argument(help="One layer (default: all).")] = None,
+    env: EnvOption = "development",
+    as_json: JsonOption = False,
+) -> None:
+    """Show layers in run order, their steps and tables with resolved s3:// locations."""
+    plan = load_plan(env)
+    if layer is not None and layer not in [ly.name for ly in plan.layers]:
+        usage_error(f"unknown layer {layer!r}; layers: {', '.join(ly.name for ly in plan.layers)}")
+    data = describe_data(plan, layer)
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]environment[/] {plan.env}   [bold]order[/] {' -> '.join(data['order'])}")
+    for ly in data["layers"]:
+        console.print()
+        console.print(f"[bold cyan]{ly['name']}[/]  ({ly['file']})")
+        console.print(f"  {ly['description']}")
+        if ly["depends_on"]:
+            console.print(f"  depends on: {', '.join(ly['depends_on'])}")
+        trig = ly["triggers"]
+        if trig["schedule"] or trig["events"]:
+            console.print(f"  triggers: {trig['schedule'] or ''} {' '.join(trig['events'])}")
+        if ly["singleton"]:
+            console.print("  singleton: a second run while one runs stops at once")
+        console.print("  steps: " + " -> ".join(f"{s['id']} ({s['kind']})" for s in ly["steps"]))
+        table = Table("table", "format", "columns", "partitioned by", "location", box=None)
+        for t in ly["tables"]:
+            table.add_row(
+                t["name"] + (" (external)" if t["external"] else ""),
+                t["format"],
+                ", ".join(f"{c['name']} {c['type']}" for c in t["columns"]),
+                ", ".join(c["name"] for c in t["partition_keys"]) or "-",
+                t["location"],
+            )
+        console.print(table)

@@ -1,0 +1,843 @@
+"""The plan: layers resolved for one environment, the single input of every back-end.
+
+Locations are rendered, table references resolved across layers, query templates
+rendered to Athena SQL and checked with sqlglot against the declared schemas,
+and layers put in dependency order. Everything wrong is collected and raised
+together as one SpecError.
+"""
+
+from __future__ import annotations
+
+import difflib
+import graphlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from bakery import spec as s
+from bakery.errors import Problem, SpecError
+from bakery.loader import Document
+from bakery.sql import Rendered, TemplateProblem, analyse, render
+from bakery.workspace import LayerFile, Workspace
+
+LAMBDAS_DIR = Path(__file__).parent / "lambdas"
+_S3 = re.compile(r"^s3://([^/]+)/(.*)$")
+
+
+@dataclass
+class TablePlan:
+    layer: str
+    name: str
+    location: str  # s3://bucket/prefix/ (always ends with '/')
+    format: str
+    columns: list[s.Column]
+    partition_keys: list[s.Column]
+    csv: s.Csv | None
+    compression: str
+    description: str | None
+    glue_database: str
+    written_by: list[str] = field(default_factory=list)  # step ids of the owning layer
+    read_by: list[str] = field(default_factory=list)  # "layer.step" that read it
+
+    @property
+    def ref(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def glue_name(self) -> str:
+        return f"{self.glue_database}.{self.name}"
+
+    @property
+    def bucket(self) -> str:
+        return _S3.match(self.location).group(1)  # type: ignore[union-attr]
+
+    @property
+    def prefix(self) -> str:
+        return _S3.match(self.location).group(2)  # type: ignore[union-attr]
+
+    @property
+    def external(self) -> bool:
+        """Produced outside bakery: no step of any layer writes it."""
+        return not self.written_by
+
+    @property
+    def all_columns(self) -> list[s.Column]:
+        return [*self.columns, *self.partition_keys]
+
+
+@dataclass
+class StepPlan:
+    layer: str
+    id: str
+    kind: str  # a step type, or "refresh_partitions" (added by the plan)
+    spec: Any
+    description: str | None = None
+    reads: list[str] = field(default_factory=list)  # table refs "layer.table"
+    writes: list[str] = field(default_factory=list)
+    sql: str | None = None  # Athena SELECT; a check passes when it returns no rows
+    params: list[str] = field(default_factory=list)  # runtime parameter per '?', in order
+    template: str | None = None  # project-relative template path
+    children: list[StepPlan] = field(default_factory=list)  # for_each body
+    over_values: list[str] | None = None  # for_each / fan-out over fixed values
+    over_sql: str | None = None  # for_each over the rows of this query
+    over_params: list[str] = field(default_factory=list)  # names each item provides
+    max_concurrency: int | None = None
+    location: str | None = None  # purge_prefix target / export_by_key destination
+
+    @property
+    def qualified_id(self) -> str:
+        return f"{self.layer}.{self.id}"
+
+
+@dataclass
+class LayerPlan:
+    name: str
+    file: str
+    description: str
+    spec: s.Layer
+    tables: list[TablePlan]
+    steps: list[StepPlan]
+    depends_on: list[str]  # declared and inferred from the tables read
+
+    @property
+    def triggers(self) -> s.Triggers:
+        return self.spec.triggers
+
+    @property
+    def singleton(self) -> bool:
+        return self.spec.singleton
+
+    def walk(self) -> list[StepPlan]:
+        """Every step, for_each bodies included, in order."""
+        out = []
+        for step in self.steps:
+            out.append(step)
+            out.extend(step.children)
+        return out
+
+
+@dataclass
+class Plan:
+    project: s.Project
+    env: str
+    root: Path
+    layers: list[LayerPlan]  # in dependency order
+    tables: dict[str, TablePlan]  # by ref "layer.table"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {**self.project.tags, "dc-environment": self.env}
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return {**self.project.variables, **self.project.environments[self.env].variables}
+
+    def layer(self, name: str) -> LayerPlan:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def table(self, ref: str) -> TablePlan:
+        return self.tables[ref]
+
+    def upstream(self, names: list[str]) -> list[LayerPlan]:
+        """The named layers and everything they depend on, in dependency order."""
+        wanted: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in wanted:
+                wanted.add(name)
+                stack.extend(self.layer(name).depends_on)
+        return [layer for layer in self.layers if layer.name in wanted]
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _contains(outer: str, inner: str) -> bool:
+    return inner.startswith(outer)
+
+
+class _Builder:
+    def __init__(self, ws: Workspace, env: str, check_sql: bool):
+        self.ws = ws
+        self.env = env
+        self.check_sql = check_sql
+        self.problems: list[Problem] = []
+        project = ws.project
+        self.context: dict[str, Any] = {
+            "env": env,
+            "vars": {**project.variables, **project.environments[env].variables},
+            "buckets": dict(project.buckets),
+            "glue_database": project.glue_database,
+            "region": project.region,
+        }
+        self.tables: dict[str, TablePlan] = {}
+        self.table_paths: dict[str, tuple[Document, tuple]] = {}
+        self.layer_names = [lf.spec.name for lf in ws.layers]
+
+    # -- helpers ---------------------------------------------------------
+
+    def problem(self, doc: Document, path: tuple, message: str) -> None:
+        self.problems.append(doc.problem(path, message))
+
+    def render_location(self, doc: Document, path: tuple, template: str) -> str | None:
+        try:
+            text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(template)
+            value = text.render(**self.context).strip()
+        except jinja2.TemplateError as exc:
+            self.problem(doc, path, f"location template: {exc}")
+            return None
+        m = _S3.match(value)
+        if not m:
+            self.problem(doc, path, f"{value!r} is not an s3://bucket/prefix/ location")
+            return None
+        bucket, prefix = m.groups()
+        if bucket not in self.ws.project.buckets.values():
+            known = ", ".join(sorted(self.ws.project.buckets.values()))
+            self.problem(
+                doc, path, f"bucket {bucket!r} is not one of the project's buckets ({known})"
+            )
+            return None
+        if not prefix.strip("/"):
+            self.problem(doc, path, f"{value!r} is a bucket root; give a prefix inside it")
+            return None
+        if "//" in prefix or not prefix.endswith("/"):
+            self.problem(doc, path, f"{value!r} must be a prefix ending in '/' with no '//'")
+            return None
+        return value
+
+    def resolve(self, layer: str, ref: str) -> str:
+        """'table' or 'layer.table' -> 'layer.table'; raises LookupError with a hint."""
+        if "." in ref:
+            owner, name = ref.split(".", 1)
+            if owner not in self.layer_names:
+                raise LookupError(
+                    f"unknown layer {owner!r} in {ref!r}{_suggest(owner, self.layer_names)}"
+                )
+            if f"{owner}.{name}" not in self.tables:
+                names = [t.name for t in self.tables.values() if t.layer == owner]
+                raise LookupError(
+                    f"layer {owner!r} declares no table {name!r}{_suggest(name, names)}"
+                )
+            return f"{owner}.{name}"
+        if f"{layer}.{ref}" in self.tables:
+            return f"{layer}.{ref}"
+        elsewhere = [t.ref for t in self.tables.values() if t.name == ref]
+        if elsewhere:
+            raise LookupError(f"table {ref!r} belongs to another layer: write {elsewhere[0]!r}")
+        names = [t.name for t in self.tables.values() if t.layer == layer]
+        raise LookupError(f"unknown table {ref!r}{_suggest(ref, names)}")
+
+    def ref_at(self, lf: LayerFile, path: tuple, ref: str) -> str | None:
+        try:
+            return self.resolve(lf.spec.name, ref)
+        except LookupError as exc:
+            self.problem(lf.doc, path, str(exc))
+            return None
+
+    def schema(self) -> dict[str, dict[str, dict[str, str]]]:
+        db = self.ws.project.glue_database
+        return {db: {t.name: {c.name: c.type for c in t.all_columns} for t in self.tables.values()}}
+
+    def template_path(self, lf: LayerFile, path: tuple, query: str) -> str | None:
+        target = (lf.path.parent / query).resolve()
+        root = self.ws.root.resolve()
+        if not target.is_relative_to(root):
+            self.problem(lf.doc, path, f"template {query!r} is outside the project; keep it in it")
+            return None
+        if not target.is_file():
+            self.problem(lf.doc, path, f"template {query!r} not found (looked at {target})")
+            return None
+        return target.relative_to(root).as_posix()
+
+    def render_sql(
+        self,
+        lf: LayerFile,
+        path: tuple,
+        *,
+        query: str | None = None,
+        sql: str | None = None,
+        builtin: str | None = None,
+        extra: dict[str, Any] | None = None,
+        params: list[str] | None = None,
+    ) -> tuple[Rendered, str | None] | None:
+        """Render a project template, inline SQL or a built-in template, then analyse it."""
+        if builtin is None and (query is None) == (sql is None):
+            self.problem(lf.doc, path, "give exactly one of 'query' (a template file) or 'sql'")
+            return None
+        layer = lf.spec.name
+        template = None
+        if query is not None:
+            template = self.template_path(lf, path + ("query",), query)
+            if template is None:
+                return None
+        source, is_file = (
+            (builtin, True) if builtin else ((template, True) if template else (sql, False))
+        )
+        anchor = path + (("query",) if query is not None else ("sql",) if sql else ())
+
+        def location(name: str) -> str:
+            return self.tables[self.resolve(layer, name)].location
+
+        context = {**self.context, **(extra or {}), "location": location}
+        try:
+            rendered = render(
+                self.ws.root,
+                source,  # type: ignore[arg-type]
+                is_file=is_file,
+                context=context,
+                resolve=lambda ref: self.resolve(layer, ref),
+            )
+        except TemplateProblem as exc:
+            self._template_problem(lf, anchor, exc, template)
+            return None
+        allowed = params or []
+        for name in rendered.params:
+            if name not in allowed:
+                where = (
+                    f"available here: {', '.join(allowed)}"
+                    if allowed
+                    else "param() is only available inside for_each or a fanned-out step"
+                )
+                self.problem(lf.doc, anchor, f"unknown runtime parameter {name!r}; {where}")
+                return None
+        return rendered, template
+
+    def _template_problem(
+        self, lf: LayerFile, anchor: tuple, exc: TemplateProblem, template: str | None
+    ) -> None:
+        from bakery.errors import format_path
+
+        if template and exc.line:
+            self.problems.append(
+                Problem(template, exc.line, max(exc.col, 1), format_path(anchor), exc.message)
+            )
+        else:
+            self.problem(lf.doc, anchor, exc.message)
+
+    def analyse_sql(
+        self, lf: LayerFile, anchor: tuple, rendered: Rendered, template: str | None
+    ) -> list[str] | None:
+        if not self.check_sql:
+            return None
+        try:
+            return analyse(rendered.sql, self.schema(), template).output_columns
+        except TemplateProblem as exc:
+            self._template_problem(lf, anchor, exc, template)
+            return None
+
+    def check_output(
+        self, lf: LayerFile, anchor: tuple, got: list[str] | None, into: str | None
+    ) -> None:
+        if got is None or into is None:
+            return
+        want = [c.name for c in self.tables[into].all_columns]
+        if got == want:
+            return
+        missing = [c for c in want if c not in got]
+        extra = [c for c in got if c not in want]
+        detail = []
+        if missing:
+            detail.append(f"missing {', '.join(missing)}")
+        if extra:
+            detail.append(f"not in the table: {', '.join(extra)}")
+        if not detail:
+            detail.append(f"order differs: the table has {', '.join(want)}")
+        self.problem(
+            lf.doc,
+            anchor,
+            f"query output columns do not match table {into!r} ({'; '.join(detail)}); "
+            "partition keys come last",
+        )
+
+    def column_of(self, lf: LayerFile, path: tuple, ref: str | None, column: str) -> bool:
+        if ref is None:
+            return False
+        names = [c.name for c in self.tables[ref].all_columns]
+        if column not in names:
+            self.problem(
+                lf.doc, path, f"table {ref!r} has no column {column!r}{_suggest(column, names)}"
+            )
+            return False
+        return True
+
+    # -- passes ----------------------------------------------------------
+
+    def declare_tables(self) -> None:
+        for lf in self.ws.layers:
+            for i, step in enumerate(lf.spec.steps):
+                if not isinstance(step, s.GlueTable):
+                    continue
+                path = ("steps", i)
+                clash = [t for t in self.tables.values() if t.name == step.name]
+                if clash:
+                    self.problem(
+                        lf.doc,
+                        path + ("name",),
+                        f"table {step.name!r} is already declared by layer {clash[0].layer!r}; "
+                        "Glue table names are unique in the database",
+                    )
+                    continue
+                if step.format == "csv" and step.csv is None:
+                    step = step.model_copy(update={"csv": s.Csv()})
+                if step.format != "csv" and step.csv is not None:
+                    self.problem(lf.doc, path + ("csv",), "csv options only apply to format: csv")
+                names = [c.name for c in [*step.columns, *step.partition_keys]]
+                dupes = sorted({n for n in names if names.count(n) > 1})
+                if dupes:
+                    self.problem(lf.doc, path + ("columns",), f"duplicate column {dupes[0]!r}")
+                location = self.render_location(lf.doc, path + ("location",), step.location)
+                table = TablePlan(
+                    layer=lf.spec.name,
+                    name=step.name,
+                    location=location or f"s3://invalid/{step.name}/",
+                    format=step.format,
+                    columns=list(step.columns),
+                    partition_keys=list(step.partition_keys),
+                    csv=step.csv,
+                    compression=step.compression,
+                    description=step.description,
+                    glue_database=self.ws.project.glue_database,
+                )
+                self.tables[table.ref] = table
+                if location:
+                    self.table_paths[table.ref] = (lf.doc, path + ("location",))
+
+    def build_layer(self, lf: LayerFile) -> LayerPlan:
+        layer = lf.spec.name
+        steps: list[StepPlan] = []
+        seen_ids: dict[str, int] = {}
+        for i, step in enumerate(lf.spec.steps):
+            if isinstance(step, s.GlueTable):
+                continue
+            path = ("steps", i)
+            if step.id in seen_ids:
+                self.problem(
+                    lf.doc, path + ("id",), f"step id {step.id!r} is used twice in this layer"
+                )
+            seen_ids[step.id] = i
+            plan = self.build_step(lf, path, step, params=[])
+            if plan is None:
+                continue
+            steps.append(plan)
+            if plan.kind == "purge_prefix":
+                continue
+            for ref in plan.writes + [w for c in plan.children for w in c.writes]:
+                table = self.tables[ref]
+                if table.partition_keys:
+                    steps.append(
+                        StepPlan(
+                            layer=layer,
+                            id=f"refresh_{table.name}",
+                            kind="refresh_partitions",
+                            spec=None,
+                            description=f"Load the partitions of {table.name} into Glue.",
+                            reads=[ref],
+                            writes=[ref],
+                            sql=f"MSCK REPAIR TABLE {table.glue_name}",
+                        )
+                    )
+        for step in steps:
+            for sub in [step, *step.children]:
+                for ref in sub.writes:
+                    table = self.tables[ref]
+                    if sub.kind != "refresh_partitions" and sub.id not in table.written_by:
+                        table.written_by.append(sub.id)
+                for ref in sub.reads:
+                    if sub.qualified_id not in self.tables[ref].read_by:
+                        self.tables[ref].read_by.append(sub.qualified_id)
+        return LayerPlan(
+            name=layer,
+            file=lf.doc.file,
+            description=lf.spec.description,
+            spec=lf.spec,
+            tables=[t for t in self.tables.values() if t.layer == layer],
+            steps=steps,
+            depends_on=[],
+        )
+
+    def build_step(
+        self, lf: LayerFile, path: tuple, step: Any, params: list[str]
+    ) -> StepPlan | None:
+        layer = lf.spec.name
+        plan = StepPlan(layer=layer, id=step.id, kind=step.type, spec=step)
+        plan.description = step.description
+
+        def writes_own(ref_path: tuple, ref: str) -> str | None:
+            resolved = self.ref_at(lf, ref_path, ref)
+            if resolved and self.tables[resolved].layer != layer:
+                self.problem(
+                    lf.doc,
+                    ref_path,
+                    f"{resolved!r} belongs to layer {self.tables[resolved].layer!r}; "
+                    "a layer writes only the tables it declares",
+                )
+                return None
+            return resolved
+
+        if isinstance(step, s.AthenaQuery):
+            into = writes_own(path + ("into",), step.into)
+            out = self.render_sql(lf, path, query=step.query, sql=step.sql, params=params)
+            if out is None:
+                return None
+            rendered, template = out
+            plan.sql, plan.params, plan.template = rendered.sql, rendered.params, template
+            plan.reads = rendered.reads
+            plan.writes = [into] if into else []
+            anchor = path + ("query" if step.query else "sql",)
+            self.check_output(lf, anchor, self.analyse_sql(lf, anchor, rendered, template), into)
+        elif isinstance(step, s.Check):
+            self.build_check(lf, path, step, plan, params)
+        elif isinstance(step, s.PurgePrefix):
+            self.build_purge(lf, path, step, plan)
+        elif isinstance(step, s.GeoJoin):
+            self.build_geo_join(lf, path, step, plan)
+        elif isinstance(step, s.Lambda):
+            module = step.handler.split(".")[2]
+            if not (LAMBDAS_DIR / f"{module}.py").is_file():
+                self.problem(
+                    lf.doc,
+                    path + ("handler",),
+                    f"no module bakery/lambdas/{module}.py for handler {step.handler!r}",
+                )
+            plan.reads = [
+                r
+                for j, ref in enumerate(step.reads)
+                if (r := self.ref_at(lf, path + ("reads", j), ref))
+            ]
+            plan.writes = [
+                r
+                for j, ref in enumerate(step.writes)
+                if (r := writes_own(path + ("writes", j), ref))
+            ]
+        elif isinstance(step, s.ExportByKey):
+            table = self.ref_at(lf, path + ("table",), step.table)
+            plan.reads = [table] if table else []
+            for name in ("key", "unique_by", "empty_unless_any"):
+                if getattr(step, name):
+                    self.column_of(lf, path + (name,), table, getattr(step, name))
+            for field_name in ("columns", "sort_by"):
+                for j, col in enumerate(getattr(step, field_name)):
+                    self.column_of(lf, path + (field_name, j), table, col)
+            plan.location = self.render_location(lf.doc, path + ("destination",), step.destination)
+        elif isinstance(step, s.ForEach):
+            self.build_for_each(lf, path, step, plan)
+        return plan
+
+    def build_check(
+        self, lf: LayerFile, path: tuple, step: s.Check, plan: StepPlan, params: list[str]
+    ) -> None:
+        check = step.check
+        cpath = path + ("check",)
+        if isinstance(check, s.NoRows):
+            out = self.render_sql(lf, cpath, query=check.query, sql=check.sql, params=params)
+            if out is None:
+                return
+            rendered, plan.template = out
+            self.analyse_sql(
+                lf, cpath + ("query" if check.query else "sql",), rendered, plan.template
+            )
+        else:
+            extra: dict[str, Any] = {"column": check.column}
+            if isinstance(check, s.SameSet):
+                left = self.ref_at(lf, cpath + ("left",), check.left)
+                right = self.ref_at(lf, cpath + ("right",), check.right)
+                ok = self.column_of(lf, cpath + ("column",), left, check.column)
+                ok = self.column_of(lf, cpath + ("column",), right, check.column) and ok
+                if not ok:
+                    return
+                extra.update(left=left, right=right)
+                builtin = "check_same_set.sql"
+            else:
+                table = self.ref_at(lf, cpath + ("table",), check.table)
+                if not self.column_of(lf, cpath + ("column",), table, check.column):
+                    return
+                extra.update(table=table)
+                builtin = "check_one_distinct.sql"
+            out = self.render_sql(lf, cpath, builtin=builtin, extra=extra)
+            if out is None:
+                return
+            rendered = out[0]
+            self.analyse_sql(lf, cpath, rendered, None)
+        plan.sql, plan.params, plan.reads = rendered.sql, rendered.params, rendered.reads
+
+    def build_purge(self, lf: LayerFile, path: tuple, step: s.PurgePrefix, plan: StepPlan) -> None:
+        if (step.table is None) == (step.prefix is None):
+            self.problem(lf.doc, path, "give exactly one of 'table' or 'prefix'")
+            return
+        written = {
+            t.location: t.ref
+            for lf2 in [lf]
+            for st in lf2.spec.steps
+            for t in self._written_by_step(lf2, st)
+        }
+        if step.table is not None:
+            ref = self.ref_at(lf, path + ("table",), step.table)
+            if ref is None:
+                return
+            location = self.tables[ref].location
+            anchor = path + ("table",)
+        else:
+            anchor = path + ("prefix",)
+            location = self._render_prefix(lf, anchor, step.prefix)  # type: ignore[arg-type]
+            if location is None:
+                return
+        if location not in written:
+            self.problem(
+                lf.doc,
+                anchor,
+                f"purge target {location} is not the location of a table this layer writes; "
+                "purge only your own outputs, never inputs or another layer's tables",
+            )
+            return
+        plan.location = location
+        plan.writes = [written[location]]
+
+    def _render_prefix(self, lf: LayerFile, anchor: tuple, prefix: str) -> str | None:
+        try:
+            value = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(prefix)
+            rendered = value.render(**self.context).strip()
+        except jinja2.TemplateError as exc:
+            self.problem(lf.doc, anchor, f"prefix template: {exc}")
+            return None
+        m = _S3.match(rendered)
+        if not m or not m.group(2).strip("/"):
+            self.problem(
+                lf.doc, anchor, f"{rendered!r} is a bucket root or not s3://; refusing to purge it"
+            )
+            return None
+        return rendered if rendered.endswith("/") else rendered + "/"
+
+    def _written_by_step(self, lf: LayerFile, step: Any) -> list[TablePlan]:
+        refs: list[str] = []
+        if isinstance(step, s.AthenaQuery | s.GeoJoin):
+            refs = [step.into]
+        elif isinstance(step, s.Lambda):
+            refs = list(step.writes)
+        elif isinstance(step, s.ForEach):
+            return [t for child in step.steps for t in self._written_by_step(lf, child)]
+        out = []
+        for ref in refs:
+            try:
+                resolved = self.resolve(lf.spec.name, ref)
+            except LookupError:
+                continue
+            if self.tables[resolved].layer == lf.spec.name:
+                out.append(self.tables[resolved])
+        return out
+
+    def build_geo_join(self, lf: LayerFile, path: tuple, step: s.GeoJoin, plan: StepPlan) -> None:
+        points = self.ref_at(lf, path + ("points", "table"), step.points.table)
+        polygons = self.ref_at(lf, path + ("polygons", "table"), step.polygons.table)
+        into = self.ref_at(lf, path + ("into",), step.into)
+        if into and self.tables[into].layer != lf.spec.name:
+            self.problem(lf.doc, path + ("into",), "a layer writes only the tables it declares")
+            return
+        ok = all(
+            [
+                self.column_of(lf, path + ("points", "x"), points, step.points.x),
+                self.column_of(lf, path + ("points", "y"), points, step.points.y),
+                self.column_of(
+                    lf, path + ("polygons", "geometry"), polygons, step.polygons.geometry
+                ),
+                self.column_of(lf, path + ("polygons", "value"), polygons, step.polygons.value),
+            ]
+        )
+        if not (ok and points and polygons and into):
+            return
+        target = self.tables[into]
+        out_col = next((c for c in target.columns if c.name == step.output_column), None)
+        if out_col is None or not out_col.type.startswith("array<"):
+            self.problem(
+                lf.doc,
+                path + ("output_column",),
+                f"table {into!r} needs an array column {step.output_column!r} for the values",
+            )
+            return
+        point_cols = {c.name for c in self.tables[points].all_columns}
+        carried = [c.name for c in target.columns if c.name != step.output_column]
+        missing = [
+            c for c in carried + [k.name for k in target.partition_keys] if c not in point_cols
+        ]
+        if missing:
+            self.problem(
+                lf.doc,
+                path + ("into",),
+                f"columns {', '.join(missing)} of {into!r} are not in points table {points!r}",
+            )
+            return
+        fan_out = None
+        if step.fan_out:
+            fan_out = step.fan_out.column
+            keys = [k.name for k in self.tables[points].partition_keys]
+            if fan_out not in keys:
+                self.problem(
+                    lf.doc,
+                    path + ("fan_out", "column"),
+                    f"fan_out column {fan_out!r} must be a partition key of {points!r} "
+                    f"({', '.join(keys) or 'it has none'})",
+                )
+                return
+            plan.over_values = list(step.fan_out.values)
+            plan.over_params = [fan_out]
+            plan.max_concurrency = step.fan_out.max_concurrency
+        extra = {
+            "points_table": points,
+            "polygons_table": polygons,
+            "x": step.points.x,
+            "y": step.points.y,
+            "geometry": step.polygons.geometry,
+            "value": step.polygons.value,
+            "output_column": step.output_column,
+            "carried": carried,
+            "partition_keys": [k.name for k in target.partition_keys],
+            "fan_out": fan_out,
+        }
+        out = self.render_sql(
+            lf, path, builtin="geo_join.sql", extra=extra, params=[fan_out] if fan_out else []
+        )
+        if out is None:
+            return
+        rendered = out[0]
+        self.check_output(lf, path, self.analyse_sql(lf, path, rendered, None), into)
+        plan.sql, plan.params, plan.reads, plan.writes = (
+            rendered.sql,
+            rendered.params,
+            rendered.reads,
+            [into],
+        )
+
+    def build_for_each(self, lf: LayerFile, path: tuple, step: s.ForEach, plan: StepPlan) -> None:
+        plan.max_concurrency = step.max_concurrency
+        if isinstance(step.over, s.ValuesSource):
+            if step.as_ is None:
+                self.problem(lf.doc, path, "for_each over values needs 'as': the parameter name")
+                return
+            plan.over_values = list(step.over.values)
+            plan.over_params = [step.as_]
+        else:
+            out = self.render_sql(lf, path + ("over",), query=step.over.query, sql=step.over.sql)
+            if out is None:
+                return
+            rendered, template = out
+            plan.over_sql, plan.reads = rendered.sql, rendered.reads
+            columns = self.analyse_sql(lf, path + ("over",), rendered, template)
+            plan.over_params = columns or []
+            if step.as_ is not None:
+                plan.over_params = [step.as_] if len(plan.over_params) == 1 else plan.over_params
+        for j, child in enumerate(step.steps):
+            child_plan = self.build_step(lf, path + ("steps", j), child, params=plan.over_params)
+            if child_plan is not None:
+                plan.children.append(child_plan)
+
+    def order_layers(self, layers: list[LayerPlan]) -> list[LayerPlan]:
+        by_name = {layer.name: layer for layer in layers}
+        docs = {lf.spec.name: lf for lf in self.ws.layers}
+        for layer in layers:
+            lf = docs[layer.name]
+            deps: list[str] = []
+            for j, dep in enumerate(lf.spec.depends_on):
+                if dep not in by_name:
+                    self.problem(
+                        lf.doc,
+                        ("depends_on", j),
+                        f"unknown layer {dep!r}{_suggest(dep, self.layer_names)}",
+                    )
+                elif dep == layer.name:
+                    self.problem(lf.doc, ("depends_on", j), "a layer cannot depend on itself")
+                else:
+                    deps.append(dep)
+            for step in layer.walk():
+                for ref in step.reads:
+                    owner = self.tables[ref].layer
+                    if owner != layer.name and owner not in deps:
+                        deps.append(owner)
+            layer.depends_on = sorted(deps)
+        sorter = graphlib.TopologicalSorter({ly.name: ly.depends_on for ly in layers})
+        try:
+            order = list(sorter.static_order())
+        except graphlib.CycleError as exc:
+            cycle = exc.args[1]
+            first = docs[cycle[0]]
+            self.problem(
+                first.doc,
+                ("depends_on",) if first.spec.depends_on else ("name",),
+                f"layers depend on each other in a cycle: {' -> '.join(cycle)}; "
+                "break it by removing one dependency or moving a table",
+            )
+            return layers
+        return [by_name[name] for name in order]
+
+    def check_locations(self, layers: list[LayerPlan]) -> None:
+        places: list[tuple[str, str, Document, tuple]] = []
+        for ref, (doc, path) in self.table_paths.items():
+            places.append((self.tables[ref].location, f"table {ref}", doc, path))
+        docs = {lf.spec.name: lf for lf in self.ws.layers}
+        for layer in layers:
+            for i, st in enumerate(docs[layer.name].spec.steps):
+                if isinstance(st, s.ExportByKey):
+                    plan = next((p for p in layer.steps if p.id == st.id), None)
+                    if plan and plan.location:
+                        places.append(
+                            (
+                                plan.location,
+                                f"export {layer.name}.{st.id}",
+                                docs[layer.name].doc,
+                                ("steps", i, "destination"),
+                            )
+                        )
+        for a in range(len(places)):
+            for b in range(len(places)):
+                if a == b:
+                    continue
+                loc_a, what_a, doc_a, path_a = places[a]
+                loc_b, what_b, _, _ = places[b]
+                if loc_a == loc_b and a > b:
+                    self.problem(doc_a, path_a, f"{what_b} already lives at {loc_a}")
+                elif loc_a != loc_b and _contains(loc_b, loc_a):
+                    self.problem(
+                        doc_a,
+                        path_a,
+                        f"{loc_a} is inside the location of {what_b} ({loc_b}); "
+                        "Athena would read these files as part of it",
+                    )
+
+
+def build_plan(ws: Workspace, env: str, *, check_sql: bool = True) -> Plan:
+    """Resolve the workspace for one environment; raise SpecError listing every problem."""
+    if env not in ws.project.environments:
+        known = ", ".join(ws.project.environments)
+        raise SpecError(
+            [ws.project_doc.problem(("environments",), f"unknown environment {env!r}; use {known}")]
+        )
+    builder = _Builder(ws, env, check_sql)
+    names: dict[str, LayerFile] = {}
+    for lf in ws.layers:
+        if lf.spec.name in names:
+            builder.problem(
+                lf.doc,
+                ("name",),
+                f"layer {lf.spec.name!r} is also defined in {names[lf.spec.name].doc.file}",
+            )
+        names[lf.spec.name] = lf
+        if lf.path.stem != lf.spec.name:
+            builder.problem(
+                lf.doc,
+                ("name",),
+                f"layer name {lf.spec.name!r} must match its file name {lf.path.stem!r}",
+            )
+    builder.declare_tables()
+    layers = [builder.build_layer(lf) for lf in ws.layers]
+    layers = builder.order_layers(layers)
+    builder.check_locations(layers)
+    if builder.problems:
+        raise SpecError(builder.problems)
+    return Plan(ws.project, env, ws.root, layers, builder.tables)

@@ -1,0 +1,294 @@
+"""The spec language: pydantic models of the project file and of one layer file.
+
+These models check the shape of each file on its own. Everything that needs
+more than one file (references, cycles, locations, SQL) is checked while the
+plan is built, in `bakery.plan`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from bakery import hive_types
+from bakery.cron import check_schedule
+
+# Athena folds unquoted names to lower case and accepts only these characters
+# in Glue table and column names.
+IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]*$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=255)]
+# "layer.table" or "table" (a table of the same layer).
+TableRef = Annotated[
+    str,
+    StringConstraints(pattern=r"^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$", max_length=511),
+]
+BUCKET_PATTERN = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- project
+
+
+class Athena(Strict):
+    workgroup: str = Field(description="Athena workgroup the queries run in.")
+    results: str = Field(description="s3:// prefix for Athena query results.")
+    bytes_scanned_cutoff: int = Field(
+        10 * 1024**3, ge=10 * 1024**2, description="Per-query limit on bytes scanned."
+    )
+
+
+class Environment(Strict):
+    account: str | None = Field(None, pattern=r"^\d{12}$", description="AWS account id.")
+    variables: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Overrides of project variables in this environment."
+    )
+
+
+class Project(Strict):
+    """The project file, `bakery.yaml`, at the root of the repository."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="Product name, used in tags.")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    environments: dict[str, Environment] = Field(min_length=1)
+    glue_database: Identifier
+    athena: Athena
+    buckets: dict[str, str] = Field(
+        description="Known buckets by alias. They are imported, never created or deleted."
+    )
+    tags: dict[str, str] = Field(default_factory=dict)
+    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    layers_dir: str = "layers"
+
+    @field_validator("buckets")
+    @classmethod
+    def _bucket_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for alias, name in value.items():
+            if not BUCKET_PATTERN.match(name):
+                raise ValueError(
+                    f"bucket {alias}={name!r} is not a valid S3 bucket name "
+                    "(3-63 characters: lower-case letters, digits, '.', '-')"
+                )
+        return value
+
+
+# ---------------------------------------------------------------- tables
+
+
+class Column(Strict):
+    name: Identifier
+    type: str = Field(description="Glue/Hive type: string, bigint, double, array<string>, ...")
+    description: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _hive_type(cls, value: str) -> str:
+        return hive_types.check(value)
+
+
+class Csv(Strict):
+    header: bool = Field(False, description="Whether the first line holds column names.")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote: str = Field('"', min_length=1, max_length=1)
+
+
+# ---------------------------------------------------------------- steps
+
+
+class StepBase(Strict):
+    description: str | None = None
+
+
+class GlueTable(StepBase):
+    """Declare a Glue table: where its files live and what they hold."""
+
+    type: Literal["glue_table"]
+    name: Identifier
+    location: str = Field(
+        description="s3:// prefix template, e.g. s3://{{ buckets.data }}/x/{{ env }}/t/"
+    )
+    format: Literal["csv", "parquet"]
+    csv: Csv | None = None
+    compression: Literal["snappy", "gzip", "zstd", "none"] = "snappy"
+    columns: list[Column] = Field(min_length=1)
+    partition_keys: list[Column] = Field(default_factory=list)
+
+
+class PurgePrefix(StepBase):
+    """Empty the location of a table this layer writes."""
+
+    type: Literal["purge_prefix"]
+    id: Identifier
+    table: TableRef | None = Field(None, description="Purge this table's location.")
+    prefix: str | None = Field(
+        None, description="Or a prefix template; it must be a table location this layer writes."
+    )
+
+
+class AthenaQuery(StepBase):
+    """A Jinja2 SELECT in Athena SQL, written `into` a table."""
+
+    type: Literal["athena_query"]
+    id: Identifier
+    query: str | None = Field(None, description="Template path, relative to the layer file.")
+    sql: str | None = Field(None, description="Or the SELECT inline.")
+    into: TableRef = Field(description="Table the result is written to (UNLOAD/COPY).")
+
+
+class Points(Strict):
+    table: TableRef
+    x: Identifier = Field(description="Longitude column.")
+    y: Identifier = Field(description="Latitude column.")
+
+
+class Polygons(Strict):
+    table: TableRef
+    geometry: Identifier = Field(description="WKT column (lon/lat).")
+    value: Identifier = Field(description="Column collected per point.")
+
+
+class FanOut(Strict):
+    column: Identifier = Field(description="Partition column of the points table.")
+    values: list[str] = Field(min_length=1)
+    max_concurrency: int = Field(26, ge=1, le=100)
+
+
+class GeoJoin(StepBase):
+    """Every point with the sorted distinct list of polygon values containing it."""
+
+    type: Literal["geo_join"]
+    id: Identifier
+    points: Points
+    polygons: Polygons
+    output_column: Identifier = Field(description="Array column of collected values.")
+    into: TableRef
+    fan_out: FanOut | None = None
+
+
+class SameSet(Strict):
+    kind: Literal["same_set"]
+    left: TableRef
+    right: TableRef
+    column: Identifier
+
+
+class OneDistinct(Strict):
+    kind: Literal["one_distinct"]
+    table: TableRef
+    column: Identifier
+
+
+class NoRows(Strict):
+    kind: Literal["no_rows"]
+    query: str | None = None
+    sql: str | None = None
+
+
+class Check(StepBase):
+    """An assertion that stops the run with a message when it does not hold."""
+
+    type: Literal["check"]
+    id: Identifier
+    check: Annotated[SameSet | OneDistinct | NoRows, Field(discriminator="kind")]
+
+
+class Lambda(StepBase):
+    """A handler in this repository (bakery/lambdas/<module>.py: handler)."""
+
+    type: Literal["lambda"]
+    id: Identifier
+    handler: str = Field(pattern=r"^bakery\.lambdas\.[a-z_][a-z0-9_]*\.handler$")
+    reads: list[TableRef] = Field(default_factory=list)
+    writes: list[TableRef] = Field(default_factory=list)
+    ssm_parameters: dict[str, str] = Field(
+        default_factory=dict, description="Environment variable -> SSM parameter name."
+    )
+    environment: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: int = Field(300, ge=1, le=900)
+    memory_mb: int = Field(1024, ge=128, le=10240)
+
+
+class ExportByKey(StepBase):
+    """One Parquet file per key value (e.g. per outcode)."""
+
+    type: Literal["export_by_key"]
+    id: Identifier
+    table: TableRef
+    key: Identifier
+    destination: str = Field(description="s3:// prefix template for the files.")
+    columns: list[Identifier] = Field(min_length=1)
+    sort_by: list[Identifier] = Field(default_factory=list)
+    unique_by: Identifier | None = Field(
+        None, description="Identical duplicate rows are dropped; conflicting ones fail."
+    )
+    empty_unless_any: Identifier | None = Field(
+        None,
+        description="Write an empty file (no rows, no columns) when no row has a value here.",
+    )
+    delete_stale: bool = True
+
+
+class ValuesSource(Strict):
+    values: list[str] = Field(min_length=1)
+
+
+class QuerySource(Strict):
+    query: str | None = None
+    sql: str | None = None
+
+
+InnerStep = Annotated[AthenaQuery | Check | Lambda, Field(discriminator="type")]
+
+
+class ForEach(StepBase):
+    """Run steps once per value or per row of a query, at most max_concurrency at once."""
+
+    type: Literal["for_each"]
+    id: Identifier
+    over: ValuesSource | QuerySource
+    as_: Identifier | None = Field(
+        None, alias="as", description="Parameter name of each value (for `values`)."
+    )
+    max_concurrency: int = Field(5, ge=1, le=100)
+    steps: list[InnerStep] = Field(min_length=1)
+
+
+Step = Annotated[
+    GlueTable | PurgePrefix | AthenaQuery | GeoJoin | Check | ForEach | Lambda | ExportByKey,
+    Field(discriminator="type"),
+]
+STEP_TYPES = ("glue_table", "purge_prefix", "athena_query", "geo_join", "check", "for_each",
+              "lambda", "export_by_key")  # fmt: skip
+
+
+class Triggers(Strict):
+    schedule: str | None = Field(
+        None, description="EventBridge schedule: cron(0 1 * * ? *) or rate(1 day)."
+    )
+    events: list[str] = Field(default_factory=list, description="EventBridge detail-types.")
+    delay_seconds: int = Field(
+        300, ge=0, le=900, description="FIFO queue delivery delay: a burst causes one run."
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_schedule(value)
+        return value
+
+
+class Layer(Strict):
+    """One layer file under layers/."""
+
+    name: Identifier
+    description: str
+    depends_on: list[Identifier] = Field(default_factory=list)
+    triggers: Triggers = Field(default_factory=Triggers)
+    singleton: bool = Field(False, description="A second run while one runs stops at once.")
+    timeout_minutes: int = Field(120, ge=1, le=60 * 24 * 7)
+    steps: list[Step] = Field(min_length=1)

@@ -1,0 +1,145 @@
+"""Query templates: Jinja2 rendering (strict) and sqlglot analysis in Athena's dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.optimizer.qualify import qualify
+
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+DIALECT = "athena"
+
+
+class TemplateProblem(Exception):
+    """A template could not be rendered or parsed; `line`/`col` are inside `file` when known."""
+
+    def __init__(self, message: str, file: str | None = None, line: int = 0, col: int = 0):
+        super().__init__(message)
+        self.message, self.file, self.line, self.col = message, file, line, col
+
+
+@dataclass
+class Rendered:
+    sql: str
+    reads: list[str] = field(default_factory=list)  # table refs, in order of first use
+    params: list[str] = field(default_factory=list)  # runtime parameters, one per '?'
+
+
+def _environment(root: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(root), str(BUILTIN_TEMPLATES)]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+
+
+_ENVS: dict[Path, jinja2.Environment] = {}
+
+
+def environment(root: Path) -> jinja2.Environment:
+    if root not in _ENVS:
+        _ENVS[root] = _environment(root)
+    return _ENVS[root]
+
+
+def render(
+    root: Path,
+    source: str,
+    *,
+    is_file: bool,
+    context: dict[str, Any],
+    resolve: Callable[[str], str],
+) -> Rendered:
+    """Render a template; `resolve` maps a table ref to its qualified Glue name (or raises)."""
+    out = Rendered("")
+
+    def ref(name: str) -> str:
+        qualified = resolve(name)
+        if qualified not in out.reads:
+            out.reads.append(qualified)
+        return _glue_name(qualified, context)
+
+    def param(name: str) -> str:
+        # Runtime values travel as execution parameters, never as SQL text.
+        out.params.append(name)
+        return "?"
+
+    env = environment(root)
+    name = source if is_file else "<inline sql>"
+    try:
+        template = env.get_template(source) if is_file else env.from_string(source)
+        out.sql = template.render(**context, ref=ref, param=param).strip().rstrip(";")
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template syntax error: {exc.message}", name, exc.lineno) from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateProblem(f"template uses an undefined variable: {exc.message}", name) from None
+    except jinja2.TemplateNotFound:
+        raise TemplateProblem(f"template {source!r} not found") from None
+    except LookupError as exc:
+        raise TemplateProblem(str(exc.args[0]) if exc.args else str(exc), name) from None
+    return out
+
+
+def _glue_name(qualified: str, context: dict[str, Any]) -> str:
+    return f"{context['glue_database']}.{qualified.split('.', 1)[1]}"
+
+
+@dataclass
+class Analysis:
+    output_columns: list[str]
+    tables: list[str]  # "db.table" read by the query
+
+
+def analyse(sql: str, schema: dict[str, dict[str, dict[str, str]]], file: str | None) -> Analysis:
+    """Parse a SELECT in Athena SQL and resolve its tables and columns against `schema`.
+
+    schema: {database: {table: {column: type}}}. Raises TemplateProblem saying what
+    does not resolve, so a bad column is caught at commit time, not an hour into a run.
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read=DIALECT)
+    except ParseError as exc:
+        err = exc.errors[0] if exc.errors else {}
+        desc = err.get("description") or str(exc).splitlines()[0]
+        raise TemplateProblem(
+            f"not valid Athena SQL: {desc}", file, err.get("line") or 0, err.get("col") or 0
+        ) from None
+    if not isinstance(tree, exp.Query):
+        raise TemplateProblem(
+            f"a query template must be a SELECT, found {tree.key.upper()}", file, 1, 1
+        )
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    tables: list[str] = []
+    for table in tree.find_all(exp.Table):
+        if not table.db and table.name in ctes:
+            continue
+        db = table.db
+        if not db or db not in schema or table.name not in schema[db]:
+            known = sorted(f"{d}.{t}" for d, ts in schema.items() for t in ts)
+            raise TemplateProblem(
+                f"query reads table {table.sql(dialect=DIALECT)!r}, which no spec declares; "
+                f"use {{{{ ref('layer.table') }}}} with one of: {', '.join(known)}",
+                file,
+            )
+        name = f"{db}.{table.name}"
+        if name not in tables:
+            tables.append(name)
+    try:
+        qualified = qualify(
+            tree.copy(),
+            schema=schema,
+            dialect=DIALECT,
+            validate_qualify_columns=True,
+            identify=False,
+        )
+    except OptimizeError as exc:
+        raise TemplateProblem(f"query does not resolve: {exc}", file) from None
+    return Analysis(list(qualified.named_selects), tables)

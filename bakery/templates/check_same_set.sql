@@ -1,0 +1,13 @@
+{#- Returns one row describing the difference when the two column sets differ:
+    count, distinct count and an order-insensitive checksum. -#}
+WITH l AS (
+    SELECT count({{ column }}) AS n, count(DISTINCT {{ column }}) AS d, checksum({{ column }}) AS s
+    FROM {{ ref(left) }}
+),
+r AS (
+    SELECT count({{ column }}) AS n, count(DISTINCT {{ column }}) AS d, checksum({{ column }}) AS s
+    FROM {{ ref(right) }}
+)
+SELECT l.n AS left_count, r.n AS right_count, l.d AS left_distinct, r.d AS right_distinct
+FROM l CROSS JOIN r
+WHERE l.n <> r.n OR l.d <> r.d OR l.s IS DISTINCT FROM r.s
