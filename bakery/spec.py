@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from bakery import hive_types
 from bakery.cron import check_schedule
@@ -25,6 +32,18 @@ TableRef = Annotated[
     StringConstraints(pattern=r"^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$", max_length=511),
 ]
 BUCKET_PATTERN = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _bucket_name(name: str) -> str:
+    if not BUCKET_PATTERN.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid S3 bucket name "
+            "(3-63 characters: lower-case letters, digits, '.', '-')"
+        )
+    return name
+
+
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
 
 
 class Strict(BaseModel):
@@ -57,23 +76,12 @@ class Project(Strict):
     environments: dict[str, Environment] = Field(min_length=1)
     glue_database: Identifier
     athena: Athena
-    buckets: dict[str, str] = Field(
+    buckets: dict[str, BucketName] = Field(
         description="Known buckets by alias. They are imported, never created or deleted."
     )
     tags: dict[str, str] = Field(default_factory=dict)
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
     layers_dir: str = "layers"
-
-    @field_validator("buckets")
-    @classmethod
-    def _bucket_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for alias, name in value.items():
-            if not BUCKET_PATTERN.match(name):
-                raise ValueError(
-                    f"bucket {alias}={name!r} is not a valid S3 bucket name "
-                    "(3-63 characters: lower-case letters, digits, '.', '-')"
-                )
-        return value
 
 
 # ---------------------------------------------------------------- tables

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,10 +110,10 @@ def analyse(sql: str, schema: dict[str, dict[str, dict[str, str]]], file: str | 
         tree = sqlglot.parse_one(sql, read=DIALECT)
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
-        desc = err.get("description") or str(exc).splitlines()[0]
-        raise TemplateProblem(
-            f"not valid Athena SQL: {desc}", file, err.get("line") or 0, err.get("col") or 0
-        ) from None
+        desc = _parse_message(err.get("description") or str(exc).splitlines()[0])
+        line, col = err.get("line") or 0, err.get("col") or 0
+        where = "" if file else f" (line {line}, col {col})"
+        raise TemplateProblem(f"not valid Athena SQL: {desc}{where}", file, line, col) from None
     if not isinstance(tree, exp.Query):
         raise TemplateProblem(
             f"a query template must be a SELECT, found {tree.key.upper()}", file, 1, 1
@@ -141,5 +143,26 @@ def analyse(sql: str, schema: dict[str, dict[str, dict[str, str]]], file: str | 
             identify=False,
         )
     except OptimizeError as exc:
-        raise TemplateProblem(f"query does not resolve: {exc}", file) from None
+        raise TemplateProblem(_explain_unresolved(str(exc), schema, tables), file) from None
     return Analysis(list(qualified.named_selects), tables)
+
+
+def _explain_unresolved(message: str, schema: dict, tables: list[str]) -> str:
+    m = re.match(r"Column '([^']+)' could not be resolved", message)
+    if not m:
+        return f"query does not resolve: {message.split('. Line:')[0]}"
+    column = m.group(1).split(".")[-1].strip('"')
+    available = [c for name in tables for c in schema[name.split(".")[0]][name.split(".")[1]]]
+    close = difflib.get_close_matches(column, available, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    read = ", ".join(t.split(".")[1] for t in tables) or "no table"
+    return f"column {column!r} is not in any table the query reads ({read}){hint}"
+
+
+def _parse_message(text: str) -> str:
+    """Turn sqlglot's internal wording into something a SQL author can act on."""
+    text = re.sub(r"<Token token_type: [^,]+, text: ([^,]*),.*?>", r"'\1'", text)
+    m = re.match(r"Required keyword: '\w+' missing for <class '[\w.]*\.(\w+)'>", text)
+    if m:
+        return f"incomplete {m.group(1).upper()} expression"
+    return text

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,38 +67,35 @@ def _field_names(model: type[BaseModel]) -> list[str]:
 
 def _model_at(model: type[BaseModel], data: Any, loc: tuple) -> type[BaseModel] | None:
     """Walk the pydantic model along loc to find the model whose field set applies."""
-    from bakery import spec as spec_module
-
-    current: Any = model
+    annotation: Any = model
     value = data
     for part in loc:
         if isinstance(part, int):
             value = value[part] if isinstance(value, list) and part < len(value) else None
+            annotation = _unwrap(annotation, value, list_item=True)
             continue
-        if isinstance(value, dict) and isinstance(current, type) and part in value:
-            field = current.model_fields.get(part)
-            if field is None:
-                for f in current.model_fields.values():
-                    if f.alias == part:
-                        field = f
-            value = value[part]
-            current = _resolve_annotation(field.annotation, value, spec_module) if field else None
-        else:
+        current = _unwrap(annotation, value)
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
+        field = current.model_fields.get(part) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if field is None or not isinstance(value, dict):
+            return None
+        annotation, value = field.annotation, value.get(part)
+    current = _unwrap(annotation, value)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _resolve_annotation(annotation: Any, value: Any, spec_module: Any) -> Any:
-    """Pick the model class that `value` is validated against (lists, unions, discriminators)."""
-    import typing
-
+def _unwrap(annotation: Any, value: Any, list_item: bool = False) -> Any:
+    """The model class `value` is validated against (through Annotated, list, unions)."""
     args = typing.get_args(annotation)
     origin = typing.get_origin(annotation)
-    if origin is list:
-        return _resolve_annotation(args[0], None, spec_module) if args else None
     if origin is typing.Annotated:
-        return _resolve_annotation(args[0], value, spec_module)
-    if args and origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return _unwrap(args[0], value, list_item)
+    if list_item:
+        return _unwrap(args[0], value) if origin is list and args else None
+    if args and origin in (typing.Union, types.UnionType):
         models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
         if isinstance(value, dict):
             for m in models:
@@ -106,7 +106,8 @@ def _resolve_annotation(annotation: Any, value: Any, spec_module: Any) -> Any:
             for m in models:
                 if set(value) <= set(_field_names(m)):
                     return m
-        return models[0] if len(models) == 1 else None
+        non_none = [a for a in args if a is not type(None)]
+        return _unwrap(non_none[0], value) if len(non_none) == 1 else None
     return annotation
 
 
@@ -165,16 +166,16 @@ def _message(err: dict, model: type[BaseModel], data: Any, loc: tuple) -> str:
         return (
             f"{value!r} is not a name Athena accepts: use lower-case letters, digits and "
             "'_', starting with a letter or '_'"
-            + (
-                f" (e.g. {str(value).lower().replace('-', '_')!r})"
-                if isinstance(value, str)
-                else ""
-            )
+            + (f" (e.g. {_athena_name(value)!r})" if isinstance(value, str) else "")
         )
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return msg
+
+
+def _athena_name(value: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", value.strip().lower())
 
 
 def validate_model(model: type[BaseModel], doc: Document) -> tuple[Any, list[Problem]]:

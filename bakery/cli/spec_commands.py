@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -44,10 +45,8 @@ def validate(
     if all_envs:
         from bakery.errors import SpecError
 
-        try:
+        with contextlib.suppress(SpecError):  # load_plan below reports it
             envs = list(load_workspace(find_root()).project.environments)
-        except SpecError:
-            pass
     for name in envs:
         plan = load_plan(name, layer_files or None)
     elapsed = time.perf_counter() - started
@@ -160,9 +159,8 @@ def describe(
         print(json.dumps(data, indent=2, sort_keys=False))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
+    console = Console(highlight=False, soft_wrap=True)
     console.print(f"[bold]environment[/] {plan.env}   [bold]order[/] {' -> '.join(data['order'])}")
     for ly in data["layers"]:
         console.print()
@@ -172,17 +170,20 @@ def describe(
             console.print(f"  depends on: {', '.join(ly['depends_on'])}")
         trig = ly["triggers"]
         if trig["schedule"] or trig["events"]:
-            console.print(f"  triggers: {trig['schedule'] or ''} {' '.join(trig['events'])}")
+            events = ", ".join(trig["events"])
+            console.print(f"  triggers: {trig['schedule'] or ''} {events}".rstrip())
         if ly["singleton"]:
             console.print("  singleton: a second run while one runs stops at once")
-        console.print("  steps: " + " -> ".join(f"{s['id']} ({s['kind']})" for s in ly["steps"]))
-        table = Table("table", "format", "columns", "partitioned by", "location", box=None)
+        console.print("  steps:")
+        for n, st in enumerate(ly["steps"], 1):
+            console.print(f"    {n}. {st['id']} ({st['kind']})")
+        console.print("  tables:")
         for t in ly["tables"]:
-            table.add_row(
-                t["name"] + (" (external)" if t["external"] else ""),
-                t["format"],
-                ", ".join(f"{c['name']} {c['type']}" for c in t["columns"]),
-                ", ".join(c["name"] for c in t["partition_keys"]) or "-",
-                t["location"],
+            keys = ", ".join(c["name"] for c in t["partition_keys"])
+            extra = (f", partitioned by {keys}" if keys else "") + (
+                ", external input" if t["external"] else ""
             )
-        console.print(table)
+            console.print(f"    [bold]{t['name']}[/] ({t['format']}{extra})")
+            console.print(f"      {t['location']}")
+            for c in t["columns"]:
+                console.print(f"      - {c['name']}: {c['type']}")
