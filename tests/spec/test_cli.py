@@ -48,7 +48,10 @@ def test_validate_reports_every_problem_on_its_own_line_and_exits_1(project):
     result = run("validate")
     lines = result.stderr.splitlines()
     assert result.exit_code == 1 and lines[-1] == "2 problems found"
-    assert lines[0].startswith("layers/addressbase.yaml:50:5: steps[4].check.column: table ")
+    assert lines[0].startswith(
+        "layers/addressbase.yaml:52:65: steps[4].check.column: table "
+        "'addressbase.addressbase_partitioned' has no column 'source'"
+    )
     assert lines[1].startswith("layers/mini.yaml:16:5: steps[2].sql: column 'postcod' is not")
     assert "Traceback" not in result.output
 
