@@ -42,10 +42,11 @@ def main() -> None:
     )  # fmt: skip
     print("| command | runs | min | median | max | imports aws_cdk |")
     print("|---|---|---|---|---|---|")
-    print(
-        f"| `bakery validate --all-envs` | {args.runs} | {min(times):.3f} s "
-        f"| {statistics.median(times):.3f} s | {max(times):.3f} s | {probe.stdout.strip()} |"
-    )
+    for name, times in results.items():
+        print(
+            f"| `{name}` | {args.runs} | {min(times):.3f} s | {statistics.median(times):.3f} s "
+            f"| {max(times):.3f} s | {probe.stdout.strip()} |"
+        )
 
 
 if __name__ == "__main__":
