@@ -31,6 +31,8 @@ _SAFE_TAGS = {
 }
 
 Path_ = tuple[str | int, ...]
+# libyaml's parser is several times faster than the pure-Python one; both keep marks.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -127,7 +129,7 @@ def load_yaml(path: Path, display: str | None = None) -> Document:
 
 def load_yaml_text(text: str, file: str) -> Document:
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -47,18 +47,24 @@ def usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
-def load_plan(env: str, paths: list[Path] | None = None, *, check_sql: bool = True):
+def load_plan(env: str, paths: list[Path] | None = None, *, check_sql: bool = True) -> Any:
     """Workspace + plan for `env`, exiting 1 with every problem, or 2 for an unknown env."""
+    return load_plans([env], paths, check_sql=check_sql)[0]
+
+
+def load_plans(
+    envs: list[str] | None, paths: list[Path] | None = None, *, check_sql: bool = True
+) -> list[Any]:
+    """Plans for several environments (all when `envs` is None) from one reading of the files."""
     from bakery.plan import build_plan
     from bakery.workspace import find_root, load_workspace
 
     try:
-        root = find_root()
-        ws = load_workspace(root, only=paths)
-        if env not in ws.project.environments:
-            usage_error(
-                f"unknown environment {env!r}; use one of: {', '.join(ws.project.environments)}"
-            )
-        return build_plan(ws, env, check_sql=check_sql)
+        ws = load_workspace(find_root(), only=paths)
+        known = list(ws.project.environments)
+        for env in envs or []:
+            if env not in known:
+                usage_error(f"unknown environment {env!r}; use one of: {', '.join(known)}")
+        return [build_plan(ws, env, check_sql=check_sql) for env in envs or known]
     except SpecError as exc:
         fail_spec(exc)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
@@ -11,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bakery.cli.common import EnvOption, JsonOption, app, load_plan, usage_error
+from bakery.cli.common import EnvOption, JsonOption, app, load_plan, load_plans, usage_error
 
 
 @app.command()
@@ -39,16 +38,9 @@ def validate(
             usage_error(f"no such file: {path}")
         if path.suffix in (".yaml", ".yml") and path.name != "bakery.yaml":
             layer_files.append(path)
-    from bakery.workspace import find_root, load_workspace
-
-    envs = [env]
-    if all_envs:
-        from bakery.errors import SpecError
-
-        with contextlib.suppress(SpecError):  # load_plan below reports it
-            envs = list(load_workspace(find_root()).project.environments)
-    for name in envs:
-        plan = load_plan(name, layer_files or None)
+    plans = load_plans(None if all_envs else [env], layer_files or None)
+    envs = [p.env for p in plans]
+    plan = plans[0]
     elapsed = time.perf_counter() - started
     n = len(plan.layers)
     print(

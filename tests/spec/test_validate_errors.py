@@ -27,7 +27,7 @@ def test_the_repository_layers_are_valid(project):
         pytest.param(
             "    into: mini_out\n",
             "    into: [mini_out\n",
-            f"{M}:18:1: YAML syntax error: expected ',' or ']', but got '<stream end>' "
+            f"{M}:18:1: YAML syntax error: did not find expected ',' or ']' "
             "(while parsing a flow sequence)",
             id="yaml-syntax",
         ),
