@@ -98,11 +98,11 @@ class Graph:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")
 
 
 def table_id(ref: str) -> str:
-    return "t_" + _slug(ref.replace(".", "__"))
+    return "t_" + "__".join(_slug(part) for part in ref.split("."))
 
 
 def step_id(layer: str, *ids: str) -> str:
