@@ -449,7 +449,9 @@ class _Builder:
             for sub in [step, *step.children]:
                 for ref in sub.writes:
                     table = self.tables[ref]
-                    if sub.kind != "refresh_partitions" and sub.id not in table.written_by:
+                    if sub.kind not in ("refresh_partitions", "purge_prefix") and (
+                        sub.id not in table.written_by
+                    ):
                         table.written_by.append(sub.id)
                 for ref in sub.reads:
                     if sub.qualified_id not in self.tables[ref].read_by:

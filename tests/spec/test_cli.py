@@ -241,6 +241,6 @@ def test_pre_commit_runs_on_the_repository(tmp_path):
         text=True,
     )
     assert result.returncode == 1
-    assert "layers/addressbase.yaml:33:5: steps[1].format: Input should be 'csv' or 'parquet'" in (
+    assert "layers/addressbase.yaml:26:5: steps[1].format: Input should be 'csv' or 'parquet'" in (
         result.stdout
     )

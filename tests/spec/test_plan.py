@@ -1,0 +1,114 @@
+"""The plan: what every back-end reads. Resolution, order, fan-outs and runtime parameters."""
+
+from __future__ import annotations
+
+FOR_EACH = """\
+name: boundary_changes
+description: One query per boundary review and division type, at most 5 at once.
+steps:
+  - type: glue_table
+    name: boundary_changes_out
+    location: s3://pollingstations.private.data/boundary_changes/{{ env }}/out/
+    format: parquet
+    columns:
+      - {name: uprn, type: string}
+      - {name: review, type: string}
+    partition_keys:
+      - {name: division_type, type: string}
+  - type: purge_prefix
+    id: empty_out
+    table: boundary_changes_out
+  - type: for_each
+    id: per_review
+    max_concurrency: 5
+    over:
+      sql: >-
+        SELECT DISTINCT outcode AS review, first_letter AS division_type
+        FROM {{ ref('addressbase.addressbase_partitioned') }}
+    steps:
+      - type: athena_query
+        id: changes
+        sql: >-
+          SELECT uprn, {{ param('review') }} AS review, first_letter AS division_type
+          FROM {{ ref('addressbase.addressbase_partitioned') }}
+          WHERE outcode = {{ param('review') }} AND first_letter = {{ param('division_type') }}
+        into: boundary_changes_out
+"""
+
+
+def test_real_layers_resolve(project):
+    plan = project.plan("staging")
+    ab = plan.table("addressbase.addressbase_partitioned")
+    assert ab.location == (
+        "s3://pollingstations.private.data/addressbase/staging/addressbase_partitioned/"
+    )
+    assert (ab.bucket, ab.prefix) == (
+        "pollingstations.private.data",
+        "addressbase/staging/addressbase_partitioned/",
+    )
+    assert ab.written_by == ["partition_addressbase"]
+    assert plan.table("addressbase.addressbase_cleaned_raw").external
+    assert plan.tags == {"dc-product": "dc-data-baker", "dc-environment": "staging"}
+    ce = plan.layer("current_elections")
+    join = next(s for s in ce.steps if s.kind == "geo_join")
+    assert join.over_values == [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    assert join.params == ["first_letter"] and join.sql.count("?") == 1
+    assert join.reads == [
+        "current_elections.current_ballots",
+        "addressbase.addressbase_partitioned",
+    ]
+    assert [u.name for u in plan.upstream(["current_elections"])] == [
+        "addressbase",
+        "current_elections",
+    ]
+
+
+def test_refresh_follows_each_write_of_a_partitioned_table(project):
+    ce = project.plan().layer("current_elections")
+    kinds = [s.kind for s in ce.steps]
+    assert kinds.index("refresh_partitions") == kinds.index("geo_join") + 1
+    refresh = ce.steps[kinds.index("refresh_partitions")]
+    assert refresh.sql == "MSCK REPAIR TABLE dc_data_baker.current_ballots_joined_to_address_base"
+
+
+def test_for_each_over_query_rows_with_runtime_parameters(project):
+    project.write("layers/boundary_changes.yaml", FOR_EACH)
+    layer = project.plan().layer("boundary_changes")
+    assert layer.depends_on == ["addressbase"]  # inferred from the tables it reads
+    loop = next(s for s in layer.steps if s.kind == "for_each")
+    assert loop.over_params == ["review", "division_type"]
+    assert loop.max_concurrency == 5
+    (child,) = loop.children
+    assert child.params == ["review", "review", "division_type"]
+    assert "?" in child.sql and "{{" not in child.sql
+    assert [s.kind for s in layer.steps] == ["purge_prefix", "for_each", "refresh_partitions"]
+
+
+def test_unknown_runtime_parameter(project):
+    project.write(
+        "layers/boundary_changes.yaml",
+        FOR_EACH.replace("param('division_type')", "param('division')"),
+    )
+    assert project.problems() == [
+        "layers/boundary_changes.yaml:26:9: steps[2].steps[0].sql: unknown runtime parameter "
+        "'division'; available here: review, division_type"
+    ]
+
+
+def test_param_outside_a_fan_out(project):
+    project.mini("SELECT uprn,", "SELECT {{ param('x') }} AS uprn,")
+    assert project.problems() == [
+        "layers/mini.yaml:16:5: steps[2].sql: unknown runtime parameter 'x'; param() is only "
+        "available inside for_each or a fanned-out step"
+    ]
+
+
+def test_environment_variables_override_project_variables(project):
+    project.edit(
+        "bakery.yaml",
+        "  development: {}",
+        "  development:\n    variables: {addressbase_release: '2026-05-01'}",
+    )
+    dev = project.plan("development").table("addressbase.addressbase_cleaned_raw")
+    prod = project.plan("production").table("addressbase.addressbase_cleaned_raw")
+    assert "/2026-05-01/" in dev.location and "/2026-02-02/" in prod.location
