@@ -1,0 +1,162 @@
+"""The DuckDB connection of a bake: bundled extensions, Athena macros, settings, types.
+
+Extensions come from the duckdb-ext-* wheels (no network at run time): DuckDB's
+extension_directory points at `<site-packages>/duckdb_ext/extensions`, autoinstall
+and autoload are off, and `spatial` (plus `httpfs` for S3 endpoints) is LOADed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+# Athena-only functions, as DuckDB macros. checksum() is Trino's order-insensitive
+# aggregate: here the sum of 64-bit hashes (HUGEINT, so no overflow), equal for equal
+# multisets whatever the order.
+MACROS = [
+    "CREATE OR REPLACE MACRO ST_GeometryFromText(wkt) AS ST_GeomFromText(CAST(wkt AS VARCHAR))",
+    "CREATE OR REPLACE MACRO ST_Polygon(wkt) AS ST_GeomFromText(CAST(wkt AS VARCHAR))",
+    "CREATE OR REPLACE MACRO checksum(x) AS sum(hash(x)::HUGEINT)",
+]
+
+
+def extension_directory() -> str:
+    """<site-packages>/duckdb_ext/extensions, installed by the duckdb-ext-* wheels."""
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "DuckDB extensions not installed: the duckdb-ext-spatial and duckdb-ext-httpfs "
+            "packages are needed (uv sync)"
+        )
+    for base in spec.submodule_search_locations:
+        folder = Path(base) / "extensions"
+        if folder.is_dir():
+            return str(folder)
+    raise RuntimeError("duckdb_ext has no extensions folder; reinstall duckdb-ext-spatial")
+
+
+def connect(
+    *,
+    s3_endpoint: str | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+) -> Any:
+    import duckdb
+
+    config: dict[str, Any] = {
+        "extension_directory": extension_directory(),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "preserve_insertion_order": False,
+    }
+    if threads or os.environ.get("BAKERY_THREADS"):
+        config["threads"] = int(threads or os.environ["BAKERY_THREADS"])
+    if memory_limit or os.environ.get("BAKERY_MEMORY_LIMIT"):
+        config["memory_limit"] = memory_limit or os.environ["BAKERY_MEMORY_LIMIT"]
+    if temp_directory:
+        config["temp_directory"] = temp_directory
+    con = duckdb.connect(":memory:", config=config)
+    con.execute("LOAD spatial")
+    if s3_endpoint:
+        con.execute("LOAD httpfs")
+        configure_s3(con, s3_endpoint)
+    for macro in MACROS:
+        con.execute(macro)
+    return con
+
+
+def configure_s3(con: Any, endpoint: str, region: str = "eu-west-2") -> None:
+    """A DuckDB S3 secret for an S3-compatible endpoint, credentials from boto3's chain."""
+    import boto3
+
+    url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+    creds = boto3.Session().get_credentials()
+    key_id = creds.access_key if creds else "bakery"
+    secret = creds.secret_key if creds else "bakery"
+    token = creds.token if creds else None
+    options = {
+        "TYPE": "s3",
+        "KEY_ID": key_id,
+        "SECRET": secret,
+        "REGION": region,
+        "ENDPOINT": url.netloc,
+        "URL_STYLE": "path",
+        "USE_SSL": "true" if url.scheme == "https" else "false",
+    }
+    if token:
+        options["SESSION_TOKEN"] = token
+    body = ", ".join(
+        f"{k} {v}" if v in ("true", "false") or k == "TYPE" else f"{k} {quote(v)}"
+        for k, v in options.items()
+    )
+    con.execute(f"CREATE OR REPLACE SECRET bakery_s3 ({body})")
+
+
+def quote(value: str) -> str:
+    """A SQL string literal (for paths and names the engine itself builds)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_SIMPLE = {
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "integer": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "binary": "BLOB",
+}
+
+
+def duck_type(hive: str) -> str:
+    """Glue/Hive type -> DuckDB type (array<string> -> VARCHAR[], struct<a:int> -> STRUCT)."""
+    t = hive.strip().lower()
+    if t in _SIMPLE:
+        return _SIMPLE[t]
+    if m := re.fullmatch(r"(varchar|char)\(\d+\)", t):
+        return "VARCHAR"
+    if m := re.fullmatch(r"decimal\((\d+)(?:,(\d+))?\)", t.replace(" ", "")):
+        return f"DECIMAL({m.group(1)},{m.group(2) or 0})"
+    if t.startswith("array<") and t.endswith(">"):
+        return duck_type(t[6:-1]) + "[]"
+    if t.startswith("map<") and t.endswith(">"):
+        k, v = _split_top(t[4:-1])
+        return f"MAP({duck_type(k)}, {duck_type(v)})"
+    if t.startswith("struct<") and t.endswith(">"):
+        fields = []
+        for part in _split_top(t[7:-1]):
+            name, typ = part.split(":", 1)
+            fields.append(f"{ident(name.strip())} {duck_type(typ)}")
+        return f"STRUCT({', '.join(fields)})"
+    raise ValueError(f"no DuckDB type for Glue type {hive!r}")
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts]

@@ -1,0 +1,216 @@
+"""The bake: layers of the plan run step by step on DuckDB, published only on success.
+
+Per layer: every table the layer writes is staged (see bakery.engine.publish); checks
+read the staged tables; when the layer reaches its first export_by_key step (or its
+end) with every step passed, the staged tables replace the published ones, and the
+export then replaces each per-key file atomically and deletes stale ones last.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bakery.engine import duck, publish, tables
+from bakery.engine.steps import RUNNERS, StepFailed, StepOutcome
+from bakery.plan import LayerPlan, Plan, StepPlan
+from bakery.store import Store
+
+PAUSE_ENV = "BAKERY_TEST_PAUSE_AT"
+
+
+class BakeError(Exception):
+    """The bake stopped; the message is one line (no traceback needed)."""
+
+    def __init__(self, message: str, result: BakeResult | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class StepResult:
+    layer: str
+    id: str
+    kind: str
+    seconds: float
+    rows: int | None = None
+    files: int | None = None
+    note: str | None = None
+    ok: bool = True
+
+
+@dataclass
+class BakeResult:
+    ok: bool
+    store: str
+    env: str
+    layers: list[str]
+    seconds: float = 0.0
+    steps: list[StepResult] = field(default_factory=list)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Reporter:
+    """Progress callbacks; the CLI draws them with rich, tests can ignore them."""
+
+    def layer(self, layer: LayerPlan) -> None: ...
+    def start(self, step: StepPlan) -> None: ...
+    def done(self, result: StepResult) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class Context:
+    def __init__(self, plan: Plan, store: Store, con: Any, staging: publish.Staging, ee_dsn):
+        self.plan = plan
+        self.store = store
+        self.con = con
+        self.staging = staging
+        self.ee_dsn = ee_dsn
+        self.lock = threading.Lock()
+
+    def refresh_views(self) -> None:
+        for table in self.plan.tables.values():
+            tables.register(self.con, table, self.store, self.staging.read_location(table))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[0] if len(lines) == 1 else " ".join(ln.strip() for ln in lines[:3])
+
+
+def _pause(step: StepPlan, reporter: Reporter) -> None:
+    if os.environ.get(PAUSE_ENV) in (step.id, step.qualified_id):
+        print(f"bakery: paused at {step.qualified_id} ({PAUSE_ENV})", file=sys.stderr, flush=True)
+        time.sleep(3600)
+
+
+def run_step(ctx: Context, step: StepPlan) -> StepOutcome:
+    ctx.refresh_views()
+    try:
+        return RUNNERS[step.kind](ctx, step, ctx.con, [])
+    except StepFailed:
+        raise
+    except KeyError as exc:
+        if step.kind not in RUNNERS:
+            raise StepFailed(f"step {step.qualified_id}: unknown step kind {step.kind!r}") from None
+        raise StepFailed(f"step {step.qualified_id} failed: {_one_line(exc)}") from None
+    except Exception as exc:  # duckdb, pyarrow, OS errors: one line naming the step
+        raise StepFailed(f"step {step.qualified_id} failed: {_one_line(exc)}") from None
+
+
+def _publish(ctx: Context, layer: LayerPlan, result: BakeResult, reporter: Reporter) -> None:
+    refs = [t.ref for t in layer.tables if t.ref in ctx.staging.staged]
+    published = ctx.staging.publish(refs)
+    ctx.refresh_views()
+    for ref in published:
+        table = ctx.plan.table(ref)
+        rows = ctx.con.execute(
+            f"SELECT count(*) FROM {duck.ident(table.glue_database)}.{duck.ident(table.name)}"
+        ).fetchone()[0]
+        files = len(ctx.store.list(table.location))
+        result.tables[ref] = {"rows": rows, "files": files, "location": table.location}
+    if published:
+        reporter.note(f"published {', '.join(published)}")
+
+
+def bake(
+    plan: Plan,
+    layers: list[str],
+    store: Store,
+    *,
+    with_upstream: bool = False,
+    reporter: Reporter | None = None,
+    ee_dsn: str | None = None,
+    s3_endpoint: str | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> BakeResult:
+    """Bake `layers` (and, with_upstream, what they depend on) into `store`.
+
+    Raises BakeError when a step or check fails; published data is then unchanged.
+    """
+    reporter = reporter or Reporter()
+    order = (
+        plan.upstream(layers)
+        if with_upstream
+        else [ly for ly in plan.layers if ly.name in set(layers)]
+    )
+    started = time.perf_counter()
+    result = BakeResult(
+        ok=False, store=store.description, env=plan.env, layers=[ly.name for ly in order]
+    )
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    staging = publish.Staging(store, plan, run_id)
+    try:
+        staging.acquire()
+    except publish.StoreBusy as exc:
+        raise BakeError(str(exc)) from None
+    con = None
+    try:
+        for note in staging.recover():
+            result.notes.append(note)
+            reporter.note(note)
+        con = duck.connect(s3_endpoint=s3_endpoint, threads=threads, memory_limit=memory_limit)
+        ctx = Context(plan, store, con, staging, ee_dsn)
+        for layer in order:
+            reporter.layer(layer)
+            published = False
+            for step in layer.steps:
+                if step.kind == "export_by_key" and not published:
+                    _publish(ctx, layer, result, reporter)
+                    published = True
+                reporter.start(step)
+                t0 = time.perf_counter()
+                try:
+                    outcome = run_step(ctx, step)
+                except StepFailed as exc:
+                    failed = StepResult(
+                        layer.name, step.id, step.kind, time.perf_counter() - t0, ok=False
+                    )
+                    failed.note = str(exc)
+                    result.steps.append(failed)
+                    reporter.done(failed)
+                    raise BakeError(str(exc)) from None
+                step_result = StepResult(
+                    layer.name,
+                    step.id,
+                    step.kind,
+                    time.perf_counter() - t0,
+                    outcome.rows,
+                    outcome.files,
+                    outcome.note,
+                )
+                result.steps.append(step_result)
+                reporter.done(step_result)
+                if on_step:
+                    on_step(step_result)
+                _pause(step, reporter)
+            if not published:
+                _publish(ctx, layer, result, reporter)
+        result.ok = True
+        return result
+    except BakeError as exc:
+        result.error = str(exc)
+        staging.discard()
+        raise BakeError(str(exc), result) from None
+    except BaseException:
+        staging.discard()
+        raise
+    finally:
+        result.seconds = time.perf_counter() - started
+        if con is not None:
+            con.close()
+        staging.release()

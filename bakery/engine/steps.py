@@ -1,0 +1,327 @@
+"""One function per step kind of the plan, run on DuckDB against the store.
+
+Each function takes the bake context and the StepPlan and returns a StepOutcome.
+SQL from the plan is Athena SQL: it is transpiled with sqlglot and its `?`
+placeholders are bound as prepared parameters, never formatted into the text.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bakery.engine.duck import ident
+from bakery.engine.tables import copy_into
+from bakery.engine.transpile import to_duckdb
+from bakery.plan import StepPlan, TablePlan
+from bakery.spec import NoRows, OneDistinct, SameSet
+
+if TYPE_CHECKING:
+    from bakery.engine.runner import Context
+
+
+class StepFailed(Exception):
+    """A step could not complete; the message is one line, fit for the user."""
+
+
+@dataclass
+class StepOutcome:
+    rows: int | None = None
+    files: int | None = None
+    note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _cores() -> int:
+    return os.cpu_count() or 2
+
+
+def _target(ctx: Context, step: StepPlan) -> TablePlan:
+    if not step.writes:
+        raise StepFailed(f"step {step.qualified_id} writes no table")
+    return ctx.plan.table(step.writes[0])
+
+
+# ---------------------------------------------------------------- purge_prefix
+
+
+def purge_prefix(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    for ref in step.writes:
+        ctx.staging.stage(ctx.plan.table(ref), empty=True)
+    ctx.refresh_views()
+    return StepOutcome(note="staged table starts empty; published data kept until publish")
+
+
+# ---------------------------------------------------------------- athena_query
+
+
+def athena_query(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    table = _target(ctx, step)
+    with ctx.lock:
+        location = ctx.staging.stage(table, empty=False)
+    rows = copy_into(con, table, ctx.store, location, to_duckdb(step.sql or ""), params)
+    return StepOutcome(rows=rows)
+
+
+# ---------------------------------------------------------------- geo_join
+
+
+def _ref(layer: str, name: str) -> str:
+    return name if "." in name else f"{layer}.{name}"
+
+
+def geo_join_sql(ctx: Context, step: StepPlan, *, values: int | None) -> tuple[str, TablePlan]:
+    """The geo-join written natively for DuckDB (from StepPlan.spec, not the Athena
+    template): an inner spatial join (DuckDB's SPATIAL_JOIN operator, an R-tree over
+    the polygons) collects the values per point, then every point is kept once with
+    the sorted distinct non-null values, [] where none.
+
+    values: how many fan-out values to bind (`IN (?, ...)`), None for all points.
+    """
+    spec = step.spec
+    into = _target(ctx, step)
+    points = ctx.plan.table(_ref(step.layer, spec.points.table))
+    polygons = ctx.plan.table(_ref(step.layer, spec.polygons.table))
+    db = ident(points.glue_database)
+    out = spec.output_column
+    carried = [c.name for c in into.columns if c.name != out]
+    keys = [k.name for k in into.partition_keys]
+    group = ", ".join(f"p.{ident(c)}" for c in carried + keys)
+    where = ""
+    if values is not None and spec.fan_out:
+        marks = ", ".join("?" for _ in range(values))
+        where = f"WHERE {ident(spec.fan_out.column)} IN ({marks})"
+    geom, value = ident(spec.polygons.geometry), ident(spec.polygons.value)
+    x, y = ident(spec.points.x), ident(spec.points.y)
+    sql = f"""
+WITH polygons AS (
+    SELECT {value} AS value, ST_GeomFromText({geom}) AS geom
+    FROM {db}.{ident(polygons.name)}
+    WHERE {geom} IS NOT NULL AND {geom} <> '' AND {value} IS NOT NULL
+),
+points AS (
+    SELECT * FROM {db}.{ident(points.name)} {where}
+)
+SELECT {", ".join(f"p.{ident(c)}" for c in carried)},
+       list_sort(list_distinct(list(g.value))) AS {ident(out)}
+       {"".join(f", p.{ident(k)}" for k in keys)}
+FROM points AS p
+LEFT JOIN polygons AS g ON ST_Contains(g.geom, ST_Point(p.{x}, p.{y}))
+GROUP BY {group}
+"""
+    return sql, into
+
+
+def geo_join(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    """One query over every fan-out value at once by default: on one machine DuckDB
+    parallelises a single spatial join across cores better than 26 concurrent
+    queries, and the result is the union of the per-value queries. Set
+    BAKERY_GEO_JOIN=per_value to run one query per value (bounded by max_concurrency),
+    as Athena does."""
+    into = _target(ctx, step)
+    with ctx.lock:
+        location = ctx.staging.stage(into, empty=False)
+    values = step.over_values
+    if values and os.environ.get("BAKERY_GEO_JOIN") == "per_value":
+        sql, _ = geo_join_sql(ctx, step, values=1)
+        workers = max(1, min(step.max_concurrency or 1, _cores()))
+
+        def one(value: str) -> int:
+            cur = con.cursor()
+            try:
+                return copy_into(cur, into, ctx.store, location, sql, [value])
+            finally:
+                cur.close()
+
+        with ThreadPoolExecutor(workers) as pool:
+            rows = sum(pool.map(one, values))
+        return StepOutcome(rows=rows, note=f"{len(values)} queries, {workers} at once")
+    sql, _ = geo_join_sql(ctx, step, values=len(values) if values else None)
+    rows = copy_into(con, into, ctx.store, location, sql, list(values or []))
+    note = f"one spatial join over {len(values)} partitions" if values else None
+    return StepOutcome(rows=rows, note=note)
+
+
+# ---------------------------------------------------------------- check
+
+
+def check_description(step: StepPlan) -> str:
+    if step.description:
+        return step.description
+    check = step.spec.check
+    if isinstance(check, SameSet):
+        return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
+    if isinstance(check, OneDistinct):
+        return f"{check.table}.{check.column} holds exactly one distinct value"
+    if isinstance(check, NoRows):
+        return "the query returns no rows"
+    return step.id
+
+
+def check_message(step: StepPlan, columns: list[str], row: tuple) -> str:
+    first = ", ".join(f"{c}={v}" for c, v in zip(columns, row, strict=False))
+    return f"check {step.layer}.{step.id} failed: {check_description(step)}: {first}"
+
+
+def check(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    cur = con.cursor()
+    try:
+        cur.execute(to_duckdb(step.sql or ""), params)
+        row = cur.fetchone()
+        if row is not None:
+            columns = [d[0] for d in cur.description]
+            raise StepFailed(check_message(step, columns, row))
+    finally:
+        cur.close()
+    return StepOutcome(note="passed")
+
+
+# ---------------------------------------------------------------- lambda
+
+EE_EXPORT = "bakery.lambdas.ee_export.handler"
+
+
+def lambda_step(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    handler = step.spec.handler
+    if handler != EE_EXPORT:
+        raise StepFailed(
+            f"step {step.qualified_id}: no local runner for Lambda {handler}; "
+            "bake it on AWS or add one to bakery/engine/steps.py"
+        )
+    table = _target(ctx, step)
+    file_name = step.spec.environment.get("FILE_NAME", "export.csv")
+    if ctx.ee_dsn:
+        from bakery.lambdas import ee_export
+
+        run_export = getattr(ee_export, "run_export", None)
+        if run_export is None:
+            raise StepFailed("bakery.lambdas.ee_export has no run_export() yet")
+        buf = io.StringIO()
+        rows = run_export(ctx.ee_dsn, buf)
+        with ctx.lock:
+            location = ctx.staging.stage(table, empty=True)
+        ctx.store.write_bytes(location + file_name, buf.getvalue().encode())
+        return StepOutcome(rows=rows, files=1, note="exported from EveryElection")
+    files = ctx.store.list(ctx.staging.read_location(table))
+    if not files:
+        raise StepFailed(
+            f"step {step.qualified_id}: no ballots CSV at {table.location} and no EveryElection "
+            "database configured: set BAKERY_EE_DSN (or --ee-dsn), or seed sample data with "
+            "`bakery sample-data` (or bake with --sample)"
+        )
+    names = ", ".join(f.rsplit("/", 1)[-1] for f in files)
+    return StepOutcome(
+        files=0,
+        note=f"no EveryElection DSN (BAKERY_EE_DSN / --ee-dsn): using the ballots CSV "
+        f"already in the store ({names})",
+    )
+
+
+# ---------------------------------------------------------------- export_by_key
+
+
+def _partitions(ctx: Context, table: TablePlan, location: str) -> list[dict[str, str] | None]:
+    if not table.partition_keys:
+        return [None]
+    first = table.partition_keys[0].name
+    seen: set[str] = set()
+    for uri in ctx.store.list(location):
+        part = uri[len(location) :].split("/", 1)[0]
+        if part.startswith(f"{first}="):
+            seen.add(part.split("=", 1)[1])
+    return [{first: v} for v in sorted(seen)]
+
+
+def export_by_key(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    from bakery.lambdas import export_by_key as core
+
+    spec = step.spec
+    table = ctx.plan.table(step.reads[0])
+    location = ctx.staging.read_location(table)
+    destination = step.location or ""
+    parts = _partitions(ctx, table, location)
+    workers = max(1, min(len(parts), _cores()))
+
+    def one(partition: dict[str, str] | None) -> list[str]:
+        return core.export_partition(
+            ctx.store,
+            table_location=location,
+            partition=partition,
+            destination=destination,
+            key=spec.key,
+            columns=list(spec.columns),
+            sort_by=list(spec.sort_by),
+            unique_by=spec.unique_by,
+            empty_unless_any=spec.empty_unless_any,
+        )
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, parts))
+    except core.ExportError as exc:
+        raise StepFailed(f"step {step.qualified_id} failed: {exc}") from None
+    keys = [k for r in results for k in r]
+    deleted = core.delete_stale(ctx.store, destination, keys) if spec.delete_stale else 0
+    note = f"{len(keys)} files in {destination}"
+    if deleted:
+        note += f", {deleted} stale deleted"
+    return StepOutcome(files=len(keys), note=note, extra={"deleted": deleted, "keys": len(keys)})
+
+
+# ---------------------------------------------------------------- refresh_partitions
+
+
+def refresh_partitions(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    ctx.refresh_views()
+    return StepOutcome(note="local views read the partition folders directly")
+
+
+# ---------------------------------------------------------------- for_each
+
+
+def for_each(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    if step.over_values is not None:
+        items = [dict(zip(step.over_params, [v], strict=False)) for v in step.over_values]
+    else:
+        cur = con.cursor()
+        try:
+            rows = cur.execute(to_duckdb(step.over_sql or "")).fetchall()
+        finally:
+            cur.close()
+        items = [dict(zip(step.over_params, row, strict=False)) for row in rows]
+    for child in step.children:  # stage before the threads start
+        if child.kind == "athena_query":
+            ctx.staging.stage(_target(ctx, child), empty=False)
+    ctx.refresh_views()
+    workers = max(1, min(step.max_concurrency or 1, len(items) or 1))
+
+    def one(item: dict[str, Any]) -> int:
+        cur = con.cursor()
+        total = 0
+        try:
+            for child in step.children:
+                values = [item[p] for p in child.params]
+                outcome = RUNNERS[child.kind](ctx, child, cur, values)
+                total += outcome.rows or 0
+        finally:
+            cur.close()
+        return total
+
+    with ThreadPoolExecutor(workers) as pool:
+        rows = sum(pool.map(one, items))
+    return StepOutcome(rows=rows, note=f"{len(items)} items, at most {workers} at once")
+
+
+RUNNERS = {
+    "purge_prefix": purge_prefix,
+    "athena_query": athena_query,
+    "geo_join": geo_join,
+    "check": check,
+    "lambda": lambda_step,
+    "export_by_key": export_by_key,
+    "refresh_partitions": refresh_partitions,
+    "for_each": for_each,
+}

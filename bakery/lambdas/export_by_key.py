@@ -1,0 +1,302 @@
+"""export_by_key: one Parquet file per key value (e.g. one per outcode), read by the APIs.
+
+The same core runs in AWS Lambda (`handler`, `delete_stale_handler`) and in the local
+engine (`bakery bake`), which passes its own store. Only the standard library, pyarrow
+and (in Lambda) boto3 are used, so the module deploys on its own.
+
+Rules (design.md):
+- `<KEY>.parquet` per key value, rows sorted by `sort_by`, columns = `columns`;
+- when no row of a key has a value in `empty_unless_any` (NULL or an empty list counts
+  as no value) the file is written empty, with no rows and no columns, so readers
+  tell "no elections" from "missing";
+- rows with the same `unique_by` value: identical ones are de-duplicated with a
+  warning, conflicting ones fail the run with an error naming the key;
+- each file is replaced atomically (a put on S3; write beside it then rename locally);
+- stale `<KEY>.parquet` files are deleted only after every new file is in place.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+log = logging.getLogger("bakery.export_by_key")
+
+SUFFIX = ".parquet"
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")
+
+
+class ExportError(Exception):
+    """The export cannot go on (conflicting duplicates, bad key values)."""
+
+
+class ObjectIO(Protocol):
+    """s3://bucket/key objects: bakery.store.Store satisfies it, as does S3IO below."""
+
+    def list(self, prefix: str) -> list[str]: ...
+    def read_bytes(self, uri: str) -> bytes: ...
+    def write_bytes(self, uri: str, data: bytes) -> None: ...
+    def delete(self, uri: str) -> None: ...
+
+
+def _split(uri: str) -> tuple[str, str]:
+    m = re.match(r"^s3://([^/]+)/?(.*)$", uri)
+    if not m:
+        raise ValueError(f"{uri!r} is not an s3:// location")
+    return m.group(1), m.group(2)
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith((".", "_")) for part in rel.split("/") if part)
+
+
+class S3IO:
+    """boto3-backed ObjectIO, used by the Lambda handlers."""
+
+    def __init__(self, client: Any = None):
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3")
+        self.client = client
+
+    def list(self, prefix: str) -> list[str]:
+        bucket, key = _split(prefix)
+        out = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=key
+        ):
+            for obj in page.get("Contents", []):
+                if not _hidden(obj["Key"][len(key) :]):
+                    out.append(f"s3://{bucket}/{obj['Key']}")
+        return sorted(out)
+
+    def read_bytes(self, uri: str) -> bytes:
+        bucket, key = _split(uri)
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        bucket, key = _split(uri)
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+    def delete(self, uri: str) -> None:
+        bucket, key = _split(uri)
+        self.client.delete_object(Bucket=bucket, Key=key)
+
+
+# ---------------------------------------------------------------- core
+
+
+def partition_prefix(table_location: str, partition: dict[str, str] | None) -> str:
+    prefix = table_location if table_location.endswith("/") else table_location + "/"
+    for name, value in (partition or {}).items():
+        prefix += f"{name}={value}/"
+    return prefix
+
+
+def read_table(objects: ObjectIO, table_location: str, partition: dict[str, str] | None):
+    """The Parquet files of one partition (or the whole table) as one pyarrow Table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [f for f in objects.list(partition_prefix(table_location, partition))]
+    files = [f for f in files if not f.endswith("/")]
+    tables = [pq.read_table(io.BytesIO(objects.read_bytes(f))) for f in files]
+    tables = [t for t in tables if t.num_columns]
+    if not tables:
+        return None
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _dedupe(table, key: str, unique_by: str, columns: list[str]):
+    """Drop identical duplicate rows by unique_by (warning); fail on conflicting ones."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    counts = table.group_by(unique_by).aggregate([(unique_by, "count")])
+    dupes = counts.filter(pc.greater(counts[f"{unique_by}_count"], 1))[unique_by]
+    if len(dupes) == 0:
+        return table
+    compare = list(dict.fromkeys([key, *columns]))
+    drop: list[int] = []
+    idx = pa.array(np.arange(table.num_rows))
+    for value in dupes.to_pylist():
+        mask = pc.equal(table[unique_by], pa.scalar(value, table.schema.field(unique_by).type))
+        positions = pc.filter(idx, mask).to_pylist()
+        rows = table.take(positions).select(compare).to_pylist()
+        if any(row != rows[0] for row in rows[1:]):
+            keys = sorted({str(r[key]) for r in rows})
+            raise ExportError(
+                f"conflicting rows for {unique_by}={value!r} in {key}={', '.join(keys)}: "
+                f"{len(rows)} rows with the same {unique_by} differ"
+            )
+        log.warning(
+            "dropped %d identical duplicate row(s) for %s=%r in %s=%s",
+            len(rows) - 1,
+            unique_by,
+            value,
+            key,
+            rows[0][key],
+        )
+        drop.extend(positions[1:])
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[drop] = False
+    return table.filter(pa.array(keep))
+
+
+def _has_value(column) -> Any:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        lengths = pc.fill_null(pc.list_value_length(column), 0)
+        return np.asarray(pc.greater(lengths, 0).to_numpy(zero_copy_only=False), dtype=bool)
+    valid = pc.is_valid(column)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        valid = pc.and_(valid, pc.fill_null(pc.not_equal(column, ""), False))
+    return np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def parquet_bytes(table) -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="snappy")
+    return buf.getvalue()
+
+
+EMPTY_FILE: bytes | None = None
+
+
+def empty_file() -> bytes:
+    """A Parquet file with no rows and no columns."""
+    global EMPTY_FILE
+    if EMPTY_FILE is None:
+        import pyarrow as pa
+
+        EMPTY_FILE = parquet_bytes(pa.table({}))
+    return EMPTY_FILE
+
+
+def export_table(
+    objects: ObjectIO,
+    table,
+    *,
+    destination: str,
+    key: str,
+    columns: list[str],
+    sort_by: list[str] | None = None,
+    unique_by: str | None = None,
+    empty_unless_any: str | None = None,
+) -> list[str]:
+    """Write `<destination><KEY>.parquet` for every key value of `table`; return the keys."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if table is None or table.num_rows == 0:
+        return []
+    destination = destination if destination.endswith("/") else destination + "/"
+    missing = [c for c in [key, *columns, *(sort_by or [])] if c not in table.column_names]
+    for name in (unique_by, empty_unless_any):
+        if name and name not in table.column_names:
+            missing.append(name)
+    if missing:
+        raise ExportError(f"table has no column(s) {', '.join(missing)}")
+    nulls = table[key].null_count
+    if nulls:
+        log.warning("skipped %d row(s) with no %s", nulls, key)
+        table = table.filter(pc.is_valid(table[key]))
+    if unique_by:
+        table = _dedupe(table, key, unique_by, columns)
+    order = [(key, "ascending")] + [(c, "ascending") for c in (sort_by or []) if c != key]
+    table = table.sort_by(order)
+    keys = np.asarray(table[key].to_numpy(zero_copy_only=False))
+    if len(keys) == 0:
+        return []
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+    ends = np.concatenate([starts[1:], [len(keys)]])
+    has = _has_value(table[empty_unless_any]) if empty_unless_any else None
+    out_table = table.select(columns)
+    written = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        value = str(keys[start])
+        if not _SAFE_KEY.match(value):
+            raise ExportError(f"{key} value {value!r} cannot be a file name")
+        if has is not None and not has[start:end].any():
+            data = empty_file()
+        else:
+            data = parquet_bytes(out_table.slice(start, end - start))
+        objects.write_bytes(f"{destination}{value}{SUFFIX}", data)
+        written.append(value)
+    return written
+
+
+def export_partition(
+    objects: ObjectIO,
+    *,
+    table_location: str,
+    partition: dict[str, str] | None,
+    destination: str,
+    key: str,
+    columns: list[str],
+    sort_by: list[str] | None = None,
+    unique_by: str | None = None,
+    empty_unless_any: str | None = None,
+) -> list[str]:
+    table = read_table(objects, table_location, partition)
+    return export_table(
+        objects,
+        table,
+        destination=destination,
+        key=key,
+        columns=columns,
+        sort_by=sort_by,
+        unique_by=unique_by,
+        empty_unless_any=empty_unless_any,
+    )
+
+
+def delete_stale(objects: ObjectIO, destination: str, keep: Iterable[str]) -> int:
+    """Delete `<KEY>.parquet` files under destination whose key is not in `keep`."""
+    destination = destination if destination.endswith("/") else destination + "/"
+    wanted = set(keep)
+    deleted = 0
+    for uri in objects.list(destination):
+        name = uri[len(destination) :]
+        if "/" in name or not name.endswith(SUFFIX):
+            continue
+        if name[: -len(SUFFIX)] not in wanted:
+            objects.delete(uri)
+            deleted += 1
+    return deleted
+
+
+# ---------------------------------------------------------------- AWS Lambda
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Export one partition of a table: returns {"keys": [written key values]}."""
+    logging.getLogger().setLevel(logging.INFO)
+    keys = export_partition(
+        S3IO(),
+        table_location=event["table_location"],
+        partition=event.get("partition"),
+        destination=event["destination"],
+        key=event["key"],
+        columns=list(event["columns"]),
+        sort_by=list(event.get("sort_by") or []),
+        unique_by=event.get("unique_by"),
+        empty_unless_any=event.get("empty_unless_any"),
+    )
+    return {"keys": keys}
+
+
+def delete_stale_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """After every partition's export: delete files of keys no partition wrote."""
+    keep = [k for result in event.get("results") or [] for k in (result or {}).get("keys", [])]
+    return {"deleted": delete_stale(S3IO(), event["destination"], keep)}

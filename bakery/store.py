@@ -1,0 +1,223 @@
+"""The object store a local bake reads and writes: a folder standing in for S3, or any
+S3-compatible API.
+
+Both stores speak in `s3://BUCKET/KEY` URIs, the same locations the plan holds:
+
+- `LocalStore(root)` maps `s3://BUCKET/KEY` to `ROOT/BUCKET/KEY`;
+- `S3Store(endpoint)` talks to an S3-compatible endpoint with boto3 (listing, copying,
+  deleting) and lets DuckDB read and write through its httpfs extension.
+
+`duck_path(uri)` is what DuckDB is given to read or write a location. Files whose
+name starts with `.` or `_` are hidden, as Athena ignores them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+_S3 = re.compile(r"^s3://([^/]+)/?(.*)$")
+
+DEFAULT_STORE = ".bakery/store"
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    m = _S3.match(uri)
+    if not m:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key location")
+    return m.group(1), m.group(2)
+
+
+def hidden(name: str) -> bool:
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    return base.startswith((".", "_"))
+
+
+class Store(Protocol):
+    """What the local engine needs from an object store (URIs are s3://bucket/key)."""
+
+    description: str
+    is_local: bool
+
+    def duck_path(self, uri: str) -> str: ...
+    def list(self, prefix: str) -> list[str]: ...  # visible objects under prefix, sorted
+    def exists(self, uri: str) -> bool: ...
+    def read_bytes(self, uri: str) -> bytes: ...
+    def write_bytes(self, uri: str, data: bytes) -> None: ...  # atomic per object
+    def delete(self, uri: str) -> None: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+    def move_prefix(self, src: str, dst: str) -> None: ...  # replace dst with src
+
+
+@dataclass
+class LocalStore:
+    """A folder standing in for S3: s3://BUCKET/KEY is ROOT/BUCKET/KEY."""
+
+    root: Path
+    is_local: bool = True
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).absolute()
+
+    @property
+    def description(self) -> str:
+        return str(self.root)
+
+    def path(self, uri: str) -> Path:
+        bucket, key = split_uri(uri)
+        return self.root / bucket / key
+
+    def duck_path(self, uri: str) -> str:
+        return str(self.path(uri))
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.path(prefix)
+        if not base.is_dir():
+            return []
+        out = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(d for d in dirnames if not hidden(d))
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                if not hidden(name):
+                    out.append(f"s3://{rel}/{name}")
+        return sorted(out)
+
+    def exists(self, uri: str) -> bool:
+        return self.path(uri).is_file()
+
+    def read_bytes(self, uri: str) -> bytes:
+        return self.path(uri).read_bytes()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        target = self.path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+
+    def delete(self, uri: str) -> None:
+        self.path(uri).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self.path(prefix)
+        if not base.exists():
+            return 0
+        n = sum(len(files) for _, _, files in os.walk(base))
+        shutil.rmtree(base)
+        return n
+
+    def move_prefix(self, src: str, dst: str) -> None:
+        """Replace the folder at dst by the one at src with two renames (no copying)."""
+        source, target = self.path(src), self.path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        if target.exists():
+            os.replace(target, old)
+        if source.exists():
+            os.replace(source, target)
+        else:
+            target.mkdir(parents=True)
+        if old.exists():
+            shutil.rmtree(old)
+
+
+class S3Store:
+    """Any S3-compatible API (AWS, MinIO, moto): boto3 for listing/copying/deleting,
+    DuckDB's httpfs for reading and writing data files."""
+
+    is_local = False
+
+    def __init__(self, endpoint: str, region: str = "eu-west-2"):
+        import boto3
+
+        self.endpoint = endpoint.rstrip("/")
+        self.region = region
+        self.client = boto3.client("s3", endpoint_url=self.endpoint, region_name=region)
+        self.description = f"S3 at {self.endpoint}"
+
+    def duck_path(self, uri: str) -> str:
+        return uri
+
+    def list(self, prefix: str) -> list[str]:
+        bucket, key = split_uri(prefix)
+        out = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                rel = obj["Key"][len(key) :]
+                if any(hidden(part) for part in rel.split("/") if part):
+                    continue
+                out.append(f"s3://{bucket}/{obj['Key']}")
+        return sorted(out)
+
+    def exists(self, uri: str) -> bool:
+        bucket, key = split_uri(uri)
+        try:
+            self.client.head_object(Bucket=bucket, Key=key)
+            return True
+        except self.client.exceptions.ClientError:
+            return False
+
+    def read_bytes(self, uri: str) -> bytes:
+        bucket, key = split_uri(uri)
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        bucket, key = split_uri(uri)
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)  # a put is atomic
+
+    def delete(self, uri: str) -> None:
+        bucket, key = split_uri(uri)
+        self.client.delete_object(Bucket=bucket, Key=key)
+
+    def _all(self, prefix: str) -> list[str]:
+        bucket, key = split_uri(prefix)
+        keys = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=key
+        ):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    def delete_prefix(self, prefix: str) -> int:
+        bucket, _ = split_uri(prefix)
+        keys = self._all(prefix)
+        for i in range(0, len(keys), 1000):
+            self.client.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]]}
+            )
+        return len(keys)
+
+    def move_prefix(self, src: str, dst: str) -> None:
+        """Copy every object of src over dst, then delete what dst had that src lacks.
+
+        Not atomic as a whole (S3 has no rename): each object is replaced atomically.
+        """
+        sb, sk = split_uri(src)
+        db, dk = split_uri(dst)
+        new = []
+        for key in self._all(src):
+            target = dk + key[len(sk) :]
+            self.client.copy_object(Bucket=db, Key=target, CopySource={"Bucket": sb, "Key": key})
+            new.append(target)
+        keep = set(new)
+        stale = [k for k in self._all(dst) if k not in keep]
+        for i in range(0, len(stale), 1000):
+            self.client.delete_objects(
+                Bucket=db, Delete={"Objects": [{"Key": k} for k in stale[i : i + 1000]]}
+            )
+        self.delete_prefix(src)
+
+
+def open_store(store: str | Path | None = None, s3_endpoint: str | None = None) -> Store:
+    """The store a command uses: --s3-endpoint, else --store / $BAKERY_STORE / .bakery/store."""
+    endpoint = s3_endpoint or os.environ.get("BAKERY_S3_ENDPOINT")
+    if endpoint:
+        return S3Store(endpoint)
+    root = store or os.environ.get("BAKERY_STORE") or DEFAULT_STORE
+    return LocalStore(Path(root))
