@@ -24,7 +24,7 @@ STEP_STYLE: dict[str, tuple[str, str]] = {
     "athena_query": ("box", "#dbeafe"),
     "geo_join": ("box3d", "#d1fae5"),
     "check": ("box", "#fef3c7"),
-    "for_each": ("doubleoctagon", "#e0e7ff"),
+    "for_each": ("box", "#e0e7ff"),
     "export_by_key": ("tab", "#fce7f3"),
     "lambda": ("component", "#ede9fe"),
     "refresh_partitions": ("cds", "#e5e7eb"),
@@ -34,6 +34,7 @@ STEP_EXTRA_STYLE = {
     "purge_prefix": "filled,dashed",
     "athena_query": "rounded,filled",
     "check": "filled,diagonals",
+    "for_each": "rounded,filled,bold",
 }
 MERMAID_SHAPE: dict[str, tuple[str, str]] = {
     "purge_prefix": ("[\\", "/]"),

@@ -54,8 +54,17 @@ def agraph(dot) -> pygraphviz.AGraph:
     return pygraphviz.AGraph(string=dot)
 
 
+def find_subgraph(graph: pygraphviz.AGraph, name: str) -> pygraphviz.AGraph | None:
+    for sub in graph.subgraphs():
+        if sub.name == name:
+            return sub
+        if (found := find_subgraph(sub, name)) is not None:
+            return found
+    return None
+
+
 def cluster_nodes(agraph: pygraphviz.AGraph, name: str) -> set[str]:
-    sub = agraph.get_subgraph(name)
+    sub = find_subgraph(agraph, name)
     assert sub is not None, f"no {name}"
     return {str(n) for n in sub.nodes()}
 
@@ -254,3 +263,54 @@ def test_cli_default_writes_png_and_dot_at_the_root(copy):
 def test_cli_modules_do_not_import_pygraphviz():
     code = "import sys, bakery.cli; assert 'pygraphviz' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+FOR_EACH_LAYER = """\
+name: fe
+description: A for_each demo.
+steps:
+  - type: glue_table
+    name: fe_out
+    location: s3://{{ buckets.private_data }}/fe/{{ env }}/fe_out/
+    format: parquet
+    columns:
+      - {name: uprn, type: string}
+    partition_keys:
+      - {name: first_letter, type: string}
+  - type: for_each
+    id: per_letter
+    over: {values: [A, B]}
+    as: letter
+    max_concurrency: 2
+    steps:
+      - type: athena_query
+        id: one_letter
+        sql: >-
+          SELECT uprn, first_letter FROM {{ ref('addressbase.addressbase_partitioned') }}
+          WHERE first_letter = {{ param('letter') }}
+        into: fe_out
+      - type: check
+        id: no_null_uprn
+        check: {kind: no_rows, sql: "SELECT uprn FROM {{ ref('fe_out') }} WHERE uprn IS NULL"}
+"""
+
+
+def test_for_each_body_is_a_cluster_inside_its_layer(copy):
+    from bakery.plan import build_plan
+    from bakery.workspace import load_workspace
+
+    (copy / "layers" / "fe.yaml").write_text(FOR_EACH_LAYER)
+    dot = to_dot(build_graph(build_plan(load_workspace(copy), "development")))
+    agraph = pygraphviz.AGraph(string=dot)
+    inner = cluster_nodes(agraph, "cluster_fe__per_letter")
+    assert inner == {
+        "s_fe__per_letter",
+        "s_fe__per_letter__one_letter",
+        "s_fe__per_letter__no_null_uprn",
+    }
+    e = edges(agraph)
+    assert ("s_fe__per_letter", "s_fe__per_letter__one_letter") in e
+    assert ("s_fe__per_letter__one_letter", "s_fe__per_letter__no_null_uprn") in e
+    assert ("s_fe__per_letter__no_null_uprn", "s_fe__refresh_fe_out") in e
+    assert ("t_addressbase__addressbase_partitioned", "s_fe__per_letter__one_letter") in e
+    assert "x2 over letter A, B, 2 at once" in agraph.get_node("s_fe__per_letter").attr["label"]
