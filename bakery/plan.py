@@ -161,10 +161,6 @@ def _suggest(name: str, options: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _contains(outer: str, inner: str) -> bool:
-    return inner.startswith(outer)
-
-
 class _Builder:
     def __init__(self, ws: Workspace, env: str, check_sql: bool):
         self.ws = ws
@@ -575,12 +571,7 @@ class _Builder:
         if (step.table is None) == (step.prefix is None):
             self.problem(lf.doc, path, "give exactly one of 'table' or 'prefix'")
             return
-        written = {
-            t.location: t.ref
-            for lf2 in [lf]
-            for st in lf2.spec.steps
-            for t in self._written_by_step(lf2, st)
-        }
+        written = {t.location: t.ref for st in lf.spec.steps for t in self._written_by_step(lf, st)}
         if step.table is not None:
             ref = self.ref_at(lf, path + ("table",), step.table)
             if ref is None:
@@ -804,7 +795,7 @@ class _Builder:
                 loc_b, what_b, _, _ = places[b]
                 if loc_a == loc_b and a > b:
                     self.problem(doc_a, path_a, f"{what_b} already lives at {loc_a}")
-                elif loc_a != loc_b and _contains(loc_b, loc_a):
+                elif loc_a != loc_b and loc_a.startswith(loc_b):
                     self.problem(
                         doc_a,
                         path_a,
