@@ -12,8 +12,12 @@ imported only in `render`.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
 import re
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -556,4 +560,24 @@ def render(dot: str, path: Path, fmt: str) -> None:
     import pygraphviz
 
     graph = pygraphviz.AGraph(string=dot)
-    graph.draw(str(path), format=fmt, prog="dot")
+    with _quiet_fontconfig():
+        graph.draw(str(path), format=fmt, prog="dot")
+
+
+@contextlib.contextmanager
+def _quiet_fontconfig():
+    """Drop the bundled fontconfig's warnings about the system's config; keep the rest."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines():
+                if line.strip() and not line.startswith("Fontconfig warning"):
+                    print(line, file=sys.stderr)
