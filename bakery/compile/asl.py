@@ -1,0 +1,730 @@
+"""Step Functions definitions (Amazon States Language) compiled from a layer's plan.
+
+Pure Python over the plan (no aws_cdk): the CDK layer stack deploys exactly the
+dict built here, with `${...}` placeholders for the ARNs of the Lambda
+functions, which CloudFormation fills in through DefinitionSubstitutions.
+`bakery synth` writes the same dict to build/asl/<layer>.asl.json, so the file a
+reviewer diffs is the definition that is deployed.
+
+Shape of a layer's state machine, in spec order:
+
+    start (Pass: wrap any input) -> [singleton check] -> step 1 -> step 2 ... -> succeeded
+
+Every Task retries transient service errors with jittered exponential backoff
+and catches everything else into a Fail state named after the step. Athena runs
+through the native `.sync` integration; runtime values (a fan-out value, a
+column of a query row) travel as ExecutionParameters, never as SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
+
+ATHENA_SYNC = "arn:aws:states:::athena:startQueryExecution.sync"
+ATHENA_RESULTS = "arn:aws:states:::athena:getQueryResults"
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+CATALOG = "AwsDataCatalog"
+# GetQueryResults returns at most 1000 rows a page, the first being the header.
+MAX_ROWS = 999
+
+ATHENA_TRANSIENT = [
+    "Athena.TooManyRequestsException",
+    "Athena.InternalServerException",
+    "Athena.AmazonAthenaException",
+]
+LAMBDA_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+]
+
+# Fan-out values become S3 path segments (key=value/): keep them plain.
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class CompileError(Exception):
+    """The plan asks for something this back-end cannot express."""
+
+
+def retry(errors: list[str], interval: int, attempts: int, max_delay: int) -> list[dict]:
+    return [
+        {
+            "ErrorEquals": errors,
+            "IntervalSeconds": interval,
+            "MaxAttempts": attempts,
+            "BackoffRate": 2,
+            "MaxDelaySeconds": max_delay,
+            "JitterStrategy": "FULL",
+        }
+    ]
+
+
+ATHENA_RETRY = retry(ATHENA_TRANSIENT, 5, 6, 120)
+LAMBDA_RETRY = retry(LAMBDA_TRANSIENT, 2, 6, 60)
+
+
+def sql_literal(value: str) -> str:
+    """A string as an Athena SQL literal, for ExecutionParameters (which take SQL literals)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _intrinsic_text(text: str) -> str:
+    """Escape text for a string literal inside an intrinsic function."""
+    return re.sub(r"([\\'{}])", r"\\\1", text)
+
+
+def function_key(name: str) -> str:
+    """DefinitionSubstitutions key of a Lambda function ARN."""
+    return f"Function_{name}"
+
+
+def unload_options(table: TablePlan, partitioned_by: list[str]) -> str:
+    if table.format == "parquet":
+        opts = ["format = 'PARQUET'"]
+        if table.compression != "none":
+            opts.append(f"compression = '{table.compression.upper()}'")
+    else:
+        if table.csv is not None and table.csv.header:
+            raise CompileError(
+                f"table {table.ref} is csv with a header line, which UNLOAD cannot write; "
+                "write it as parquet or csv without header"
+            )
+        delimiter = table.csv.delimiter if table.csv else ","
+        opts = ["format = 'TEXTFILE'", f"field_delimiter = {sql_literal(delimiter)}"]
+        if table.compression in ("gzip", "zstd"):
+            opts.append(f"compression = '{table.compression.upper()}'")
+        elif table.compression == "none":
+            opts.append("compression = 'NONE'")
+    if partitioned_by:
+        opts.append(
+            "partitioned_by = ARRAY[" + ", ".join(sql_literal(k) for k in partitioned_by) + "]"
+        )
+    return ", ".join(opts)
+
+
+def unload(sql: str, table: TablePlan, location: str, partitioned_by: list[str]) -> str:
+    options = unload_options(table, partitioned_by)
+    return f"UNLOAD (\n{sql}\n)\nTO {sql_literal(location)}\nWITH ({options})"
+
+
+@dataclass
+class Compiled:
+    definition: dict[str, Any]
+    functions: list[str] = field(default_factory=list)  # names used via function_key()
+
+    def to_json(self) -> str:
+        return json.dumps(self.definition, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+class _LayerCompiler:
+    def __init__(self, plan: Plan, layer: LayerPlan):
+        self.plan = plan
+        self.layer = layer
+        self.states: dict[str, dict[str, Any]] = {}
+        self.functions: list[str] = []
+
+    # -- small builders --------------------------------------------------
+
+    def add(self, name: str, state: dict[str, Any]) -> str:
+        if name in self.states:
+            raise CompileError(f"layer {self.layer.name}: two states named {name!r}")
+        if len(name) > 80:
+            raise CompileError(f"state name {name!r} is longer than 80 characters")
+        self.states[name] = state
+        return name
+
+    def function(self, name: str) -> str:
+        if name not in self.functions:
+            self.functions.append(name)
+        return "${" + function_key(name) + "}"
+
+    def fail_state(self, step: StepPlan, within: dict[str, dict] | None = None) -> str:
+        """The Fail state a step's Catch goes to; it names the step and carries the error."""
+        name = f"{step.id} failed"
+        state = {
+            "Type": "Fail",
+            "Comment": f"Step {step.qualified_id} failed.",
+            "Error": f"{step.qualified_id} failed",
+            "CausePath": (
+                f"States.Format('step {_intrinsic_text(step.qualified_id)} failed: {{}}', "
+                "States.JsonToString($.error))"
+            ),
+        }
+        target = self.states if within is None else within
+        target.setdefault(name, state)
+        return name
+
+    def catch(self, step: StepPlan, within: dict | None = None) -> list[dict]:
+        return [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.error",
+                "Next": self.fail_state(step, within),
+            }
+        ]
+
+    def athena_task(
+        self,
+        query: str | None,
+        comment: str,
+        next_: str | None,
+        *,
+        params: list[str] | None = None,
+        query_path: str | None = None,
+        params_path: str | None = None,
+        result_path: str | None = None,
+    ) -> dict[str, Any]:
+        parameters: dict[str, Any] = {
+            "QueryExecutionContext": {
+                "Catalog": CATALOG,
+                "Database": self.plan.project.glue_database,
+            },
+            "WorkGroup": self.plan.project.athena.workgroup,
+        }
+        if query_path:
+            parameters["QueryString.$"] = query_path
+        else:
+            parameters["QueryString"] = query
+        if params_path:
+            parameters["ExecutionParameters.$"] = params_path
+        elif params:
+            parameters["ExecutionParameters"] = params
+        state: dict[str, Any] = {
+            "Type": "Task",
+            "Comment": comment,
+            "Resource": ATHENA_SYNC,
+            "Parameters": parameters,
+            "Retry": ATHENA_RETRY,
+        }
+        if result_path:
+            state["ResultSelector"] = {"id.$": "$.QueryExecution.QueryExecutionId"}
+            state["ResultPath"] = result_path
+        else:
+            state["ResultPath"] = None
+        _link(state, next_)
+        return state
+
+    def results_task(self, id_path: str, max_results: int, result_path: str, next_: str) -> dict:
+        return {
+            "Type": "Task",
+            "Comment": "Fetch the query's rows (the first row is the header).",
+            "Resource": ATHENA_RESULTS,
+            "Parameters": {"QueryExecutionId.$": id_path, "MaxResults": max_results},
+            "ResultSelector": {"rows.$": "$.ResultSet.Rows"},
+            "ResultPath": result_path,
+            "Retry": ATHENA_RETRY,
+            "Next": next_,
+        }
+
+    def lambda_task(
+        self, function: str, payload: dict[str, Any], comment: str, next_: str | None, **extra: Any
+    ) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "Type": "Task",
+            "Comment": comment,
+            "Resource": LAMBDA_INVOKE,
+            "Parameters": {"FunctionName": self.function(function), "Payload": payload},
+            "Retry": LAMBDA_RETRY,
+            "ResultPath": None,
+        }
+        state.update(extra)
+        _link(state, next_)
+        return state
+
+    # -- the layer ---------------------------------------------------------
+
+    def compile(self) -> Compiled:
+        next_ = self.add("succeeded", {"Type": "Succeed", "Comment": "Every step ran."})
+        for step in reversed(self.layer.steps):
+            next_ = self.step(step, next_)
+        if self.layer.singleton:
+            next_ = self.singleton(next_)
+        start = self.add(
+            "start",
+            {
+                "Type": "Pass",
+                "Comment": "Keep the trigger's input (any JSON) under $.input; steps add fields.",
+                "Parameters": {"input.$": "$"},
+                "Next": next_,
+            },
+        )
+        definition = {
+            "Comment": (
+                f"bakery layer {self.layer.name} ({self.plan.env}): {self.layer.description}"
+            ),
+            "StartAt": start,
+            "States": self.states,
+            "TimeoutSeconds": self.layer.spec.timeout_minutes * 60,
+        }
+        return Compiled(definition, self.functions)
+
+    def singleton(self, next_: str) -> str:
+        verdict = self.add(
+            "already running?",
+            {
+                "Type": "Choice",
+                "Comment": "A singleton layer stops at once when another execution runs.",
+                "Choices": [
+                    {
+                        "Variable": "$.singleton.others[0]",
+                        "IsPresent": True,
+                        "Next": "already running",
+                    }
+                ],
+                "Default": next_,
+            },
+        )
+        self.add(
+            "already running",
+            {
+                "Type": "Fail",
+                "Error": "AlreadyRunning",
+                "CausePath": (
+                    f"States.Format('layer {self.layer.name} is singleton and another execution "
+                    "is running: {}', States.JsonToString($.singleton.others))"
+                ),
+            },
+        )
+        return self.add(
+            "singleton check",
+            self.lambda_task(
+                "singleton",
+                {"state_machine_arn.$": "$$.StateMachine.Id", "execution_arn.$": "$$.Execution.Id"},
+                "List the RUNNING executions of this state machine (every page).",
+                verdict,
+                ResultSelector={"others.$": "$.Payload.others"},
+                ResultPath="$.singleton",
+            ),
+        )
+
+    def step(self, step: StepPlan, next_: str) -> str:
+        builder = getattr(self, f"step_{step.kind}", None)
+        if builder is None:
+            raise CompileError(f"step {step.qualified_id}: no AWS compiler for kind {step.kind!r}")
+        return builder(step, next_)
+
+    def describe(self, step: StepPlan, default: str) -> str:
+        return step.description or default
+
+    # -- one method per step kind -----------------------------------------
+
+    def step_purge_prefix(self, step: StepPlan, next_: str) -> str:
+        state = self.lambda_task(
+            "purge",
+            {"location": step.location},
+            self.describe(step, f"Empty {step.location}"),
+            next_,
+            Catch=self.catch(step),
+        )
+        return self.add(step.id, state)
+
+    def step_refresh_partitions(self, step: StepPlan, next_: str) -> str:
+        state = self.athena_task(step.sql, self.describe(step, "Load partitions."), next_)
+        state["Catch"] = self.catch(step)
+        return self.add(step.id, state)
+
+    def step_athena_query(self, step: StepPlan, next_: str) -> str:
+        table = self.plan.table(step.writes[0])
+        keys = [k.name for k in table.partition_keys]
+        query = unload(step.sql or "", table, table.location, keys)  # type: ignore[arg-type]
+        state = self.athena_task(query, self.describe(step, f"Write {table.ref}."), next_)
+        state["Catch"] = self.catch(step)
+        return self.add(step.id, state)
+
+    def step_geo_join(self, step: StepPlan, next_: str) -> str:
+        if not step.over_values:
+            return self.step_athena_query(step, next_)
+        # Fanned out: one UNLOAD per value into <location><column>=<value>/, selecting every
+        # column but the fan-out one (its value is the folder), so the queries run side by side
+        # without sharing a destination (UNLOAD refuses a non-empty one).
+        column = step.over_params[0]
+        table = self.plan.table(step.writes[0])
+        keys = [k.name for k in table.partition_keys]
+        if column not in keys:
+            raise CompileError(
+                f"step {step.qualified_id}: fan_out column {column!r} must also be a partition "
+                f"key of {table.ref} to write one folder per value"
+            )
+        rest = [k for k in keys if k != column]
+        selected = ", ".join([c.name for c in table.columns] + rest)
+        inner = f"SELECT {selected}\nFROM (\n{step.sql}\n) AS fanned_out"
+        items = []
+        for value in step.over_values:
+            if not _SAFE_VALUE.match(value):
+                raise CompileError(
+                    f"step {step.qualified_id}: fan-out value {value!r} is not a plain path segment"
+                )
+            location = f"{table.location}{column}={value}/"
+            items.append(
+                {
+                    "params": [sql_literal(value)],
+                    "query": unload(inner, table, location, rest),
+                    "value": value,
+                }
+            )
+        body_start = "unload one value"
+        body = {
+            body_start: self.athena_task(
+                None,
+                f"UNLOAD the rows where {column} = the item's value into its own folder.",
+                None,
+                query_path="$.query",
+                params_path="$.params",
+            )
+        }
+        return self._fixed_map(step, next_, items, body_start, body)
+
+    def _fixed_map(
+        self,
+        step: StepPlan,
+        next_: str,
+        items: list[dict],
+        body_start: str,
+        body: dict[str, dict],
+        result_path: str | None = None,
+        concurrency: int | None = None,
+    ) -> str:
+        """Pass (the items, fixed at synth) -> Map with a concurrency limit -> next_."""
+        map_name = step.id
+        items_name = self.add(
+            f"{step.id} items",
+            {
+                "Type": "Pass",
+                "Comment": f"The {len(items)} items {step.id} maps over.",
+                "Result": items,
+                "ResultPath": "$.items",
+                "Next": map_name,
+            },
+        )
+        self.add(
+            map_name,
+            {
+                "Type": "Map",
+                "Comment": self.describe(step, f"{step.id}, one iteration per item."),
+                "ItemsPath": "$.items",
+                "ItemSelector": {"item.$": "$$.Map.Item.Value"},
+                "MaxConcurrency": concurrency or step.max_concurrency or 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "item",
+                    "States": {
+                        "item": {
+                            "Type": "Pass",
+                            "Comment": "Unwrap the item.",
+                            "InputPath": "$.item",
+                            "Next": body_start,
+                        },
+                        **body,
+                    },
+                },
+                "ResultPath": result_path,
+                "Catch": self.catch(step),
+                "Next": next_,
+            },
+        )
+        return items_name
+
+    def step_check(self, step: StepPlan, next_: str) -> str:
+        states, start = self._check_states(step, next_, inside=False)
+        for name, state in states.items():
+            self.add(name, state)
+        return start
+
+    def _check_states(
+        self, step: StepPlan, next_: str | None, *, inside: bool
+    ) -> tuple[dict[str, dict], str]:
+        """query -> GetQueryResults -> Choice -> Fail (rows mean the check failed)."""
+        what = _check_message(step)
+        q, r, v, f = (
+            f"{step.id}",
+            f"{step.id} results",
+            f"{step.id} passed?",
+            f"{step.id} did not hold",
+        )
+        states: dict[str, dict] = {}
+        params_path = None
+        if step.params:
+            params_path = "States.Array(" + ", ".join(f"$.{p}" for p in step.params) + ")"
+        query = self.athena_task(
+            step.sql, f"Check: {what}", r, params_path=params_path, result_path="$.check"
+        )
+        if not inside:
+            query["Catch"] = self.catch(step)
+        states[q] = query
+        results = self.results_task("$.check.id", 2, "$.check", v)
+        if not inside:
+            results["Catch"] = self.catch(step)
+        states[r] = results
+        verdict: dict[str, Any] = {
+            "Type": "Choice",
+            "Comment": "The check query returns rows only when the check fails.",
+            "Choices": [{"Variable": "$.check.rows[1]", "IsPresent": True, "Next": f}],
+        }
+        if next_ is None:
+            states[f"{step.id} held"] = {"Type": "Succeed"}
+            verdict["Default"] = f"{step.id} held"
+        else:
+            verdict["Default"] = next_
+        states[v] = verdict
+        states[f] = {
+            "Type": "Fail",
+            "Error": f"{step.qualified_id} failed",
+            "CausePath": (
+                f"States.Format('check {_intrinsic_text(step.qualified_id)} failed: "
+                f"{_intrinsic_text(what)}. The query returned {{}} = {{}}', "
+                "States.JsonToString($.check.rows[0].Data), "
+                "States.JsonToString($.check.rows[1].Data))"
+            ),
+        }
+        return states, q
+
+    def step_lambda(self, step: StepPlan, next_: str) -> str:
+        state = self._lambda_step_state(step, next_)
+        state["Catch"] = self.catch(step)
+        return self.add(step.id, state)
+
+    def _lambda_step_state(self, step: StepPlan, next_: str | None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"execution_id.$": "$$.Execution.Id", "step": step.qualified_id}
+        if step.writes:
+            payload["table_location"] = self.plan.table(step.writes[0]).location
+        for name in step.params or []:
+            payload[f"{name}.$"] = f"$.{name}"
+        return self.lambda_task(
+            step.id, payload, self.describe(step, f"Run {step.spec.handler}."), next_
+        )
+
+    def step_export_by_key(self, step: StepPlan, next_: str) -> str:
+        spec = step.spec
+        table = self.plan.table(step.reads[0])
+        keys = [k.name for k in table.partition_keys]
+        delete = next_
+        if spec.delete_stale:
+            delete = self.add(
+                f"{step.id} delete stale",
+                self.lambda_task(
+                    f"{step.id}_delete_stale",
+                    {"destination": step.location, "results.$": "$.exported"},
+                    "Delete the files whose key no longer exists.",
+                    next_,
+                    Catch=self.catch(step),
+                ),
+            )
+        payload = {
+            "table_location": table.location,
+            "partition.$": "$.partition",
+            "destination": step.location,
+            "key": spec.key,
+            "columns": list(spec.columns),
+            "sort_by": list(spec.sort_by),
+            "unique_by": spec.unique_by,
+            "empty_unless_any": spec.empty_unless_any,
+        }
+        body = {
+            "export partition": self.lambda_task(
+                f"{step.id}_export",
+                payload,
+                "Write one file per key value of this partition.",
+                None,
+                ResultSelector={"keys.$": "$.Payload.keys"},
+                ResultPath="$",
+            )
+        }
+        values = _partition_values(self.plan, table)
+        if not keys:
+            items = [{"partition": None}]
+        elif values is not None:
+            items = [{"partition": {keys[0]: v}} for v in values]
+        else:
+            # Partition values not known at synth: list them from the table's $partitions.
+            columns = ", ".join(f'"{k}"' for k in keys)
+            sql = (
+                f'SELECT DISTINCT {columns} FROM "{table.glue_database}"."{table.name}$partitions"'
+            )
+            selector = {
+                "partition": {
+                    f"{k}.$": f"$$.Map.Item.Value.Data[{i}].VarCharValue"
+                    for i, k in enumerate(keys)
+                }
+            }
+            return self._rows_map(
+                step, delete, sql, selector, "export partition", body, "$.exported", 10
+            )
+        return self._fixed_map(
+            step, delete, items, "export partition", body, "$.exported", min(len(items), 10)
+        )
+
+    def _rows_map(
+        self,
+        step: StepPlan,
+        next_: str,
+        sql: str,
+        selector: dict[str, Any],
+        body_start: str,
+        body: dict[str, dict],
+        result_path: str | None,
+        concurrency: int,
+    ) -> str:
+        """query -> GetQueryResults -> too many? -> drop header -> Map over the rows."""
+        q, r, n, h, m = (
+            f"{step.id} rows query",
+            f"{step.id} rows",
+            f"{step.id} row count ok?",
+            f"{step.id} drop header",
+            step.id,
+        )
+        query = self.athena_task(sql, "The rows to map over.", r, result_path="$.rows")
+        query["Catch"] = self.catch(step)
+        self.add(q, query)
+        results = self.results_task("$.rows.id", MAX_ROWS + 1, "$.rows", n)
+        # NextToken is absent on the last page (a path to it would fail): count the rows.
+        results["ResultSelector"] = {
+            "rows.$": "$.ResultSet.Rows",
+            "count.$": "States.ArrayLength($.ResultSet.Rows)",
+        }
+        results["Catch"] = self.catch(step)
+        self.add(r, results)
+        self.add(
+            n,
+            {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Variable": "$.rows.count",
+                        "NumericGreaterThan": MAX_ROWS,
+                        "Next": f"{step.id} too many rows",
+                    }
+                ],
+                "Default": h,
+            },
+        )
+        self.add(
+            f"{step.id} too many rows",
+            {
+                "Type": "Fail",
+                "Error": f"{step.qualified_id} failed",
+                "Cause": (
+                    f"step {step.qualified_id}: the query returned more than {MAX_ROWS} "
+                    "rows to map over"
+                ),
+            },
+        )
+        self.add(
+            h,
+            {
+                "Type": "Pass",
+                "Comment": "The first row of Athena results is the header.",
+                "Parameters": {"rows.$": "$.rows.rows[1:]"},
+                "ResultPath": "$.rows",
+                "Next": m,
+            },
+        )
+        self.add(
+            m,
+            {
+                "Type": "Map",
+                "Comment": self.describe(step, f"{step.id}, one iteration per row."),
+                "ItemsPath": "$.rows.rows",
+                "ItemSelector": selector,
+                "MaxConcurrency": concurrency,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": body_start,
+                    "States": body,
+                },
+                "ResultPath": result_path,
+                "Catch": self.catch(step),
+                "Next": next_,
+            },
+        )
+        return q
+
+    def step_for_each(self, step: StepPlan, next_: str) -> str:
+        body: dict[str, dict] = {}
+        child_next: str | None = None
+        start = None
+        for child in reversed(step.children):
+            start = self._inner(child, child_next, body)
+            child_next = start
+        assert start is not None
+        concurrency = step.max_concurrency or 1
+        if step.over_values is not None:
+            name = step.over_params[0]
+            items = [{name: sql_literal(v)} for v in step.over_values]
+            return self._fixed_map(step, next_, items, start, body)
+        selector = {
+            f"{p}.$": f"States.Format('\\'{{}}\\'', $$.Map.Item.Value.Data[{i}].VarCharValue)"
+            for i, p in enumerate(step.over_params)
+        }
+        return self._rows_map(
+            step, next_, step.over_sql or "", selector, start, body, None, concurrency
+        )
+
+    def _inner(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:
+        """A step inside for_each: its parameters are fields of the Map item."""
+        params_path = None
+        if child.params:
+            params_path = "States.Array(" + ", ".join(f"$.{p}" for p in child.params) + ")"
+        if child.kind == "athena_query":
+            # Iterations run side by side: INSERT INTO appends files (and partitions) safely,
+            # where UNLOAD would need one empty destination per iteration.
+            table = self.plan.table(child.writes[0])
+            query = f"INSERT INTO {table.glue_name}\n{child.sql}"
+            body[child.id] = self.athena_task(
+                query,
+                self.describe(child, f"Append to {table.ref}."),
+                next_,
+                params_path=params_path,
+            )
+            return child.id
+        if child.kind == "check":
+            states, start = self._check_states(child, next_, inside=True)
+            body.update(states)
+            return start
+        if child.kind == "lambda":
+            body[child.id] = self._lambda_step_state(child, next_)
+            return child.id
+        raise CompileError(f"step {child.qualified_id}: {child.kind} is not supported in for_each")
+
+
+def _link(state: dict[str, Any], next_: str | None) -> None:
+    if next_ is None:
+        state["End"] = True
+    else:
+        state["Next"] = next_
+
+
+def _partition_values(plan: Plan, table: TablePlan) -> list[str] | None:
+    """Partition values known at synth: the fan-out values of the step that writes the table."""
+    if len(table.partition_keys) != 1:
+        return None
+    layer = plan.layer(table.layer)
+    for step in layer.walk():
+        if (
+            table.ref in step.writes
+            and step.kind == "geo_join"
+            and step.over_values
+            and step.over_params == [table.partition_keys[0].name]
+        ):
+            return list(step.over_values)
+    return None
+
+
+def _check_message(step: StepPlan) -> str:
+    check = step.spec.check
+    if check.kind == "same_set":
+        return f"the {check.column} values of {check.left} and {check.right} must be the same set"
+    if check.kind == "one_distinct":
+        return f"{check.table}.{check.column} must hold exactly one distinct value"
+    return step.description or "the query must return no rows"
+
+
+def compile_layer(plan: Plan, layer: LayerPlan) -> Compiled:
+    """The state machine definition of one layer."""
+    return _LayerCompiler(plan, layer).compile()

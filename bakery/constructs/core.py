@@ -1,0 +1,83 @@
+"""The core stack: what every layer shares.
+
+The Glue database, the Athena workgroup (result location, SSE-S3, enforced
+settings, a bytes-scanned cutoff per query) and the singleton check Lambda.
+Buckets are never created here: they already exist and are only referenced.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from bakery.constructs import access
+from bakery.constructs.functions import BakeryFunction
+from bakery.plan import Plan
+
+
+def state_machine_name(plan: Plan, layer: str) -> str:
+    return f"{plan.project.name}-{layer.replace('_', '-')}-{plan.env}"
+
+
+class CoreStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, plan: Plan, code_dir: str, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        project = plan.project
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=project.glue_database,
+                description=f"{project.name} tables ({plan.env}), declared by bakery layers",
+            ),
+        )
+        results = project.athena.results
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "WorkGroup",
+            name=project.athena.workgroup,
+            description=f"{project.name} queries ({plan.env})",
+            state="ENABLED",
+            recursive_delete_option=False,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                bytes_scanned_cutoff_per_query=project.athena.bytes_scanned_cutoff,
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                requester_pays_enabled=False,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version="Athena engine version 3"
+                ),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=results if results.endswith("/") else results + "/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"
+                    ),
+                ),
+            ),
+        )
+        self.singleton = None
+        singletons = [ly.name for ly in plan.layers if ly.singleton]
+        if singletons:
+            self.singleton = BakeryFunction(
+                self,
+                "SingletonCheck",
+                code=lambda_.Code.from_asset(code_dir),
+                handler="bakery.lambdas.singleton.handler",
+                description="bakery: list RUNNING executions of a singleton layer's state machine",
+                timeout=Duration.minutes(1),
+                memory_mb=256,
+            )
+            self.singleton.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["states:ListExecutions"],
+                    resources=[
+                        access.state_machine_arn(self, state_machine_name(plan, name))
+                        for name in singletons
+                    ],
+                )
+            )

@@ -1,0 +1,104 @@
+"""One stack per layer: its Glue tables, the step resources, one state machine, its triggers."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from bakery.compile.asl import Compiled, compile_layer, function_key
+from bakery.constructs import access
+from bakery.constructs.core import CoreStack, state_machine_name
+from bakery.constructs.steps import STEP_CONSTRUCTS, LayerContext
+from bakery.constructs.tables import GlueTable
+from bakery.constructs.triggers import Triggers
+from bakery.plan import LayerPlan, Plan
+
+
+def construct_id(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+class LayerStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        plan: Plan,
+        layer: LayerPlan,
+        core: CoreStack,
+        code_dir: str,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.layer = layer
+        self.add_stack_dependency(
+            core, "tables live in the core Glue database; queries in its workgroup"
+        )
+        self.tables = {
+            t.name: GlueTable(
+                self, f"Table{construct_id(t.name)}", table=t, database=plan.project.glue_database
+            )
+            for t in layer.tables
+        }
+        self.state_machine_name = state_machine_name(plan, layer.name)
+        self.role = iam.Role(
+            self,
+            "StateMachineRole",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description=f"bakery layer {layer.name}: run its steps",
+        )
+        ctx = LayerContext(self, plan, layer, self.role, lambda_.Code.from_asset(code_dir), core)
+        steps = Construct(self, "Steps")
+        for step in layer.steps:
+            STEP_CONSTRUCTS[step.kind](steps, step.id, ctx=ctx, step=step)
+        if layer.singleton:
+            assert core.singleton is not None
+            ctx.invoke("singleton", core.singleton)
+
+        self.compiled: Compiled = compile_layer(plan, layer)
+        missing = [f for f in self.compiled.functions if function_key(f) not in ctx.substitutions]
+        if missing:
+            raise RuntimeError(f"layer {layer.name}: no function for {', '.join(missing)}")
+
+        self.logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            retention=logs.RetentionDays.SIX_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=self.state_machine_name,
+            definition_body=sfn.DefinitionBody.from_string(self.compiled.to_json()),
+            definition_substitutions=dict(sorted(ctx.substitutions.items())),
+            role=self.role,
+            timeout=Duration.minutes(layer.spec.timeout_minutes),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.logs, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            comment=f"bakery layer {layer.name} ({plan.env})",
+        )
+        access.acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only for the actions AWS defines on no resource: X-Ray PutTraceSegments/"
+            "PutTelemetryRecords/GetSampling* (tracing) and the CloudWatch Logs delivery "
+            "actions Step Functions needs for execution logging.",
+        )
+        self.triggers = None
+        spec = layer.triggers
+        if spec.schedule or spec.events:
+            self.triggers = Triggers(
+                self,
+                "Triggers",
+                layer=layer.name,
+                spec=spec,
+                state_machine_arn=self.state_machine.state_machine_arn,
+            )

@@ -1,0 +1,299 @@
+"""One construct per step type: the AWS resources and permissions a step needs.
+
+The states themselves come from `bakery.compile.asl` (pure Python over the
+plan); a step construct here makes what those states call — Lambda functions,
+IAM grants on the state machine role for exactly the tables the step reads
+and writes — and registers the ARNs the definition refers to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from bakery.compile.asl import function_key
+from bakery.constructs import access
+from bakery.constructs.functions import BakeryFunction
+from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
+
+if TYPE_CHECKING:
+    from bakery.constructs.core import CoreStack
+
+GLUE_READ = [
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+]
+GLUE_ADD_PARTITIONS = ["glue:CreatePartition", "glue:BatchCreatePartition"]
+ATHENA_QUERY = [
+    "athena:StartQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:StopQueryExecution",
+    "athena:GetWorkGroup",
+]
+
+
+@dataclass
+class LayerContext:
+    """What step constructs share inside one layer stack."""
+
+    stack: Stack
+    plan: Plan
+    layer: LayerPlan
+    role: iam.Role  # the state machine's role
+    code: lambda_.Code
+    core: CoreStack
+    substitutions: dict[str, str] = field(default_factory=dict)
+    _granted: set[str] = field(default_factory=set)
+    _purge: BakeryFunction | None = None
+
+    def once(self, key: str) -> bool:
+        if key in self._granted:
+            return False
+        self._granted.add(key)
+        return True
+
+    def invoke(self, name: str, function: BakeryFunction) -> None:
+        """Let the state machine invoke `function`, known in the definition as `name`."""
+        self.substitutions[function_key(name)] = function.function_arn
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[function.function_arn]
+            )
+        )
+
+    def athena(self) -> None:
+        """Run queries in the project workgroup, results in its result location."""
+        if not self.once("athena"):
+            return
+        project = self.plan.project
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=ATHENA_QUERY,
+                resources=[access.workgroup_arn(self.stack, project.athena.workgroup)],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["athena:GetDataCatalog"], resources=[access.data_catalog_arn(self.stack)]
+            )
+        )
+        results = (
+            project.athena.results
+            if project.athena.results.endswith("/")
+            else project.athena.results + "/"
+        )
+        access.grant_s3(
+            self.role, results, access.S3_READ + access.S3_WRITE, "Athena query results"
+        )
+
+    def read_table(self, ref: str) -> None:
+        if not self.once(f"read:{ref}"):
+            return
+        table = self.plan.table(ref)
+        self.athena()
+        self._glue(table, GLUE_READ)
+        access.grant_s3(self.role, table.location, access.S3_READ, f"Athena reads {ref}")
+
+    def write_table(self, ref: str) -> None:
+        if not self.once(f"write:{ref}"):
+            return
+        table = self.plan.table(ref)
+        self.athena()
+        self._glue(table, GLUE_READ + GLUE_ADD_PARTITIONS)
+        access.grant_s3(
+            self.role,
+            table.location,
+            access.S3_READ + access.S3_WRITE,
+            f"Athena writes {ref}",
+        )
+
+    def _glue(self, table: TablePlan, actions: list[str]) -> None:
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=sorted(set(actions)),
+                resources=access.glue_arns(self.stack, table.glue_database, [table.name]),
+            )
+        )
+
+    def purge_function(self) -> BakeryFunction:
+        if self._purge is None:
+            self._purge = BakeryFunction(
+                self.stack,
+                "PurgeFunction",
+                code=self.code,
+                handler="bakery.lambdas.purge.handler",
+                description=f"bakery {self.layer.name}: empty a table prefix before it is rebuilt",
+                timeout=Duration.minutes(15),
+                memory_mb=512,
+            )
+            self.invoke("purge", self._purge)
+        return self._purge
+
+
+class StepConstruct(Construct):
+    """Base: one step of a layer; subclasses add what their kind needs."""
+
+    def __init__(self, scope: Construct, id: str, *, ctx: LayerContext, step: StepPlan) -> None:
+        super().__init__(scope, id)
+        self.ctx = ctx
+        self.step = step
+        self.build()
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+
+class PurgePrefixStep(StepConstruct):
+    """Empty a table's prefix with the layer's purge Lambda (delete rights on that prefix only)."""
+
+    def build(self) -> None:
+        fn = self.ctx.purge_function()
+        access.grant_s3(
+            fn.role,
+            self.step.location or "",
+            access.S3_DELETE,
+            f"step {self.step.qualified_id} empties this prefix",
+        )
+
+
+class AthenaQueryStep(StepConstruct):
+    """A SELECT wrapped in UNLOAD (INSERT INTO inside for_each), run by Athena .sync."""
+
+    def build(self) -> None:
+        for ref in self.step.reads:
+            self.ctx.read_table(ref)
+        for ref in self.step.writes:
+            self.ctx.write_table(ref)
+
+
+class GeoJoinStep(AthenaQueryStep):
+    """Point-in-polygon UNLOAD, one query per fan-out value in a Map."""
+
+
+class RefreshPartitionsStep(AthenaQueryStep):
+    """MSCK REPAIR TABLE: list the table's prefix and add its partitions to Glue."""
+
+
+class CheckStep(AthenaQueryStep):
+    """A query that returns rows only when the check fails, then Choice and Fail."""
+
+
+class LambdaStep(StepConstruct):
+    """A handler from bakery/lambdas with the tables and SSM parameters the spec names."""
+
+    def build(self) -> None:
+        spec = self.step.spec
+        stack = self.ctx.stack
+        environment = dict(spec.environment)
+        environment.update(spec.ssm_parameters)  # names of the parameters, read at run time
+        if self.step.writes:
+            environment["TABLE_LOCATION"] = self.ctx.plan.table(self.step.writes[0]).location
+        fn = BakeryFunction(
+            self,
+            "Handler",
+            code=self.ctx.code,
+            handler=spec.handler,
+            description=self.step.description or f"bakery step {self.step.qualified_id}",
+            timeout=Duration.seconds(spec.timeout_seconds),
+            memory_mb=spec.memory_mb,
+            environment=environment,
+            pandas=True,
+        )
+        for ref in self.step.reads:
+            loc = self.ctx.plan.table(ref).location
+            access.grant_s3(fn.role, loc, access.S3_READ, f"{spec.handler} reads {ref}")
+        for ref in self.step.writes:
+            loc = self.ctx.plan.table(ref).location
+            access.grant_s3(
+                fn.role, loc, access.S3_READ + access.S3_WRITE, f"{spec.handler} writes {ref}"
+            )
+        if spec.ssm_parameters:
+            fn.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["ssm:GetParameter"],
+                    resources=[
+                        access.ssm_parameter_arn(stack, name)
+                        for name in sorted(set(spec.ssm_parameters.values()))
+                    ],
+                )
+            )
+        self.ctx.invoke(self.step.id, fn)
+
+
+class ExportByKeyStep(StepConstruct):
+    """One file per key value: a Map of export Lambdas over the partitions, then stale deletion."""
+
+    def build(self) -> None:
+        step, ctx = self.step, self.ctx
+        table = ctx.plan.table(step.reads[0])
+        destination = step.location or ""
+        export = BakeryFunction(
+            self,
+            "Export",
+            code=ctx.code,
+            handler="bakery.lambdas.export_by_key.handler",
+            description=f"bakery {step.qualified_id}: one file per {step.spec.key}",
+            timeout=Duration.minutes(15),
+            memory_mb=3008,
+            pandas=True,
+        )
+        access.grant_s3(export.role, table.location, access.S3_READ, f"reads {table.ref}")
+        access.grant_s3(
+            export.role,
+            destination,
+            access.S3_READ + access.S3_WRITE,
+            f"writes the {step.spec.key} files",
+        )
+        ctx.invoke(f"{step.id}_export", export)
+        if step.spec.delete_stale:
+            stale = BakeryFunction(
+                self,
+                "DeleteStale",
+                code=ctx.code,
+                handler="bakery.lambdas.export_by_key.delete_stale_handler",
+                description=f"bakery {step.qualified_id}: delete files of keys that are gone",
+                timeout=Duration.minutes(5),
+                memory_mb=512,
+                pandas=True,
+            )
+            access.grant_s3(
+                stale.role,
+                destination,
+                access.S3_READ + access.S3_DELETE,
+                f"deletes stale {step.spec.key} files",
+            )
+            ctx.invoke(f"{step.id}_delete_stale", stale)
+        if table.partition_keys:
+            # Partition values not fixed at synth are listed with an Athena query.
+            ctx.read_table(table.ref)
+
+
+class ForEachStep(StepConstruct):
+    """A Map over fixed values or the rows of a query, running its inner steps per item."""
+
+    def build(self) -> None:
+        for ref in self.step.reads:
+            self.ctx.read_table(ref)
+        for child in self.step.children:
+            STEP_CONSTRUCTS[child.kind](self, child.id, ctx=self.ctx, step=child)
+
+
+STEP_CONSTRUCTS: dict[str, type[StepConstruct]] = {
+    "purge_prefix": PurgePrefixStep,
+    "athena_query": AthenaQueryStep,
+    "geo_join": GeoJoinStep,
+    "refresh_partitions": RefreshPartitionsStep,
+    "check": CheckStep,
+    "lambda": LambdaStep,
+    "export_by_key": ExportByKeyStep,
+    "for_each": ForEachStep,
+}

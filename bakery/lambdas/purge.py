@@ -1,0 +1,69 @@
+"""Empty an S3 prefix: every object under it, listed page by page, deleted 1000 at a time.
+
+The core, `purge`, is a plain function over an S3 client so it can be tested
+against moto or a stub; `handler` is the Lambda entry point.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_S3 = re.compile(r"^s3://([^/]+)/(.+)$")
+BATCH = 1000  # delete_objects accepts at most 1000 keys per call
+
+
+class PurgeError(RuntimeError):
+    """Some objects could not be deleted; the message names the first few."""
+
+
+def split_location(location: str) -> tuple[str, str]:
+    m = _S3.match(location)
+    if not m or not m.group(2).strip("/"):
+        raise ValueError(
+            f"{location!r} is not an s3://bucket/prefix/ location (bucket roots refused)"
+        )
+    bucket, prefix = m.groups()
+    return bucket, prefix if prefix.endswith("/") else prefix + "/"
+
+
+def purge(s3: Any, location: str) -> int:
+    """Delete every object under `location`; return how many. Raise PurgeError on any failure."""
+    bucket, prefix = split_location(location)
+    deleted = 0
+    batch: list[dict[str, str]] = []
+
+    def flush() -> None:
+        nonlocal deleted
+        if not batch:
+            return
+        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        errors = response.get("Errors") or []
+        if errors:
+            sample = "; ".join(
+                f"{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}".strip()
+                for e in errors[:3]
+            )
+            raise PurgeError(
+                f"could not delete {len(errors)} of {len(batch)} objects under "
+                f"s3://{bucket}/{prefix}: {sample}"
+            )
+        deleted += len(batch)
+        batch.clear()
+
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            batch.append({"Key": obj["Key"]})
+            if len(batch) == BATCH:
+                flush()
+    flush()
+    return deleted
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Event: {"location": "s3://bucket/prefix/"} -> {"location": ..., "deleted": n}."""
+    import boto3
+
+    location = event["location"]
+    return {"location": location, "deleted": purge(boto3.client("s3"), location)}
