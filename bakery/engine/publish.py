@@ -170,7 +170,11 @@ class Staging:
         return isinstance(self.store, LocalStore) and self.store.path(prefix).is_dir()
 
     def discard(self) -> None:
-        """Drop this run's staging (after a failure)."""
+        """Drop this run's staging (after a failure, or what is left after success)."""
         for bucket in sorted({t.bucket for t in self.plan.tables.values()}):
             self.store.delete_prefix(f"s3://{bucket}/{STAGING}/{self.run_id}/")
+            if isinstance(self.store, LocalStore):
+                folder = self.store.path(f"s3://{bucket}/{STAGING}/")
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
         self.staged.clear()

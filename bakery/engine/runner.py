@@ -201,6 +201,7 @@ def bake(
             if not published:
                 _publish(ctx, layer, result, reporter)
         result.ok = True
+        staging.discard()
         return result
     except BakeError as exc:
         result.error = str(exc)

@@ -1,0 +1,127 @@
+"""A bake that is killed or fails leaves published tables and outcode files as they were;
+the next bake cleans the leftovers and publishes normally."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from typer.testing import CliRunner
+
+from bakery import sample_data
+from bakery.cli import app
+from bakery.engine import bake
+from bakery.engine.publish import STAGING
+from tests.local.conftest import REPO, read_joined, read_outcodes, snapshot
+
+runner = CliRunner()
+
+
+def _published(plan, store):
+    bake(plan, ["current_elections"], store, with_upstream=True)
+    return read_joined(store, plan), read_outcodes(store, plan)
+
+
+def _new_ballots(plan, store, seed: int) -> None:
+    """Different ballots: a bake that got through would change every output."""
+    location = plan.table("current_elections.current_ballots").location
+    store.write_bytes(location + "current_elections.csv", sample_data.ballots_csv(150, seed))
+
+
+def test_killed_during_geo_join_leaves_published_outputs_unchanged(plan, store):
+    sample_data.write_sample_data(plan, store, addresses=3000, ballots=150, seed=3)
+    before_joined, before_files = _published(plan, store)
+    _new_ballots(plan, store, seed=99)
+    before = snapshot(store.root)
+
+    env = {**os.environ, "BAKERY_TEST_PAUSE_AT": "join_ballots_to_addresses"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from bakery.cli import main; main()", "bake",
+         "current_elections", "--store", str(store.root)],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    seen = ""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "paused at current_elections.join_ballots_to_addresses" in line or not line:
+            break
+    assert "paused at" in seen, seen
+    # the geo-join's output is staged (hidden), not published
+    staged = list((store.root / "pollingstations.private.data" / STAGING).rglob("*.parquet"))
+    assert staged
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+    assert snapshot(store.root) == before  # bytes and mtimes of every published file
+    assert read_joined(store, plan) == before_joined
+
+    # the next bake removes the leftover staging and publishes the new ballots
+    result = bake(plan, ["current_elections"], store)
+    assert any("leftover staging" in n for n in result.notes)
+    assert not list((store.root / "pollingstations.private.data" / STAGING).rglob("*"))
+    assert read_joined(store, plan) != before_joined
+    assert set(read_outcodes(store, plan)) == set(before_files)
+
+
+FAILING_CHECK = """\
+  - type: check
+    id: every_address_located
+    description: Every address has coordinates.
+    check:
+      kind: no_rows
+      sql: >-
+        SELECT uprn, postcode FROM {{ ref('current_ballots_joined_to_address_base') }}
+        WHERE longitude IS NULL ORDER BY uprn
+
+  - type: export_by_key
+"""
+
+
+def test_failed_check_leaves_published_outputs_unchanged(plan, store, project_copy, monkeypatch):
+    sample_data.write_sample_data(plan, store, addresses=3000, ballots=150, seed=3)
+    before_joined, _ = _published(plan, store)
+    _new_ballots(plan, store, seed=99)
+    before = snapshot(store.root)
+
+    layer = project_copy / "layers" / "current_elections.yaml"
+    layer.write_text(layer.read_text().replace("  - type: export_by_key\n", FAILING_CHECK))
+    monkeypatch.setenv("BAKERY_PROJECT", str(project_copy))
+    result = runner.invoke(app, ["bake", "current_elections", "--store", str(store.root)])
+    assert result.exit_code == 1, result.output
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(
+        "bakery: error: check current_elections.every_address_located failed: "
+        "Every address has coordinates.: uprn="
+    ), error
+    assert "postcode=" in error and "Traceback" not in result.stderr
+    assert snapshot(store.root) == before
+    assert read_joined(store, plan) == before_joined
+    assert not list((store.root / "pollingstations.private.data" / STAGING).rglob("*"))
+
+
+def test_builtin_check_message_names_the_first_difference(plan, store):
+    """same_uprns_as_raw fails when the raw table changes under the joined table: here a
+    second raw file appears between the two layers' bakes (simulated by baking
+    current_elections alone against a larger raw table)."""
+    sample_data.write_sample_data(plan, store, addresses=500, ballots=20, seed=3)
+    bake(plan, ["current_elections"], store, with_upstream=True)
+    raw = plan.table("addressbase.addressbase_cleaned_raw").location
+    store.write_bytes(raw + "extra.csv", b'999999999,"1 Extra Road",AB1 1AA,,R\n')
+    before = snapshot(store.root)
+    try:
+        bake(plan, ["current_elections"], store)
+    except Exception as exc:  # BakeError
+        message = str(exc)
+    else:
+        raise AssertionError("the bake should fail")
+    assert message.startswith(
+        "check current_elections.same_uprns_as_raw failed: "
+        "current_ballots_joined_to_address_base.uprn holds the same values as "
+        "addressbase.addressbase_cleaned_raw.uprn: left_count=500, right_count=501"
+    ), message
+    assert snapshot(store.root) == before
