@@ -410,16 +410,11 @@ class _Builder:
     def build_layer(self, lf: LayerFile) -> LayerPlan:
         layer = lf.spec.name
         steps: list[StepPlan] = []
-        seen_ids: dict[str, int] = {}
+        self.step_ids: set[str] = set()
         for i, step in enumerate(lf.spec.steps):
             if isinstance(step, s.GlueTable):
                 continue
             path = ("steps", i)
-            if step.id in seen_ids:
-                self.problem(
-                    lf.doc, path + ("id",), f"step id {step.id!r} is used twice in this layer"
-                )
-            seen_ids[step.id] = i
             plan = self.build_step(lf, path, step, params=[])
             if plan is None:
                 continue
@@ -466,6 +461,10 @@ class _Builder:
         self, lf: LayerFile, path: tuple, step: Any, params: list[str]
     ) -> StepPlan | None:
         layer = lf.spec.name
+        # Ids name states and graph nodes, so they are unique across for_each bodies too.
+        if step.id in self.step_ids:
+            self.problem(lf.doc, path + ("id",), f"step id {step.id!r} is used twice in this layer")
+        self.step_ids.add(step.id)
         plan = StepPlan(layer=layer, id=step.id, kind=step.type, spec=step)
         plan.description = step.description
 

@@ -112,3 +112,11 @@ def test_environment_variables_override_project_variables(project):
     dev = project.plan("development").table("addressbase.addressbase_cleaned_raw")
     prod = project.plan("production").table("addressbase.addressbase_cleaned_raw")
     assert "/2026-05-01/" in dev.location and "/2026-02-02/" in prod.location
+
+
+def test_step_ids_are_unique_inside_for_each_too(project):
+    project.write("layers/boundary_changes.yaml", FOR_EACH.replace("id: changes", "id: empty_out"))
+    assert project.problems() == [
+        "layers/boundary_changes.yaml:25:9: steps[2].steps[0].id: step id 'empty_out' is used "
+        "twice in this layer"
+    ]
