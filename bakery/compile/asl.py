@@ -369,7 +369,7 @@ class _LayerCompiler:
                     "value": value,
                 }
             )
-        body_start = "unload one value"
+        body_start = f"{step.id} unload one value"
         body = {
             body_start: self.athena_task(
                 None,
@@ -413,9 +413,9 @@ class _LayerCompiler:
                 "MaxConcurrency": concurrency or step.max_concurrency or 1,
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "item",
+                    "StartAt": f"{step.id} item",
                     "States": {
-                        "item": {
+                        f"{step.id} item": {
                             "Type": "Pass",
                             "Comment": "Unwrap the item.",
                             "InputPath": "$.item",
@@ -527,7 +527,7 @@ class _LayerCompiler:
             "empty_unless_any": spec.empty_unless_any,
         }
         body = {
-            "export partition": self.lambda_task(
+            f"{step.id} export partition": self.lambda_task(
                 f"{step.id}_export",
                 payload,
                 "Write one file per key value of this partition.",
@@ -554,10 +554,16 @@ class _LayerCompiler:
                 }
             }
             return self._rows_map(
-                step, delete, sql, selector, "export partition", body, "$.exported", 10
+                step, delete, sql, selector, f"{step.id} export partition", body, "$.exported", 10
             )
         return self._fixed_map(
-            step, delete, items, "export partition", body, "$.exported", min(len(items), 10)
+            step,
+            delete,
+            items,
+            f"{step.id} export partition",
+            body,
+            "$.exported",
+            min(len(items), 10),
         )
 
     def _rows_map(

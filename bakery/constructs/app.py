@@ -6,18 +6,11 @@ from pathlib import Path
 
 from aws_cdk import App, Environment, Tags, Validations
 
+from bakery.compile.names import core_stack_name, layer_stack_name
 from bakery.constructs.core import CoreStack
 from bakery.constructs.functions import stage_code
 from bakery.constructs.layer import LayerStack
 from bakery.plan import Plan
-
-
-def core_stack_name(plan: Plan) -> str:
-    return f"{plan.project.name}-core-{plan.env}"
-
-
-def layer_stack_name(plan: Plan, layer: str) -> str:
-    return f"{plan.project.name}-{layer.replace('_', '-')}-{plan.env}"
 
 
 def build_app(

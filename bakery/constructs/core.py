@@ -14,13 +14,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from bakery.compile.names import state_machine_name
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import Plan
-
-
-def state_machine_name(plan: Plan, layer: str) -> str:
-    return f"{plan.project.name}-{layer.replace('_', '-')}-{plan.env}"
 
 
 class CoreStack(Stack):

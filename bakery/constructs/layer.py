@@ -10,8 +10,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from bakery.compile.asl import Compiled, compile_layer, function_key
+from bakery.compile.names import state_machine_name
 from bakery.constructs import access
-from bakery.constructs.core import CoreStack, state_machine_name
+from bakery.constructs.core import CoreStack
 from bakery.constructs.steps import STEP_CONSTRUCTS, LayerContext
 from bakery.constructs.tables import GlueTable
 from bakery.constructs.triggers import Triggers

@@ -92,7 +92,6 @@ class Triggers(Construct):
                 )
             ),
         )
-        self.pipe.node.add_dependency(role)
 
     def _rule(self, id: str, layer: str, **props) -> None:
         rule = events.Rule(self, id, **props)
