@@ -19,6 +19,7 @@ def build_app(
     app: App | None = None,
     outdir: str | None = None,
     nag: bool = True,
+    nag_metadata: bool = False,
     build_dir: Path | None = None,
 ) -> tuple[App, CoreStack, dict[str, LayerStack]]:
     """The core stack and one stack per layer (dependency order), tagged, cdk-nag checked."""
@@ -61,5 +62,8 @@ def build_app(
     if nag:
         from cdk_nag import AwsSolutionsChecks
 
-        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+        # nag_metadata writes each acknowledgment and its reason into the template Metadata.
+        Validations.of(app).add_plugins(
+            AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=nag_metadata)
+        )
     return app, core, layers

@@ -1,0 +1,39 @@
+"""Helpers shared by the AWS back-end tests (imported as a plain module)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bakery.plan import Plan
+
+REPO = Path(__file__).resolve().parents[2]
+ASL_VALIDATOR = REPO / "node_modules" / ".bin" / "asl-validator"
+
+
+@dataclass
+class Synthesized:
+    plan: Plan
+    outdir: Path
+    templates: dict[str, dict]  # stack name -> template
+    stacks: dict[str, object]  # stack name -> Stack construct
+    layer_stacks: dict[str, object]  # layer name -> LayerStack
+    report: dict
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def asl_validate(*paths: Path) -> subprocess.CompletedProcess:
+    if not ASL_VALIDATOR.exists():
+        npx = shutil.which("npx")
+        assert npx, "asl-validator is not installed: run `npm ci` (Node.js needed)"
+        command = [npx, "--no-install", "asl-validator"]
+    else:
+        command = [str(ASL_VALIDATOR)]
+    for path in paths:
+        command += ["--json-path", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)

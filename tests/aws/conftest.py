@@ -1,0 +1,55 @@
+"""Fixtures of the AWS back-end tests: the real app synthesized once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_helpers import REPO, Synthesized  # noqa: E402
+
+from bakery.plan import Plan, build_plan  # noqa: E402
+from bakery.workspace import load_workspace  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 in these tests talks to moto only: never real credentials or AWS."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def plan() -> Plan:
+    return build_plan(load_workspace(REPO), "development")
+
+
+@pytest.fixture(scope="session")
+def synthesized(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The real app, with cdk-nag's AwsSolutions plugin, synthesized once."""
+    from bakery.constructs import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    build_dir = tmp_path_factory.mktemp("build")
+    app, core, layers = build_app(
+        plan, outdir=str(outdir), nag=True, nag_metadata=True, build_dir=build_dir
+    )
+    assembly = app.synth()  # raises when cdk-nag reports an error
+    templates = {
+        s.stack_name: json.loads(Path(s.template_full_path).read_text()) for s in assembly.stacks
+    }
+    stacks = {core.stack_name: core, **{s.stack_name: s for s in layers.values()}}
+    report_path = outdir / "validation-report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    return Synthesized(plan, outdir, templates, stacks, layers, report)

@@ -1,0 +1,393 @@
+"""The real app, synthesized once: stacks, resources, tags, definitions, IAM, cdk-nag, cfn-lint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_helpers import Synthesized, resources
+
+from bakery.compile.asl import ATHENA_SYNC, LAMBDA_INVOKE, compile_layer
+from bakery.compile.names import core_stack_name, layer_stack_name, state_machine_name
+
+# Actions AWS defines on no resource, so "Resource": "*" is the only form IAM accepts.
+# Each comes from a feature switched on deliberately; the reason is why it is on.
+STAR_RESOURCE_ALLOWED = {
+    # Step Functions execution logging to CloudWatch Logs (vended log delivery APIs).
+    "logs:CreateLogDelivery": "state machine execution logs (level ALL)",
+    "logs:GetLogDelivery": "state machine execution logs",
+    "logs:UpdateLogDelivery": "state machine execution logs",
+    "logs:DeleteLogDelivery": "state machine execution logs",
+    "logs:ListLogDeliveries": "state machine execution logs",
+    "logs:PutResourcePolicy": "state machine execution logs",
+    "logs:DescribeResourcePolicies": "state machine execution logs",
+    "logs:DescribeLogGroups": "state machine execution logs",
+    # X-Ray tracing of the state machines.
+    "xray:PutTraceSegments": "state machine X-Ray tracing",
+    "xray:PutTelemetryRecords": "state machine X-Ray tracing",
+    "xray:GetSamplingRules": "state machine X-Ray tracing",
+    "xray:GetSamplingTargets": "state machine X-Ray tracing",
+}
+
+
+def all_states(states: dict) -> dict[str, dict]:
+    """Every state, Map bodies included."""
+    out = {}
+    for name, state in states.items():
+        out[name] = state
+        body = state.get("ItemProcessor") or state.get("Iterator")
+        if body:
+            out.update(all_states(body["States"]))
+    return out
+
+
+def definition(synthesized: Synthesized, layer: str) -> dict:
+    template = synthesized.templates[layer_stack_name(synthesized.plan, layer)]
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    return json.loads(machine["Properties"]["DefinitionString"])
+
+
+def statements(template: dict) -> list[dict]:
+    out = []
+    for res in template["Resources"].values():
+        if res["Type"] == "AWS::IAM::Policy":
+            out += res["Properties"]["PolicyDocument"]["Statement"]
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in res["Properties"].get("Policies", []):
+                out += policy["PolicyDocument"]["Statement"]
+    return out
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_one_template_per_stack(synthesized: Synthesized):
+    plan = synthesized.plan
+    expected = {core_stack_name(plan)} | {layer_stack_name(plan, ly.name) for ly in plan.layers}
+    assert set(synthesized.templates) == expected
+    for name in expected:
+        assert (synthesized.outdir / f"{name}.template.json").is_file()
+
+
+def test_core_stack(synthesized: Synthesized):
+    core = synthesized.templates[core_stack_name(synthesized.plan)]
+    project = synthesized.plan.project
+    (db,) = resources(core, "AWS::Glue::Database").values()
+    assert db["Properties"]["DatabaseInput"]["Name"] == "dc_data_baker"
+    (wg,) = resources(core, "AWS::Athena::WorkGroup").values()
+    config = wg["Properties"]["WorkGroupConfiguration"]
+    assert wg["Properties"]["Name"] == project.athena.workgroup
+    assert config["BytesScannedCutoffPerQuery"] == project.athena.bytes_scanned_cutoff
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["ResultConfiguration"]["OutputLocation"] == project.athena.results
+    assert config["ResultConfiguration"]["EncryptionConfiguration"] == {
+        "EncryptionOption": "SSE_S3"
+    }
+    assert len(resources(core, "AWS::Lambda::Function")) == 1  # the singleton check
+
+
+def test_resources_per_layer(synthesized: Synthesized):
+    plan = synthesized.plan
+    expected = {
+        # tables, state machines, Lambdas (purge, ...), queues, rules, pipes
+        "addressbase": (2, 1, 1, 0, 0, 0),
+        "current_elections": (2, 1, 4, 2, 2, 1),
+    }
+    for layer, counts in expected.items():
+        template = synthesized.templates[layer_stack_name(plan, layer)]
+        got = tuple(
+            len(resources(template, kind))
+            for kind in (
+                "AWS::Glue::Table",
+                "AWS::StepFunctions::StateMachine",
+                "AWS::Lambda::Function",
+                "AWS::SQS::Queue",
+                "AWS::Events::Rule",
+                "AWS::Pipes::Pipe",
+            )
+        )
+        assert got == counts, layer
+
+
+def test_no_bucket_is_created(synthesized: Synthesized):
+    for template in synthesized.templates.values():
+        assert not resources(template, "AWS::S3::Bucket")
+
+
+def test_every_taggable_resource_is_tagged(synthesized: Synthesized):
+    want = {"dc-product": "dc-data-baker", "dc-environment": "development"}
+    tagged = 0
+    for template in synthesized.templates.values():
+        for lid, res in template["Resources"].items():
+            tags = res.get("Properties", {}).get("Tags")
+            if tags is None:
+                continue
+            tagged += 1
+            pairs = {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else dict(tags)
+            for key, value in want.items():
+                assert pairs.get(key) == value, f"{lid} lacks tag {key}={value}"
+    assert tagged >= 15
+    for layer in ("addressbase", "current_elections"):
+        template = synthesized.templates[layer_stack_name(synthesized.plan, layer)]
+        (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+        assert {"Key": "dc-product", "Value": "dc-data-baker"} in machine["Properties"]["Tags"]
+
+
+def test_glue_tables(synthesized: Synthesized):
+    plan = synthesized.plan
+    template = synthesized.templates[layer_stack_name(plan, "addressbase")]
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
+        for t in resources(template, "AWS::Glue::Table").values()
+    }
+    raw = tables["addressbase_cleaned_raw"]
+    sd = raw["StorageDescriptor"]
+    assert sd["Location"] == plan.table("addressbase.addressbase_cleaned_raw").location
+    assert sd["SerdeInfo"]["SerializationLibrary"].endswith("OpenCSVSerde")
+    assert sd["SerdeInfo"]["Parameters"]["separatorChar"] == ","
+    assert "skip.header.line.count" not in raw["Parameters"]  # header: false
+    assert [c["Name"] for c in sd["Columns"]] == [
+        "uprn",
+        "address",
+        "postcode",
+        "location",
+        "address_type",
+    ]
+    part = tables["addressbase_partitioned"]
+    assert part["PartitionKeys"] == [
+        {"Name": "first_letter", "Type": "string", "Comment": "First character of the postcode."}
+    ]
+    assert part["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith(
+        "ParquetHiveSerDe"
+    )
+    assert part["Parameters"]["parquet.compression"] == "SNAPPY"
+    ballots = synthesized.templates[layer_stack_name(plan, "current_elections")]
+    (current,) = [
+        t["Properties"]["TableInput"]
+        for t in resources(ballots, "AWS::Glue::Table").values()
+        if t["Properties"]["TableInput"]["Name"] == "current_ballots"
+    ]
+    assert current["Parameters"]["skip.header.line.count"] == "1"
+
+
+def test_definition_is_the_asl_file(synthesized: Synthesized):
+    """The deployed definition is exactly what `bakery synth` writes to build/asl/."""
+    plan = synthesized.plan
+    for layer in plan.layers:
+        template = synthesized.templates[layer_stack_name(plan, layer.name)]
+        (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+        props = machine["Properties"]
+        assert props["DefinitionString"] == compile_layer(plan, layer).to_json()
+        assert props["StateMachineName"] == state_machine_name(plan, layer.name)
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["TracingConfiguration"] == {"Enabled": True}
+        placeholders = set(json.dumps(props["DefinitionString"]).split("${")[1:])
+        keys = {p.split("}")[0] for p in placeholders}
+        assert keys == set(props["DefinitionSubstitutions"])
+
+
+@pytest.mark.parametrize("layer", ["addressbase", "current_elections"])
+def test_every_task_retries_transient_errors_and_fails_by_name(synthesized: Synthesized, layer):
+    d = definition(synthesized, layer)
+    states = all_states(d["States"])
+    tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
+    assert tasks
+    for name, task in tasks.items():
+        assert task.get("Retry"), f"{name} has no Retry"
+        for rule in task["Retry"]:
+            assert "States.ALL" not in rule["ErrorEquals"], name
+            assert "States.TaskFailed" not in rule["ErrorEquals"], name
+            assert rule["BackoffRate"] >= 2 and rule["MaxAttempts"] >= 3
+        if task["Resource"] == ATHENA_SYNC:
+            assert "Athena.TooManyRequestsException" in task["Retry"][0]["ErrorEquals"]
+        if task["Resource"] == LAMBDA_INVOKE:
+            assert "Lambda.TooManyRequestsException" in task["Retry"][0]["ErrorEquals"]
+    # Top-level Tasks and Maps catch into a Fail state that names their step.
+    for name, state in d["States"].items():
+        if state["Type"] in ("Task", "Map") and name != "singleton check":
+            (catch,) = state["Catch"]
+            fail = d["States"][catch["Next"]]
+            assert fail["Type"] == "Fail"
+            assert f"{layer}." in fail["Error"]
+    assert d["TimeoutSeconds"] == synthesized.plan.layer(layer).spec.timeout_minutes * 60
+
+
+@pytest.mark.parametrize("layer", ["addressbase", "current_elections"])
+def test_steps_run_in_spec_order(synthesized: Synthesized, layer):
+    d = definition(synthesized, layer)
+    step_ids = [s.id for s in synthesized.plan.layer(layer).steps]
+    visited = []
+    name = d["StartAt"]
+    while name:
+        visited.append(name)
+        state = d["States"][name]
+        name = state.get("Next") or state.get("Default")
+    assert visited[:3] == ["start", "singleton check", "already running?"]
+    assert visited[-1] == "succeeded"
+    seen = [n for n in visited if n in step_ids]
+    assert seen == step_ids
+
+
+def test_athena_steps(synthesized: Synthesized):
+    plan = synthesized.plan
+    d = definition(synthesized, "addressbase")
+    part = d["States"]["partition_addressbase"]
+    assert part["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
+    params = part["Parameters"]
+    assert params["WorkGroup"] == "dc-data-baker"
+    assert params["QueryExecutionContext"] == {
+        "Catalog": "AwsDataCatalog",
+        "Database": "dc_data_baker",
+    }
+    query = params["QueryString"]
+    location = plan.table("addressbase.addressbase_partitioned").location
+    assert query.startswith("UNLOAD (\n")
+    assert query.endswith(
+        f"TO '{location}'\nWITH (format = 'PARQUET', compression = 'SNAPPY', "
+        "partitioned_by = ARRAY['first_letter'])"
+    )
+    refresh = d["States"]["refresh_addressbase_partitioned"]
+    assert (
+        refresh["Parameters"]["QueryString"]
+        == "MSCK REPAIR TABLE dc_data_baker.addressbase_partitioned"
+    )
+    purge = d["States"]["empty_partitioned"]
+    assert purge["Parameters"]["Payload"] == {"location": location}
+
+
+def test_fanned_out_geo_join_passes_values_as_execution_parameters(synthesized: Synthesized):
+    plan = synthesized.plan
+    d = definition(synthesized, "current_elections")
+    fan = d["States"]["join_ballots_to_addresses"]
+    assert fan["Type"] == "Map" and fan["MaxConcurrency"] == 26
+    body = fan["ItemProcessor"]["States"]["join_ballots_to_addresses unload one value"]
+    assert body["Resource"] == ATHENA_SYNC
+    assert body["Parameters"]["QueryString.$"] == "$.query"
+    assert body["Parameters"]["ExecutionParameters.$"] == "$.params"
+    items = d["States"]["join_ballots_to_addresses items"]["Result"]
+    assert [i["value"] for i in items] == [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    location = plan.table("current_elections.current_ballots_joined_to_address_base").location
+    for item in items:
+        assert item["params"] == [f"'{item['value']}'"]
+        assert f"TO '{location}first_letter={item['value']}/'" in item["query"]
+        assert "partitioned_by" not in item["query"]
+        # The value reaches the SQL only as the execution parameter.
+        assert "first_letter = ?" in item["query"]
+        assert f"= '{item['value']}'" not in item["query"]
+
+
+def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
+    d = definition(synthesized, "current_elections")
+    states = d["States"]
+    q = states["same_uprns_as_raw"]
+    assert q["Resource"] == ATHENA_SYNC and q["Next"] == "same_uprns_as_raw results"
+    r = states["same_uprns_as_raw results"]
+    assert r["Resource"] == "arn:aws:states:::athena:getQueryResults"
+    v = states["same_uprns_as_raw passed?"]
+    assert v["Type"] == "Choice"
+    assert v["Choices"][0]["Variable"] == "$.check.rows[1]"
+    fail = states[v["Choices"][0]["Next"]]
+    assert fail["Type"] == "Fail"
+    assert "uprn values of current_ballots_joined_to_address_base and " in fail["CausePath"]
+    assert "addressbase.addressbase_cleaned_raw must be the same set" in fail["CausePath"]
+
+
+def test_export_by_key_maps_over_partitions_then_deletes_stale(synthesized: Synthesized):
+    d = definition(synthesized, "current_elections")
+    items = d["States"]["export_outcodes items"]["Result"]
+    assert items[0] == {"partition": {"first_letter": "A"}} and len(items) == 26
+    m = d["States"]["export_outcodes"]
+    body = m["ItemProcessor"]["States"]["export_outcodes export partition"]
+    payload = body["Parameters"]["Payload"]
+    assert payload["key"] == "outcode" and payload["unique_by"] == "uprn"
+    assert payload["partition.$"] == "$.partition"
+    assert m["ResultPath"] == "$.exported" and m["Next"] == "export_outcodes delete stale"
+    stale = d["States"]["export_outcodes delete stale"]
+    assert stale["Parameters"]["Payload"]["results.$"] == "$.exported"
+
+
+def test_triggers(synthesized: Synthesized):
+    template = synthesized.templates[layer_stack_name(synthesized.plan, "current_elections")]
+    queues = resources(template, "AWS::SQS::Queue")
+    (main,) = [q for q in queues.values() if "DelaySeconds" in q["Properties"]]
+    assert main["Properties"]["FifoQueue"] is True
+    assert main["Properties"]["ContentBasedDeduplication"] is True
+    assert main["Properties"]["DelaySeconds"] == 300
+    assert main["Properties"]["SqsManagedSseEnabled"] is True
+    rules = list(resources(template, "AWS::Events::Rule").values())
+    assert {r["Properties"].get("ScheduleExpression") for r in rules} >= {"cron(0 1 * * ? *)"}
+    patterns = [r["Properties"]["EventPattern"] for r in rules if "EventPattern" in r["Properties"]]
+    assert patterns == [{"detail-type": ["elections_set_changed"]}]
+    for rule in rules:
+        (target,) = rule["Properties"]["Targets"]
+        assert json.loads(target["Input"]) == {"layer": "current_elections"}
+        assert target["SqsParameters"] == {"MessageGroupId": "current_elections"}
+    (pipe,) = resources(template, "AWS::Pipes::Pipe").values()
+    props = pipe["Properties"]
+    assert props["TargetParameters"]["StepFunctionStateMachineParameters"] == {
+        "InvocationType": "FIRE_AND_FORGET"
+    }
+    assert props["SourceParameters"]["SqsQueueParameters"]["BatchSize"] == 1
+
+
+def test_iam_least_privilege(synthesized: Synthesized):
+    count = 0
+    for stack, template in synthesized.templates.items():
+        for st in statements(template):
+            count += 1
+            actions = as_list(st["Action"])
+            for action in actions:
+                assert "*" not in action, f"{stack}: wildcard action {action}"
+            if "*" in as_list(st["Resource"]):
+                extra = [a for a in actions if a not in STAR_RESOURCE_ALLOWED]
+                assert not extra, f"{stack}: Resource '*' for {extra}"
+            for res in as_list(st["Resource"]):
+                if isinstance(res, str) and res.startswith("arn:aws:s3:::"):
+                    path = res[len("arn:aws:s3:::") :]
+                    if "/" in path:  # object ARNs: a prefix the layer reads or writes, then '*'
+                        assert path.endswith("/*") and path.count("*") == 1, res
+                    else:
+                        assert "*" not in path, res
+            assert st["Effect"] == "Allow"
+    assert count > 20
+
+
+def test_s3_access_is_scoped_to_table_prefixes(synthesized: Synthesized):
+    plan = synthesized.plan
+    known = {t.location for t in plan.tables.values()}
+    known |= {s.location for ly in plan.layers for s in ly.walk() if s.location}
+    known.add(plan.project.athena.results)
+    for template in synthesized.templates.values():
+        for st in statements(template):
+            for res in as_list(st["Resource"]):
+                if isinstance(res, str) and res.startswith("arn:aws:s3:::") and "/" in res:
+                    location = "s3://" + res[len("arn:aws:s3:::") : -1]
+                    assert location in known, res
+
+
+def test_cdk_nag_clean_and_every_acknowledgment_has_a_reason(synthesized: Synthesized):
+    failures = [
+        v
+        for report in synthesized.report.get("pluginReports", [])
+        for v in report.get("violations", [])
+    ]
+    assert failures == []
+    reasons = []
+    for template in synthesized.templates.values():
+        for res in template["Resources"].values():
+            for rule in res.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
+                assert rule["reason"].strip(), rule
+                reasons.append(rule["id"])
+    assert reasons, "expected the acknowledged IAM5 findings in the metadata"
+    assert all(r.startswith("AwsSolutions-IAM5") for r in reasons), reasons
+
+
+def test_cfn_lint_finds_no_errors(synthesized: Synthesized):
+    from cfnlint.api import lint_file
+
+    for name in synthesized.templates:
+        matches = lint_file(Path(synthesized.outdir / f"{name}.template.json"))
+        errors = [m for m in matches if m.rule.id.startswith("E")]
+        assert errors == [], f"{name}: {[str(e) for e in errors]}"
