@@ -386,30 +386,44 @@ def missing_inputs(plan: Plan, store: Store) -> list[str]:
 
 
 def write_sample_data(
-    plan: Plan, store: Store, *, addresses: int = 50_000, ballots: int = 300, seed: int = 1
+    plan: Plan,
+    store: Store,
+    *,
+    addresses: int = 50_000,
+    ballots: int = 300,
+    seed: int = 1,
+    only: list[str] | None = None,
 ) -> SampleSummary:
-    """Write both inputs into the store (replacing what is there)."""
+    """Write the inputs (both, or the table refs in `only`) into the store, replacing
+    what is at their locations."""
     where = locations(plan)
-    for ref in (ADDRESSBASE, BALLOTS):
-        store.delete_prefix(plan.table(ref).location)
+    wanted = set(only or (ADDRESSBASE, BALLOTS))
+    files = []
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    table = addresses_table(addresses, seed)
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(
-        table, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    )
-    store.write_bytes(where["addresses"], sink.getvalue().to_pybytes())
-    rows = ballots_rows(ballots, seed)
-    store.write_bytes(where["ballots"], _csv_bytes(rows))
-    squashed = pc.utf8_upper(pc.replace_substring(table["postcode"], " ", ""))
-    outcodes = pc.count_distinct(pc.utf8_slice_codeunits(squashed, 0, -3)).as_py()
+    outcodes = 0
+    if ADDRESSBASE in wanted:
+        store.delete_prefix(plan.table(ADDRESSBASE).location)
+        table = addresses_table(addresses, seed)
+        sink = pa.BufferOutputStream()
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        pacsv.write_csv(table, sink, write_options=options)
+        store.write_bytes(where["addresses"], sink.getvalue().to_pybytes())
+        files.append(where["addresses"])
+        squashed = pc.utf8_upper(pc.replace_substring(table["postcode"], " ", ""))
+        outcodes = pc.count_distinct(pc.utf8_slice_codeunits(squashed, 0, -3)).as_py()
+    rows: list[tuple[str, str, str, str]] = []
+    if BALLOTS in wanted:
+        store.delete_prefix(plan.table(BALLOTS).location)
+        rows = ballots_rows(ballots, seed)
+        store.write_bytes(where["ballots"], _csv_bytes(rows))
+        files.append(where["ballots"])
     return SampleSummary(
-        addresses=addresses,
+        addresses=addresses if ADDRESSBASE in wanted else 0,
         ballots=len({r[0] for r in rows}),
         polygon_rows=len(rows),
         outcodes=outcodes,
-        files=[where["addresses"], where["ballots"]],
+        files=files,
     )

@@ -155,22 +155,16 @@ def bake(
 
     target = _store(store, s3_endpoint)
     reporter = _RichReporter()
-    order = plan.upstream(layers) if with_upstream else [plan.layer(n) for n in layers]
     if sample:
         from bakery import sample_data
 
-        baked = {ly.name for ly in order}
-        missing = [
-            ref
-            for ref in sample_data.missing_inputs(plan, target)
-            if ref.split(".")[0] in baked or plan.table(ref).read_by
-        ]
+        missing = sample_data.missing_inputs(plan, target)
         if missing:
             t0 = time.perf_counter()
-            summary = sample_data.write_sample_data(plan, target)
+            summary = sample_data.write_sample_data(plan, target, only=missing)
             reporter.note(
-                f"seeded sample data ({summary.addresses:,} addresses, {summary.ballots:,} "
-                f"ballots) in {time.perf_counter() - t0:.1f}s: {', '.join(summary.files)}"
+                f"seeded sample data for {', '.join(missing)} in {time.perf_counter() - t0:.1f}s: "
+                f"{', '.join(summary.files)}"
             )
     try:
         result = run_bake(
