@@ -3,6 +3,7 @@ the next bake cleans the leftovers and publishes normally."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -125,3 +126,43 @@ def test_builtin_check_message_names_the_first_difference(plan, store):
         "addressbase.addressbase_cleaned_raw.uprn: left_count=500, right_count=501"
     ), message
     assert snapshot(store.root) == before
+
+
+def test_publish_interrupted_after_the_journal_is_rolled_forward(plan, store):
+    """A kill between writing the publish journal and the renames: the next bake
+    finishes the publish instead of losing the staged, fully checked tables."""
+    from bakery.engine.publish import Staging
+
+    sample_data.write_sample_data(plan, store, addresses=300, ballots=20, seed=3)
+    bake(plan, ["addressbase"], store)
+    table = plan.table("addressbase.addressbase_partitioned")
+    crashed = Staging(store, plan, "crashed-run")
+    staged = crashed.stage(table)
+    store.write_bytes(staged + "first_letter=Q/part-new.parquet", b"new")
+    store.write_bytes(
+        f"s3://{table.bucket}/{STAGING}/crashed-run.publish.json",
+        json.dumps({"moves": [[staged, table.location]]}).encode(),
+    )
+    notes = Staging(store, plan, "next-run").recover()
+    assert any("finished publishing 1 table" in n for n in notes)
+    assert store.list(table.location) == [table.location + "first_letter=Q/part-new.parquet"]
+    assert not (store.root / table.bucket / STAGING).exists()
+
+
+def test_a_second_bake_on_the_same_store_stops_at_once(plan, store):
+    from bakery.engine import BakeError
+    from bakery.engine.publish import Staging
+
+    sample_data.write_sample_data(plan, store, addresses=300, ballots=20, seed=3)
+    holder = Staging(store, plan, "holder")
+    holder.acquire()
+    try:
+        try:
+            bake(plan, ["addressbase"], store)
+        except BakeError as exc:
+            assert "another bake is running on store" in str(exc)
+        else:
+            raise AssertionError("the second bake should stop")
+    finally:
+        holder.release()
+    assert bake(plan, ["addressbase"], store).ok
