@@ -37,9 +37,22 @@ EndpointOption = Annotated[
 ]
 
 
-def _store(store: Path | None, endpoint: str | None):
-    from bakery.store import open_store
+def _console(stderr: bool = True):
+    """A rich console; wide enough for the tables when output is not a terminal."""
+    from rich.console import Console
 
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=160)
+    return console
+
+
+def _store(store: Path | None, endpoint: str | None, plan: Any = None):
+    """--s3-endpoint, else --store, else $BAKERY_STORE, else .bakery/store in the project."""
+    from bakery.store import DEFAULT_STORE, open_store
+
+    if store is None and not os.environ.get("BAKERY_STORE") and plan is not None:
+        store = Path(plan.root) / DEFAULT_STORE
     return open_store(store, endpoint)
 
 
@@ -47,9 +60,7 @@ class _RichReporter:
     """Progress on stderr: a spinner per running step, one line per finished step."""
 
     def __init__(self, quiet: bool = False):
-        from rich.console import Console
-
-        self.console = Console(stderr=True, highlight=False)
+        self.console = _console()
         self.quiet = quiet
         self.status: Any = None
 
@@ -84,10 +95,9 @@ class _RichReporter:
 
 
 def _summary(result: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(stderr=True, highlight=False)
+    console = _console()
     steps = Table("layer", "step", "kind", "rows", "files", "seconds", box=None, title="steps")
     for st in result.steps:
         steps.add_row(
@@ -153,7 +163,7 @@ def bake(
     from bakery.engine import BakeError
     from bakery.engine import bake as run_bake
 
-    target = _store(store, s3_endpoint)
+    target = _store(store, s3_endpoint, plan)
     reporter = _RichReporter()
     if sample:
         from bakery import sample_data
@@ -203,7 +213,7 @@ def sample_data_command(
     from bakery import sample_data
 
     plan = load_plan(env)
-    target = _store(store, s3_endpoint)
+    target = _store(store, s3_endpoint, plan)
     t0 = time.perf_counter()
     summary = sample_data.write_sample_data(
         plan, target, addresses=addresses, ballots=ballots, seed=seed
@@ -256,7 +266,7 @@ def lookup(
     if " " not in normal:
         usage_error(f"{postcode!r} does not look like a postcode")
     outcode = normal.split(" ")[0]
-    target = _store(store, s3_endpoint)
+    target = _store(store, s3_endpoint, plan)
     uri = f"{step.location}{outcode}.parquet"
     out: dict[str, Any] = {"postcode": normal, "outcode": outcode, "file": uri}
     if not target.exists(uri):
@@ -288,10 +298,9 @@ def lookup(
     if as_json:
         print(json.dumps(out, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = _console(stderr=False)
     console.print(message)
     if out["addresses"]:
         table_out = Table("uprn", "address", "ballots", box=None)
