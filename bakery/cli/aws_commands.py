@@ -279,7 +279,10 @@ def run(
             fail(
                 f"state machine {name} not found in {plan.project.region}: `bakery deploy {layer}`"
             )
-        execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))
+        run_name = f"bakery-run-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+        execution = sfn.start_execution(
+            stateMachineArn=arn, name=run_name, input=json.dumps(payload)
+        )
         result = _follow_with_display(sfn, execution["executionArn"], poll, quiet=as_json)
     except (BotoCoreError, ClientError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
