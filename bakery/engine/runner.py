@@ -110,6 +110,18 @@ def run_step(ctx: Context, step: StepPlan) -> StepOutcome:
         raise StepFailed(f"step {step.qualified_id} failed: {_one_line(exc)}") from None
 
 
+def _check_inputs(ctx: Context, layer: LayerPlan) -> None:
+    """Fail before the first step when an external input of the layer has no files."""
+    for ref in dict.fromkeys(r for step in layer.walk() for r in step.reads):
+        table = ctx.plan.table(ref)
+        if table.external and not ctx.store.list(table.location):
+            raise BakeError(
+                f"layer {layer.name}: input table {ref} has no files at {table.location} "
+                f"(store {ctx.store.description}); put the data there, or seed sample data "
+                "with `bakery sample-data` (or bake with --sample)"
+            )
+
+
 def _publish(ctx: Context, layer: LayerPlan, result: BakeResult, reporter: Reporter) -> None:
     refs = [t.ref for t in layer.tables if t.ref in ctx.staging.staged]
     published = ctx.staging.publish(refs)
@@ -167,6 +179,7 @@ def bake(
         ctx = Context(plan, store, con, staging, ee_dsn)
         for layer in order:
             reporter.layer(layer)
+            _check_inputs(ctx, layer)
             published = False
             for step in layer.steps:
                 if step.kind == "export_by_key" and not published:

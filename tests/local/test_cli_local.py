@@ -178,3 +178,14 @@ def test_bake_against_an_s3_endpoint_matches_a_local_bake(plan, tmp_path, moto_e
     assert leftovers.get("KeyCount", 0) == 0
     joined = plan.table("current_elections.current_ballots_joined_to_address_base")
     assert any("first_letter=" in u for u in s3.list(joined.location))
+
+
+def test_missing_external_input_fails_before_any_step(tmp_path):
+    result = run("bake", "addressbase", "--store", str(tmp_path))
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "bakery: error: layer addressbase: input table addressbase.addressbase_cleaned_raw "
+        "has no files at s3://pollingstations.private.data/addressbase/2026-02-02/"
+    ), last
+    assert "--sample" in last
