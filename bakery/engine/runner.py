@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -90,22 +89,23 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if len(lines) == 1 else " ".join(ln.strip() for ln in lines[:3])
 
 
-def _pause(step: StepPlan, reporter: Reporter) -> None:
+def _pause(step: StepPlan) -> None:
+    """Test hook: sleep after this step has written its (staged) output, so a test can
+    kill the bake at a known point."""
     if os.environ.get(PAUSE_ENV) in (step.id, step.qualified_id):
         print(f"bakery: paused at {step.qualified_id} ({PAUSE_ENV})", file=sys.stderr, flush=True)
         time.sleep(3600)
 
 
 def run_step(ctx: Context, step: StepPlan) -> StepOutcome:
+    runner = RUNNERS.get(step.kind)
+    if runner is None:
+        raise StepFailed(f"step {step.qualified_id}: unknown step kind {step.kind!r}")
     ctx.refresh_views()
     try:
-        return RUNNERS[step.kind](ctx, step, ctx.con, [])
+        return runner(ctx, step, ctx.con, [])
     except StepFailed:
         raise
-    except KeyError as exc:
-        if step.kind not in RUNNERS:
-            raise StepFailed(f"step {step.qualified_id}: unknown step kind {step.kind!r}") from None
-        raise StepFailed(f"step {step.qualified_id} failed: {_one_line(exc)}") from None
     except Exception as exc:  # duckdb, pyarrow, OS errors: one line naming the step
         raise StepFailed(f"step {step.qualified_id} failed: {_one_line(exc)}") from None
 
@@ -148,7 +148,6 @@ def bake(
     s3_endpoint: str | None = None,
     threads: int | None = None,
     memory_limit: str | None = None,
-    on_step: Callable[[StepResult], None] | None = None,
 ) -> BakeResult:
     """Bake `layers` (and, with_upstream, what they depend on) into `store`.
 
@@ -208,9 +207,7 @@ def bake(
                 )
                 result.steps.append(step_result)
                 reporter.done(step_result)
-                if on_step:
-                    on_step(step_result)
-                _pause(step, reporter)
+                _pause(step)
             if not published:
                 _publish(ctx, layer, result, reporter)
         result.ok = True
