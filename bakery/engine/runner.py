@@ -151,9 +151,13 @@ def bake(
 ) -> BakeResult:
     """Bake `layers` (and, with_upstream, what they depend on) into `store`.
 
-    Raises BakeError when a step or check fails; published data is then unchanged.
+    Raises BakeError when a step or check fails: the failing layer's published tables
+    and files are then unchanged (layers before it that succeeded stay published).
+    s3_endpoint defaults to the store's own endpoint when the store is an S3Store.
     """
     reporter = reporter or Reporter()
+    if s3_endpoint is None and not store.is_local:
+        s3_endpoint = getattr(store, "endpoint", None)
     order = (
         plan.upstream(layers)
         if with_upstream
