@@ -184,3 +184,21 @@ def test_synth_twice_is_byte_identical_and_asl_validates(tmp_path: Path):
     result = asl_validate(*asl_files)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("is valid") == 2
+
+
+def test_the_standard_cdk_cli_synthesizes_the_app(tmp_path: Path):
+    """cdk.json runs app.py through uv; the environment comes from -c dc-environment."""
+    cdk = REPO / "node_modules" / ".bin" / "cdk"
+    assert cdk.exists(), "the CDK CLI is not installed: run `npm ci`"
+    out = tmp_path / "cdk.out"
+    done = subprocess.run(
+        [str(cdk), "synth", "-q", "-c", "dc-environment=staging", "-o", str(out)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = sorted(p.name for p in out.glob("*.template.json"))
+    assert names == [
+        "dc-data-baker-addressbase-staging.template.json",
+        "dc-data-baker-core-staging.template.json",
+        "dc-data-baker-current-elections-staging.template.json",
+    ]

@@ -1,0 +1,162 @@
+"""for_each (over query rows and over values) compiled to Map states, validated and synthesized."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from aws_helpers import REPO, asl_validate
+
+from bakery import spec
+from bakery.compile.asl import ATHENA_SYNC, CompileError, compile_layer, unload_options
+from bakery.plan import Plan, build_plan
+from bakery.workspace import load_workspace
+
+BOUNDARY_CHANGES = """\
+name: boundary_changes
+description: One query per boundary review and division type, at most 5 at once.
+steps:
+  - type: glue_table
+    name: boundary_changes_out
+    location: s3://pollingstations.private.data/boundary_changes/{{ env }}/out/
+    format: parquet
+    columns:
+      - {name: uprn, type: string}
+      - {name: review, type: string}
+    partition_keys:
+      - {name: division_type, type: string}
+  - type: purge_prefix
+    id: empty_out
+    table: boundary_changes_out
+  - type: for_each
+    id: per_review
+    max_concurrency: 5
+    over:
+      sql: >-
+        SELECT DISTINCT outcode AS review, first_letter AS division_type
+        FROM {{ ref('addressbase.addressbase_partitioned') }}
+    steps:
+      - type: athena_query
+        id: changes
+        sql: >-
+          SELECT uprn, {{ param('review') }} AS review, first_letter AS division_type
+          FROM {{ ref('addressbase.addressbase_partitioned') }}
+          WHERE outcode = {{ param('review') }} AND first_letter = {{ param('division_type') }}
+        into: boundary_changes_out
+      - type: check
+        id: no_empty_uprn
+        check:
+          kind: no_rows
+          sql: >-
+            SELECT uprn FROM {{ ref('boundary_changes_out') }}
+            WHERE review = {{ param('review') }} AND uprn = ''
+  - type: for_each
+    id: per_letter
+    as: letter
+    max_concurrency: 2
+    over: {values: [A, B, C]}
+    steps:
+      - type: check
+        id: letter_present
+        check:
+          kind: no_rows
+          sql: >-
+            SELECT 1 AS missing FROM (SELECT count(*) AS n
+            FROM {{ ref('boundary_changes_out') }} WHERE division_type = {{ param('letter') }})
+            WHERE n = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def boundary_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    root = tmp_path_factory.mktemp("proj")
+    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
+    shutil.copytree(REPO / "layers", root / "layers")
+    (root / "layers" / "boundary_changes.yaml").write_text(BOUNDARY_CHANGES)
+    return build_plan(load_workspace(root), "development")
+
+
+def test_for_each_over_query_rows(boundary_plan: Plan):
+    d = compile_layer(boundary_plan, boundary_plan.layer("boundary_changes")).definition
+    states = d["States"]
+    query = states["per_review rows query"]
+    assert query["Resource"] == ATHENA_SYNC
+    assert query["Parameters"]["QueryString"].startswith("SELECT DISTINCT outcode AS review")
+    rows = states[query["Next"]]
+    assert rows["Resource"] == "arn:aws:states:::athena:getQueryResults"
+    assert rows["Parameters"]["MaxResults"] == 1000
+    guard = states[rows["Next"]]
+    assert guard["Choices"][0]["NumericGreaterThan"] == 999
+    assert states[guard["Choices"][0]["Next"]]["Type"] == "Fail"
+    header = states[guard["Default"]]
+    assert header["Parameters"] == {"rows.$": "$.rows.rows[1:]"}
+    loop = states[header["Next"]]
+    assert loop["Type"] == "Map" and loop["MaxConcurrency"] == 5
+    # Each row's columns become quoted SQL literals for ExecutionParameters.
+    assert loop["ItemSelector"] == {
+        "review.$": "States.Format('\\'{}\\'', $$.Map.Item.Value.Data[0].VarCharValue)",
+        "division_type.$": "States.Format('\\'{}\\'', $$.Map.Item.Value.Data[1].VarCharValue)",
+    }
+    body = loop["ItemProcessor"]["States"]
+    changes = body[loop["ItemProcessor"]["StartAt"]]
+    assert changes["Parameters"]["QueryString"].startswith(
+        "INSERT INTO dc_data_baker.boundary_changes_out\nSELECT uprn, ? AS review"
+    )
+    assert changes["Parameters"]["ExecutionParameters.$"] == (
+        "States.Array($.review, $.review, $.division_type)"
+    )
+    check = body[changes["Next"]]
+    assert check["Parameters"]["ExecutionParameters.$"] == "States.Array($.review)"
+    assert loop["Next"] == "refresh_boundary_changes_out"
+
+
+def test_for_each_over_values(boundary_plan: Plan):
+    d = compile_layer(boundary_plan, boundary_plan.layer("boundary_changes")).definition
+    items = d["States"]["per_letter items"]["Result"]
+    assert items == [{"letter": "'A'"}, {"letter": "'B'"}, {"letter": "'C'"}]
+    loop = d["States"]["per_letter"]
+    assert loop["MaxConcurrency"] == 2
+    body = loop["ItemProcessor"]["States"]
+    assert body["letter_present"]["Parameters"]["ExecutionParameters.$"] == (
+        "States.Array($.letter)"
+    )
+    assert body["letter_present passed?"]["Default"] == "letter_present held"
+
+
+def test_for_each_definitions_are_valid_asl(boundary_plan: Plan, tmp_path: Path):
+    path = tmp_path / "boundary_changes.asl.json"
+    path.write_text(compile_layer(boundary_plan, boundary_plan.layer("boundary_changes")).to_json())
+    result = asl_validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_for_each_layer_synthesizes_cdk_nag_clean(boundary_plan: Plan, tmp_path: Path):
+    from bakery.constructs import build_app
+
+    app, _core, layers = build_app(
+        boundary_plan, outdir=str(tmp_path / "out"), build_dir=tmp_path / "build"
+    )
+    assembly = app.synth()  # raises on any cdk-nag error
+    stack = layers["boundary_changes"]
+    template = json.loads(
+        Path(assembly.get_stack_by_name(stack.stack_name).template_full_path).read_text()
+    )
+    policies = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
+    text = json.dumps(policies)
+    assert "boundary_changes/development/out/*" in text
+    assert "glue:BatchCreatePartition" in text
+
+
+def test_unload_options_follow_the_table_format(boundary_plan: Plan):
+    table = boundary_plan.table("boundary_changes.boundary_changes_out")
+    assert unload_options(table, ["division_type"]) == (
+        "format = 'PARQUET', compression = 'SNAPPY', partitioned_by = ARRAY['division_type']"
+    )
+    csv_plain = dataclasses.replace(table, format="csv", csv=spec.Csv(delimiter="|"))
+    assert unload_options(csv_plain, []) == "format = 'TEXTFILE', field_delimiter = '|'"
+    csv_header = dataclasses.replace(table, format="csv", csv=spec.Csv(header=True))
+    with pytest.raises(CompileError, match="UNLOAD cannot write"):
+        unload_options(csv_header, [])
