@@ -12,6 +12,13 @@ from bakery.constructs.functions import stage_code
 from bakery.constructs.layer import LayerStack
 from bakery.plan import Plan
 
+# Merged IAM statements; cross-stack references (core -> layers) stay strong: CloudFormation
+# exports that stop a core change from breaking a deployed layer.
+APP_CONTEXT = {
+    "@aws-cdk/aws-iam:minimizePolicies": True,
+    "@aws-cdk/core:defaultCrossStackReferences": "strong",
+}
+
 
 def build_app(
     plan: Plan,
@@ -24,11 +31,7 @@ def build_app(
 ) -> tuple[App, CoreStack, dict[str, LayerStack]]:
     """The core stack and one stack per layer (dependency order), tagged, cdk-nag checked."""
     if app is None:
-        app = App(
-            outdir=outdir,
-            context={"@aws-cdk/aws-iam:minimizePolicies": True},
-            analytics_reporting=False,
-        )
+        app = App(outdir=outdir, context=APP_CONTEXT, analytics_reporting=False, stack_traces=False)
     account = plan.project.environments[plan.env].account
     env = Environment(account=account, region=plan.project.region)
     code_dir = str(stage_code(build_dir or plan.root / "build"))
