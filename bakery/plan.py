@@ -156,6 +156,14 @@ class Plan:
         return [layer for layer in self.layers if layer.name in wanted]
 
 
+def _check_description(check: s.SameSet | s.OneDistinct | s.NoRows) -> str:
+    if isinstance(check, s.SameSet):
+        return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
+    if isinstance(check, s.OneDistinct):
+        return f"{check.table}.{check.column} holds exactly one distinct value"
+    return "the query returns no rows"
+
+
 def _suggest(name: str, options: list[str]) -> str:
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -565,6 +573,8 @@ class _Builder:
             rendered = out[0]
             self.analyse_sql(lf, cpath, rendered, None)
         plan.sql, plan.params, plan.reads = rendered.sql, rendered.params, rendered.reads
+        # Both back-ends quote this when the check fails, so they say the same thing.
+        plan.description = step.description or _check_description(check)
 
     def build_purge(self, lf: LayerFile, path: tuple, step: s.PurgePrefix, plan: StepPlan) -> None:
         if (step.table is None) == (step.prefix is None):

@@ -17,7 +17,6 @@ from bakery.engine.duck import ident
 from bakery.engine.tables import copy_into
 from bakery.engine.transpile import to_duckdb
 from bakery.plan import StepPlan, TablePlan
-from bakery.spec import NoRows, OneDistinct, SameSet
 
 if TYPE_CHECKING:
     from bakery.engine.runner import Context
@@ -148,22 +147,9 @@ def geo_join(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepO
 # ---------------------------------------------------------------- check
 
 
-def check_description(step: StepPlan) -> str:
-    if step.description:
-        return step.description
-    check = step.spec.check
-    if isinstance(check, SameSet):
-        return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
-    if isinstance(check, OneDistinct):
-        return f"{check.table}.{check.column} holds exactly one distinct value"
-    if isinstance(check, NoRows):
-        return "the query returns no rows"
-    return step.id
-
-
 def check_message(step: StepPlan, columns: list[str], row: tuple) -> str:
     first = ", ".join(f"{c}={v}" for c, v in zip(columns, row, strict=False))
-    return f"check {step.layer}.{step.id} failed: {check_description(step)}: {first}"
+    return f"check {step.layer}.{step.id} failed: {step.description}: {first}"
 
 
 def check(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
