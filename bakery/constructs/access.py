@@ -38,7 +38,15 @@ def bucket_arn(bucket: str) -> str:
     return f"arn:aws:s3:::{bucket}"
 
 
+_ACKNOWLEDGED: set[tuple[str, str]] = set()
+
+
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge a cdk-nag finding on `scope` (once per scope and rule) with its reason."""
+    key = (f"{id(scope.node.root)}:{scope.node.path}", rule)
+    if key in _ACKNOWLEDGED:
+        return
+    _ACKNOWLEDGED.add(key)
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
@@ -66,8 +74,8 @@ def grant_s3(
     acknowledge(
         role,
         f"AwsSolutions-IAM5[Resource::{objects_arn(location)}]",
-        f"Objects under the table prefix {location} ({why}); S3 object keys are only "
-        "known at run time, so the key under this one prefix is the only wildcard.",
+        f"Objects under the table prefix {location} only ({why}); S3 object keys are "
+        "known only at run time, so the key under this one prefix is the only wildcard.",
     )
 
 

@@ -18,8 +18,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from bakery.constructs.access import acknowledge
-
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 # AWS SDK for pandas managed layer (pyarrow, pandas, pg8000) for the runtime above, in the
@@ -104,14 +102,6 @@ class BakeryFunction(Construct):
             log_group=self.log_group,
             layers=layers or None,
             architecture=lambda_.Architecture.X86_64,
-        )
-        # log_group.grant_write covers the group's streams (arn ...:log-group:NAME:*).
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::<"
-            + Stack.of(self).get_logical_id(self.log_group.node.default_child)  # type: ignore[arg-type]
-            + ".Arn>:*]",
-            "Log streams of this function's own log group; stream names are made at run time.",
         )
 
     @property
