@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -27,7 +27,7 @@ for _name, _value in (
     os.environ.setdefault(_name, _value)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"bakery: error: {message}", file=sys.stderr)
     raise typer.Exit(EXIT_FAILED)
 

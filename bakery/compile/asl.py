@@ -176,7 +176,6 @@ class _LayerCompiler:
         comment: str,
         next_: str | None,
         *,
-        params: list[str] | None = None,
         query_path: str | None = None,
         params_path: str | None = None,
         result_path: str | None = None,
@@ -194,8 +193,6 @@ class _LayerCompiler:
             parameters["QueryString"] = query
         if params_path:
             parameters["ExecutionParameters.$"] = params_path
-        elif params:
-            parameters["ExecutionParameters"] = params
         state: dict[str, Any] = {
             "Type": "Task",
             "Comment": comment,
@@ -536,7 +533,7 @@ class _LayerCompiler:
                 ResultPath="$",
             )
         }
-        values = _partition_values(self.plan, table)
+        values = partition_values(self.plan, table)
         if not keys:
             items = [{"partition": None}]
         elif values is not None:
@@ -706,7 +703,7 @@ def _link(state: dict[str, Any], next_: str | None) -> None:
         state["Next"] = next_
 
 
-def _partition_values(plan: Plan, table: TablePlan) -> list[str] | None:
+def partition_values(plan: Plan, table: TablePlan) -> list[str] | None:
     """Partition values known at synth: the fan-out values of the step that writes the table."""
     if len(table.partition_keys) != 1:
         return None

@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from bakery.compile.asl import function_key
+from bakery.compile.asl import function_key, partition_values
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
@@ -272,7 +272,7 @@ class ExportByKeyStep(StepConstruct):
                 f"deletes stale {step.spec.key} files",
             )
             ctx.invoke(f"{step.id}_delete_stale", stale)
-        if table.partition_keys:
+        if table.partition_keys and partition_values(ctx.plan, table) is None:
             # Partition values not fixed at synth are listed with an Athena query.
             ctx.read_table(table.ref)
 
