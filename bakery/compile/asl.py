@@ -298,6 +298,23 @@ class _LayerCompiler:
                 verdict,
                 ResultSelector={"others.$": "$.Payload.others"},
                 ResultPath="$.singleton",
+                Catch=[
+                    {
+                        "ErrorEquals": ["States.ALL"],
+                        "ResultPath": "$.error",
+                        "Next": self.add(
+                            "singleton check failed",
+                            {
+                                "Type": "Fail",
+                                "Error": f"{self.layer.name}.singleton_check failed",
+                                "CausePath": (
+                                    "States.Format('could not list running executions: {}', "
+                                    "States.JsonToString($.error))"
+                                ),
+                            },
+                        ),
+                    }
+                ],
             ),
         )
 
