@@ -89,26 +89,72 @@ def test_core_stack(synthesized: Synthesized):
 
 
 def test_resources_per_layer(synthesized: Synthesized):
+    from aws_cdk.assertions import Template
+
     plan = synthesized.plan
+    kinds = (
+        "AWS::Glue::Table",
+        "AWS::StepFunctions::StateMachine",
+        "AWS::Lambda::Function",
+        "AWS::SQS::Queue",
+        "AWS::Events::Rule",
+        "AWS::Pipes::Pipe",
+        "AWS::S3::Bucket",
+    )
     expected = {
-        # tables, state machines, Lambdas (purge, ...), queues, rules, pipes
-        "addressbase": (2, 1, 1, 0, 0, 0),
-        "current_elections": (2, 1, 4, 2, 2, 1),
+        # tables, state machines, Lambdas (purge, ...), queues, rules, pipes, buckets
+        "addressbase": (2, 1, 1, 0, 0, 0, 0),
+        "current_elections": (2, 1, 4, 2, 2, 1, 0),
     }
     for layer, counts in expected.items():
-        template = synthesized.templates[layer_stack_name(plan, layer)]
-        got = tuple(
-            len(resources(template, kind))
-            for kind in (
-                "AWS::Glue::Table",
-                "AWS::StepFunctions::StateMachine",
-                "AWS::Lambda::Function",
-                "AWS::SQS::Queue",
-                "AWS::Events::Rule",
-                "AWS::Pipes::Pipe",
-            )
-        )
-        assert got == counts, layer
+        template = Template.from_json(synthesized.templates[layer_stack_name(plan, layer)])
+        for kind, n in zip(kinds, counts, strict=True):
+            template.resource_count_is(kind, n)
+
+
+def test_layer_resources_with_cdk_assertions(synthesized: Synthesized):
+    from aws_cdk.assertions import Match, Template
+
+    plan = synthesized.plan
+    template = Template.from_json(
+        synthesized.templates[layer_stack_name(plan, "current_elections")]
+    )
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": "dc-data-baker-current-elections-development",
+            "Tags": Match.array_with(
+                [
+                    {"Key": "dc-environment", "Value": "development"},
+                    {"Key": "dc-product", "Value": "dc-data-baker"},
+                ]
+            ),
+            "TracingConfiguration": {"Enabled": True},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {"FifoQueue": True, "ContentBasedDeduplication": True, "DelaySeconds": 300},
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule", {"ScheduleExpression": "cron(0 1 * * ? *)", "State": "ENABLED"}
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "bakery.lambdas.ee_export.handler",
+            "Timeout": 900,
+            "Environment": {
+                "Variables": {
+                    "DATABASE_HOST": "/EveryElectionProd/DATABASE_HOST",
+                    "DATABASE_PASSWORD": "/EveryElectionProd/DatabasePassword",
+                    "FILE_NAME": "current_elections.csv",
+                    "TABLE_LOCATION": "s3://ee.data-cache.production/ballots-with-wkt/",
+                }
+            },
+            "Layers": [Match.string_like_regexp(r"^arn:aws:lambda:eu-west-2:336392948345:layer:")],
+        },
+    )
 
 
 def test_no_bucket_is_created(synthesized: Synthesized):
