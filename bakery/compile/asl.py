@@ -455,7 +455,7 @@ class _LayerCompiler:
         self, step: StepPlan, next_: str | None, *, inside: bool
     ) -> tuple[dict[str, dict], str]:
         """query -> GetQueryResults -> Choice -> Fail (rows mean the check failed)."""
-        what = _check_message(step)
+        what = (step.description or "the query returns no rows").rstrip(".")
         q, r, v, f = (
             f"{step.id}",
             f"{step.id} results",
@@ -734,15 +734,6 @@ def partition_values(plan: Plan, table: TablePlan) -> list[str] | None:
         ):
             return list(step.over_values)
     return None
-
-
-def _check_message(step: StepPlan) -> str:
-    check = step.spec.check
-    if check.kind == "same_set":
-        return f"the {check.column} values of {check.left} and {check.right} must be the same set"
-    if check.kind == "one_distinct":
-        return f"{check.table}.{check.column} must hold exactly one distinct value"
-    return step.description or "the query must return no rows"
 
 
 def compile_layer(plan: Plan, layer: LayerPlan) -> Compiled:

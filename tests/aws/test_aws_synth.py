@@ -336,8 +336,13 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
     assert v["Choices"][0]["Variable"] == "$.check.rows[1]"
     fail = states[v["Choices"][0]["Next"]]
     assert fail["Type"] == "Fail"
-    assert "uprn values of current_ballots_joined_to_address_base and " in fail["CausePath"]
-    assert "addressbase.addressbase_cleaned_raw must be the same set" in fail["CausePath"]
+    # The plan's wording, which the local engine uses too.
+    what = synthesized.plan.layer("current_elections").steps[-2].description
+    assert what == (
+        "current_ballots_joined_to_address_base.uprn holds the same values as "
+        "addressbase.addressbase_cleaned_raw.uprn"
+    )
+    assert f"check current_elections.same_uprns_as_raw failed: {what}." in fail["CausePath"]
 
 
 def test_export_by_key_maps_over_partitions_then_deletes_stale(synthesized: Synthesized):
