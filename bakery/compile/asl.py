@@ -678,12 +678,36 @@ class _LayerCompiler:
             name = step.over_params[0]
             items = [{name: sql_literal(v)} for v in step.over_values]
             return self._fixed_map(step, next_, items, start, body)
-        selector = {
-            f"{p}.$": f"States.Format('\\'{{}}\\'', $$.Map.Item.Value.Data[{i}].VarCharValue)"
-            for i, p in enumerate(step.over_params)
+        selector: dict[str, Any] = {}
+        for i, p in enumerate(step.over_params):
+            value = f"$$.Map.Item.Value.Data[{i}].VarCharValue"
+            selector[f"{p}.$"] = f"States.Format('\\'{{}}\\'', {value})"
+            selector[f"raw_{p}.$"] = value
+        # Athena parameters are SQL literals and Step Functions cannot escape a quote, so a
+        # row value holding one stops the run instead of reaching the SQL.
+        guard = f"{step.id} row values safe?"
+        body[guard] = {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Or": [
+                        {"Variable": f"$.raw_{p}", "StringMatches": "*'*"} for p in step.over_params
+                    ],
+                    "Next": f"{step.id} unsafe row value",
+                }
+            ],
+            "Default": start,
+        }
+        body[f"{step.id} unsafe row value"] = {
+            "Type": "Fail",
+            "Error": f"{step.qualified_id} failed",
+            "Cause": (
+                f"step {step.qualified_id}: a row value contains a single quote, which cannot "
+                "be passed safely as an Athena parameter"
+            ),
         }
         return self._rows_map(
-            step, next_, step.over_sql or "", selector, start, body, None, concurrency
+            step, next_, step.over_sql or "", selector, guard, body, None, concurrency
         )
 
     def _inner(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:

@@ -15,59 +15,7 @@ from bakery.compile.asl import ATHENA_SYNC, CompileError, compile_layer, unload_
 from bakery.plan import Plan, build_plan
 from bakery.workspace import load_workspace
 
-BOUNDARY_CHANGES = """\
-name: boundary_changes
-description: One query per boundary review and division type, at most 5 at once.
-steps:
-  - type: glue_table
-    name: boundary_changes_out
-    location: s3://pollingstations.private.data/boundary_changes/{{ env }}/out/
-    format: parquet
-    columns:
-      - {name: uprn, type: string}
-      - {name: review, type: string}
-    partition_keys:
-      - {name: division_type, type: string}
-  - type: purge_prefix
-    id: empty_out
-    table: boundary_changes_out
-  - type: for_each
-    id: per_review
-    max_concurrency: 5
-    over:
-      sql: >-
-        SELECT DISTINCT outcode AS review, first_letter AS division_type
-        FROM {{ ref('addressbase.addressbase_partitioned') }}
-    steps:
-      - type: athena_query
-        id: changes
-        sql: >-
-          SELECT uprn, {{ param('review') }} AS review, first_letter AS division_type
-          FROM {{ ref('addressbase.addressbase_partitioned') }}
-          WHERE outcode = {{ param('review') }} AND first_letter = {{ param('division_type') }}
-        into: boundary_changes_out
-      - type: check
-        id: no_empty_uprn
-        check:
-          kind: no_rows
-          sql: >-
-            SELECT uprn FROM {{ ref('boundary_changes_out') }}
-            WHERE review = {{ param('review') }} AND uprn = ''
-  - type: for_each
-    id: per_letter
-    as: letter
-    max_concurrency: 2
-    over: {values: [A, B, C]}
-    steps:
-      - type: check
-        id: letter_present
-        check:
-          kind: no_rows
-          sql: >-
-            SELECT 1 AS missing FROM (SELECT count(*) AS n
-            FROM {{ ref('boundary_changes_out') }} WHERE division_type = {{ param('letter') }})
-            WHERE n = 0
-"""
+BOUNDARY_CHANGES = (REPO / "tests" / "fixtures" / "boundary_changes.yaml").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +47,19 @@ def test_for_each_over_query_rows(boundary_plan: Plan):
     assert loop["ItemSelector"] == {
         "review.$": "States.Format('\\'{}\\'', $$.Map.Item.Value.Data[0].VarCharValue)",
         "division_type.$": "States.Format('\\'{}\\'', $$.Map.Item.Value.Data[1].VarCharValue)",
+        "raw_review.$": "$$.Map.Item.Value.Data[0].VarCharValue",
+        "raw_division_type.$": "$$.Map.Item.Value.Data[1].VarCharValue",
     }
     body = loop["ItemProcessor"]["States"]
-    changes = body[loop["ItemProcessor"]["StartAt"]]
+    # A value with a quote cannot be an Athena literal: the iteration fails before any SQL.
+    guard = body[loop["ItemProcessor"]["StartAt"]]
+    assert guard["Type"] == "Choice"
+    assert guard["Choices"][0]["Or"] == [
+        {"Variable": "$.raw_review", "StringMatches": "*'*"},
+        {"Variable": "$.raw_division_type", "StringMatches": "*'*"},
+    ]
+    assert body[guard["Choices"][0]["Next"]]["Type"] == "Fail"
+    changes = body[guard["Default"]]
     assert changes["Parameters"]["QueryString"].startswith(
         "INSERT INTO dc_data_baker.boundary_changes_out\nSELECT uprn, ? AS review"
     )

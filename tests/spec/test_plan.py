@@ -2,38 +2,10 @@
 
 from __future__ import annotations
 
-FOR_EACH = """\
-name: boundary_changes
-description: One query per boundary review and division type, at most 5 at once.
-steps:
-  - type: glue_table
-    name: boundary_changes_out
-    location: s3://pollingstations.private.data/boundary_changes/{{ env }}/out/
-    format: parquet
-    columns:
-      - {name: uprn, type: string}
-      - {name: review, type: string}
-    partition_keys:
-      - {name: division_type, type: string}
-  - type: purge_prefix
-    id: empty_out
-    table: boundary_changes_out
-  - type: for_each
-    id: per_review
-    max_concurrency: 5
-    over:
-      sql: >-
-        SELECT DISTINCT outcode AS review, first_letter AS division_type
-        FROM {{ ref('addressbase.addressbase_partitioned') }}
-    steps:
-      - type: athena_query
-        id: changes
-        sql: >-
-          SELECT uprn, {{ param('review') }} AS review, first_letter AS division_type
-          FROM {{ ref('addressbase.addressbase_partitioned') }}
-          WHERE outcode = {{ param('review') }} AND first_letter = {{ param('division_type') }}
-        into: boundary_changes_out
-"""
+from pathlib import Path
+
+# A layer shaped like the real current_boundary_changes: for_each over query rows.
+FOR_EACH = (Path(__file__).parents[1] / "fixtures" / "boundary_changes.yaml").read_text()
 
 
 def test_real_layers_resolve(project):
@@ -78,10 +50,18 @@ def test_for_each_over_query_rows_with_runtime_parameters(project):
     loop = next(s for s in layer.steps if s.kind == "for_each")
     assert loop.over_params == ["review", "division_type"]
     assert loop.max_concurrency == 5
-    (child,) = loop.children
+    child, check = loop.children
+    assert check.kind == "check" and check.params == ["review"]
     assert child.params == ["review", "review", "division_type"]
     assert "?" in child.sql and "{{" not in child.sql
-    assert [s.kind for s in layer.steps] == ["purge_prefix", "for_each", "refresh_partitions"]
+    assert [s.kind for s in layer.steps] == [
+        "purge_prefix",
+        "for_each",
+        "refresh_partitions",
+        "for_each",
+    ]
+    letters = layer.steps[3]
+    assert (letters.over_values, letters.over_params) == (["A", "B", "C"], ["letter"])
 
 
 def test_unknown_runtime_parameter(project):
