@@ -6,10 +6,14 @@ functions, so `bakery validate` starts fast.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-from bakery.cli import aws_commands, docs_commands, local_commands, spec_commands  # noqa: F401, E402
 from bakery.cli.common import app
+
+# Registration order is the order `bakery --help` lists the commands in.
+for _group in ("spec_commands", "local_commands", "docs_commands", "aws_commands"):
+    importlib.import_module(f"bakery.cli.{_group}")
 
 
 def main() -> None:
