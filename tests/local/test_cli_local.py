@@ -38,6 +38,12 @@ def test_readme_first_command_on_a_fresh_store(tmp_path, monkeypatch):
     assert all(s["seconds"] >= 0 for s in summary["steps"])
     assert "seeded sample data" in result.stderr
     assert "using the ballots CSV already in the store" in result.stderr
+    # the README's lookup finds ballots at its postcode
+    looked = run("lookup", "CB1 9FN", "--json")
+    assert looked.exit_code == 0, looked.stderr
+    found = json.loads(looked.stdout)
+    assert found["postcode"] == "CB1 9FN" and found["addresses"]
+    assert any(a["ballot_ids"] for a in found["addresses"])
     # a second bake finds the inputs and does not reseed
     again = run("bake", "current_elections", "--sample")
     assert again.exit_code == 0 and "seeded sample data" not in again.stderr
