@@ -20,7 +20,7 @@ import jinja2
 from bakery import spec as s
 from bakery.errors import Problem, SpecError
 from bakery.loader import Document
-from bakery.sql import Rendered, TemplateProblem, analyse, render
+from bakery.sql import Rendered, TemplateProblem, analyse, render, render_text
 from bakery.workspace import LayerFile, Workspace
 
 LAMBDAS_DIR = Path(__file__).parent / "lambdas"
@@ -194,8 +194,7 @@ class _Builder:
 
     def render_location(self, doc: Document, path: tuple, template: str) -> str | None:
         try:
-            text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(template)
-            value = text.render(**self.context).strip()
+            value = render_text(template, self.context)
         except jinja2.TemplateError as exc:
             self.problem(doc, path, f"location template: {exc}")
             return None
@@ -605,8 +604,7 @@ class _Builder:
 
     def _render_prefix(self, lf: LayerFile, anchor: tuple, prefix: str) -> str | None:
         try:
-            value = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(prefix)
-            rendered = value.render(**self.context).strip()
+            rendered = render_text(prefix, self.context)
         except jinja2.TemplateError as exc:
             self.problem(lf.doc, anchor, f"prefix template: {exc}")
             return None

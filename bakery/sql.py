@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 import sqlglot
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.qualify import qualify
@@ -34,19 +35,21 @@ class Rendered:
     params: list[str] = field(default_factory=list)  # runtime parameters, one per '?'
 
 
-def _environment(root: Path) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(root), str(BUILTIN_TEMPLATES)]),
+def _environment(root: Path | None) -> jinja2.Environment:
+    # Sandboxed: specs come from pull requests and `bakery validate` runs them in a
+    # pre-commit hook, so a template must not reach Python internals.
+    return ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader([str(root), str(BUILTIN_TEMPLATES)]) if root else None,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
     )
 
 
-_ENVS: dict[Path, jinja2.Environment] = {}
+_ENVS: dict[Path | None, jinja2.Environment] = {}
 
 
-def environment(root: Path) -> jinja2.Environment:
+def environment(root: Path | None) -> jinja2.Environment:
     if root not in _ENVS:
         _ENVS[root] = _environment(root)
     return _ENVS[root]
@@ -87,7 +90,14 @@ def render(
         raise TemplateProblem(f"template {source!r} not found") from None
     except LookupError as exc:
         raise TemplateProblem(str(exc.args[0]) if exc.args else str(exc), name) from None
+    except jinja2.TemplateError as exc:
+        raise TemplateProblem(f"template error: {exc}", name) from None
     return out
+
+
+def render_text(text: str, context: dict[str, Any]) -> str:
+    """Render a one-line template such as a location; raises jinja2.TemplateError."""
+    return environment(None).from_string(text).render(**context).strip()
 
 
 def _glue_name(qualified: str, context: dict[str, Any]) -> str:

@@ -354,3 +354,26 @@ def test_layer_name_must_match_file(project):
     assert project.problems() == [
         f"{M}:1:1: name: layer name 'mini_layer' must match its file name 'mini'"
     ]
+
+
+def test_templates_cannot_reach_python(project, tmp_path):
+    marker = tmp_path / "pwned"
+    attack = f"{{{{ lipsum.__globals__['os'].popen('touch {marker}').read() }}}}"
+    project.mini("SELECT uprn, postcode", f"SELECT '{attack}' AS uprn, postcode")
+    problems = project.problems()
+    assert not marker.exists()
+    assert len(problems) == 1
+    assert problems[0].startswith("layers/mini.yaml:16:5: steps[2].sql: template error: ")
+    assert "unsafe" in problems[0] or "__globals__" in problems[0]
+
+
+def test_location_templates_are_sandboxed_too(project, tmp_path):
+    marker = tmp_path / "pwned"
+    attack = f"{{{{ cycler.__init__.__globals__.os.popen('touch {marker}') }}}}"
+    project.mini("mini/{{ env }}/mini_out/", f"mini/{attack}/")
+    problems = project.problems()
+    assert not marker.exists()
+    assert any(
+        p.startswith("layers/mini.yaml:6:5: steps[0].location: location template: ")
+        for p in problems
+    ), problems
