@@ -19,17 +19,23 @@ DEFAULT_SOURCE = "addressbase.addressbase_partitioned"
 SOURCE_COLUMNS = ("uprn", "postcode", "first_letter")
 
 
+# The spec's limit (layer names become stack and state machine names).
+LAYER_NAME_MAX = 40
+
+
 class ScaffoldError(Exception):
     """A one-line reason why nothing was written."""
 
 
 def check_name(name: str) -> str | None:
     """The problem with a layer name, or None when it is lower snake case."""
-    if not NAME.match(name) or len(name) > 100:
+    if not NAME.match(name):
         return (
             f"layer name {name!r} must be lower snake case: a letter, then letters, "
             "digits and single underscores (e.g. polling_districts)"
         )
+    if len(name) > LAYER_NAME_MAX:
+        return f"layer name {name!r} is too long: at most {LAYER_NAME_MAX} characters"
     return None
 
 

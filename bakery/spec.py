@@ -26,6 +26,10 @@ from bakery.cron import check_schedule
 # in Glue table and column names.
 IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]*$"
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=255)]
+# Table names and step ids become Step Functions state names ("refresh_<table> failed"),
+# which AWS caps at 80 characters; layer names become stack and state machine names.
+StepName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=60)]
+LayerName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=40)]
 # "layer.table" or "table" (a table of the same layer).
 TableRef = Annotated[
     str,
@@ -115,7 +119,7 @@ class GlueTable(StepBase):
     """Declare a Glue table: where its files live and what they hold."""
 
     type: Literal["glue_table"]
-    name: Identifier
+    name: StepName
     location: str = Field(
         description="s3:// prefix template, e.g. s3://{{ buckets.data }}/x/{{ env }}/t/"
     )
@@ -130,7 +134,7 @@ class PurgePrefix(StepBase):
     """Empty the location of a table this layer writes."""
 
     type: Literal["purge_prefix"]
-    id: Identifier
+    id: StepName
     table: TableRef | None = Field(None, description="Purge this table's location.")
     prefix: str | None = Field(
         None, description="Or a prefix template; it must be a table location this layer writes."
@@ -141,7 +145,7 @@ class AthenaQuery(StepBase):
     """A Jinja2 SELECT in Athena SQL, written `into` a table."""
 
     type: Literal["athena_query"]
-    id: Identifier
+    id: StepName
     query: str | None = Field(None, description="Template path, relative to the layer file.")
     sql: str | None = Field(None, description="Or the SELECT inline.")
     into: TableRef = Field(description="Table the result is written to (UNLOAD/COPY).")
@@ -169,7 +173,7 @@ class GeoJoin(StepBase):
     """Every point with the sorted distinct list of polygon values containing it."""
 
     type: Literal["geo_join"]
-    id: Identifier
+    id: StepName
     points: Points
     polygons: Polygons
     output_column: Identifier = Field(description="Array column of collected values.")
@@ -200,7 +204,7 @@ class Check(StepBase):
     """An assertion that stops the run with a message when it does not hold."""
 
     type: Literal["check"]
-    id: Identifier
+    id: StepName
     check: Annotated[SameSet | OneDistinct | NoRows, Field(discriminator="kind")]
 
 
@@ -208,7 +212,7 @@ class Lambda(StepBase):
     """A handler in this repository (bakery/lambdas/<module>.py: handler)."""
 
     type: Literal["lambda"]
-    id: Identifier
+    id: StepName
     handler: str = Field(pattern=r"^bakery\.lambdas\.[a-z_][a-z0-9_]*\.handler$")
     reads: list[TableRef] = Field(default_factory=list)
     writes: list[TableRef] = Field(default_factory=list)
@@ -224,7 +228,7 @@ class ExportByKey(StepBase):
     """One Parquet file per key value (e.g. per outcode)."""
 
     type: Literal["export_by_key"]
-    id: Identifier
+    id: StepName
     table: TableRef
     key: Identifier
     destination: str = Field(description="s3:// prefix template for the files.")
@@ -256,7 +260,7 @@ class ForEach(StepBase):
     """Run steps once per value or per row of a query, at most max_concurrency at once."""
 
     type: Literal["for_each"]
-    id: Identifier
+    id: StepName
     over: ValuesSource | QuerySource
     as_: Identifier | None = Field(
         None, alias="as", description="Parameter name of each value (for `values`)."
@@ -293,7 +297,7 @@ class Triggers(Strict):
 class Layer(Strict):
     """One layer file under layers/."""
 
-    name: Identifier
+    name: LayerName
     description: str
     depends_on: list[Identifier] = Field(default_factory=list)
     triggers: Triggers = Field(default_factory=Triggers)

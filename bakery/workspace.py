@@ -168,6 +168,12 @@ def _message(err: dict, model: type[BaseModel], data: Any, loc: tuple) -> str:
             "'_', starting with a letter or '_'"
             + (f" (e.g. {_athena_name(value)!r})" if isinstance(value, str) else "")
         )
+    if kind == "string_too_long":
+        limit = err.get("ctx", {}).get("max_length")
+        return (
+            f"{err.get('input')!r} is too long: at most {limit} characters "
+            "(AWS limits the resource and state names built from it)"
+        )
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]

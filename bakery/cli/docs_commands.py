@@ -121,7 +121,7 @@ def graph(
         render(dot, target, fmt.value)
     except Exception as exc:  # Graphviz errors carry multi-line text
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"bakery: could not draw {target}: {first}", file=sys.stderr)
+        print(f"bakery: error: could not draw {target}: {first}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
     _write(target)
     if dot_out is not None or out is None:
@@ -186,7 +186,7 @@ def new(
     try:
         written = new_layer(root, layer, _first_env())
     except ScaffoldError as exc:
-        print(f"bakery: {exc}", file=sys.stderr)
+        print(f"bakery: error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
     for path in written:
         print(f"wrote {path.relative_to(root)}", file=sys.stderr)

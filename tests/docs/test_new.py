@@ -51,7 +51,7 @@ def test_new_refuses_to_overwrite_a_layer_or_a_query(copy):
     result = run("new", "addressbase")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "bakery: layer 'addressbase' already exists; refusing to overwrite it"
+        "bakery: error: layer 'addressbase' already exists; refusing to overwrite it"
     ]
     assert snapshot(copy) == before
     (copy / "layers" / "queries" / "wards.sql").write_text("-- mine\n")
@@ -59,7 +59,7 @@ def test_new_refuses_to_overwrite_a_layer_or_a_query(copy):
     result = run("new", "wards")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "bakery: layers/queries/wards.sql already exists; refusing to overwrite it"
+        "bakery: error: layers/queries/wards.sql already exists; refusing to overwrite it"
     ]
     assert snapshot(copy) == before
 

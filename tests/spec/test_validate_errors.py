@@ -235,6 +235,13 @@ def test_the_repository_layers_are_valid(project):
         ),
         pytest.param(
             "    id: empty_out\n",
+            f"    id: {'e' * 61}\n",
+            f"{M}:12:5: steps[1].id: '{'e' * 61}' is too long: at most 60 characters (AWS "
+            "limits the resource and state names built from it)",
+            id="step-id-too-long",
+        ),
+        pytest.param(
+            "    id: empty_out\n",
             "    id: fill\n",
             f"{M}:15:5: steps[2].id: step id 'fill' is used twice in this layer",
             id="duplicate-step-id",
