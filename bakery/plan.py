@@ -161,7 +161,7 @@ def _check_description(check: s.SameSet | s.OneDistinct | s.NoRows) -> str:
         return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
     if isinstance(check, s.OneDistinct):
         return f"{check.table}.{check.column} holds exactly one distinct value"
-    return "the query returns no rows"
+    return "expected the query to return no rows"
 
 
 def _suggest(name: str, options: list[str]) -> str:

@@ -20,6 +20,10 @@ from bakery.spec import STEP_TYPES, Layer, Project
 PROJECT_FILE = "bakery.yaml"
 
 
+class NoProject(Exception):
+    """There is no bakery.yaml where bakery was started: a usage error, not a spec problem."""
+
+
 @dataclass
 class LayerFile:
     path: Path
@@ -53,8 +57,9 @@ def find_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / PROJECT_FILE).is_file():
             return folder
-    raise SpecError(
-        [Problem(str(here), 1, 1, "", f"no {PROJECT_FILE} here or above; run bakery in a project")]
+    raise NoProject(
+        f"no {PROJECT_FILE} in {here} or above: run bakery inside a project, "
+        "or set BAKERY_PROJECT to its folder"
     )
 
 

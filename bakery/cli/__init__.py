@@ -7,6 +7,7 @@ functions, so `bakery validate` starts fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from bakery.cli.common import app
@@ -22,3 +23,18 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        # `bakery describe | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except Exception as exc:
+        # Commands report the failures they expect in their own words; this is the last
+        # resort, so that a user never gets a traceback (BAKERY_DEBUG=1 shows it).
+        if os.environ.get("BAKERY_DEBUG"):
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"bakery: error: {type(exc).__name__}: {detail} (BAKERY_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)

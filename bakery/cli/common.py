@@ -57,10 +57,14 @@ def load_plans(
 ) -> list[Any]:
     """Plans for several environments (all when `envs` is None) from one reading of the files."""
     from bakery.plan import build_plan
-    from bakery.workspace import find_root, load_workspace
+    from bakery.workspace import NoProject, find_root, load_workspace
 
     try:
-        ws = load_workspace(find_root(), only=paths)
+        root = find_root()
+    except NoProject as exc:
+        usage_error(str(exc))
+    try:
+        ws = load_workspace(root, only=paths)
         known = list(ws.project.environments)
         for env in envs or []:
             if env not in known:

@@ -27,14 +27,12 @@ class GraphFormat(StrEnum):
 
 
 def _root() -> Path:
-    from bakery.errors import SpecError
-    from bakery.workspace import find_root
+    from bakery.workspace import NoProject, find_root
 
     try:
         return find_root()
-    except SpecError as exc:
-        print(exc.problems[0], file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED) from None
+    except NoProject as exc:
+        usage_error(str(exc))
 
 
 def _stale(path: Path, text: str, command: str) -> bool:

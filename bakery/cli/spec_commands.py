@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 import time
@@ -69,8 +70,12 @@ def schema(
             if not target.is_file() or target.read_text() != text:
                 stale.append(str(target))
             continue
-        out.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        except OSError as exc:
+            print(f"bakery: error: cannot write {target}: {exc.strerror}", file=sys.stderr)
+            raise typer.Exit(1) from None
         print(f"wrote {target}", file=sys.stderr)
     if stale:
         print(f"out of date: {', '.join(stale)}; run `bakery schema`", file=sys.stderr)
@@ -144,8 +149,11 @@ def describe(
 ) -> None:
     """Show layers in run order, their steps and tables with resolved s3:// locations."""
     plan = load_plan(env)
-    if layer is not None and layer not in [ly.name for ly in plan.layers]:
-        usage_error(f"unknown layer {layer!r}; layers: {', '.join(ly.name for ly in plan.layers)}")
+    names = [ly.name for ly in plan.layers]
+    if layer is not None and layer not in names:
+        close = difflib.get_close_matches(layer, names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        usage_error(f"unknown layer {layer!r}{hint} (layers: {', '.join(names)})")
     data = describe_data(plan, layer)
     if as_json:
         print(json.dumps(data, indent=2, sort_keys=False))

@@ -92,8 +92,11 @@ def test_no_project_here(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BAKERY_PROJECT", raising=False)
     result = run("validate")
-    assert result.exit_code == 1
-    assert "no bakery.yaml here or above; run bakery in a project" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"bakery: error: no bakery.yaml in {tmp_path.resolve()} or above: run bakery inside a "
+        "project, or set BAKERY_PROJECT to its folder\n"
+    )
 
 
 def test_describe_json_is_stable_and_resolved(project):
@@ -143,9 +146,12 @@ def test_describe_json_is_stable_and_resolved(project):
 def test_describe_one_layer_and_unknown_layer(project):
     result = run("describe", "addressbase", "--json")
     assert [ly["name"] for ly in json.loads(result.stdout)["layers"]] == ["addressbase"]
-    result = run("describe", "nope")
+    result = run("describe", "adressbase")
     assert result.exit_code == 2
-    assert "unknown layer 'nope'" in result.stderr
+    assert result.stderr == (
+        "bakery: error: unknown layer 'adressbase'; did you mean 'addressbase'? "
+        "(layers: addressbase, current_elections, mini)\n"
+    )
 
 
 def test_describe_text(project):
@@ -244,3 +250,18 @@ def test_pre_commit_runs_on_the_repository(tmp_path):
     assert "layers/addressbase.yaml:26:5: steps[1].format: Input should be 'csv' or 'parquet'" in (
         result.stdout
     )
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(project, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "bakery", "docs", "--out", str(blocker / "catalog.md")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("bakery: error: ") and "Traceback" not in result.stderr
+    assert lines[0].endswith("(BAKERY_DEBUG=1 shows the traceback)")
