@@ -6,6 +6,7 @@ aws_cdk is imported inside the commands only (jsii starts Node: seconds), so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -18,7 +19,15 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from bakery.cli.common import EXIT_FAILED, EnvOption, JsonOption, app, load_plan, usage_error
+from bakery.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EnvOption,
+    app,
+    load_plan,
+    usage_error,
+)
 
 for _name, _value in (
     ("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1"),
@@ -44,13 +53,13 @@ def _check_layers(plan: Any, layers: list[str]) -> None:
 
 def write_asl(plan: Any, asl_dir: Path) -> list[Path]:
     """Each layer's state machine definition, pretty and sorted, to <asl_dir>/<layer>.asl.json."""
-    from bakery.compile.asl import compile_layer
+    from bakery.compile.asl import layer_asl_json
 
     asl_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for layer in plan.layers:
         path = asl_dir / f"{layer.name}.asl.json"
-        text = compile_layer(plan, layer).to_json()
+        text = layer_asl_json(plan, layer)
         if not path.is_file() or path.read_text() != text:
             path.write_text(text)
         written.append(path)
@@ -117,9 +126,16 @@ def synth(
 
 
 def cdk_command(action: str, plan: Any, layers: list[str], extra: list[str]) -> list[str]:
+    """The pinned CDK CLI's command line for `action` on `layers` (every stack when none).
+
+    `cdk deploy` needs `--all` to act on every stack; `cdk diff` covers every stack
+    by default and has no `--all` option (the CLI refuses it).
+    """
     from bakery.compile.names import layer_stack_name
 
-    stacks = [layer_stack_name(plan, name) for name in layers] or ["--all"]
+    stacks = [layer_stack_name(plan, name) for name in layers]
+    if not stacks and action == "deploy":
+        stacks = ["--all"]
     return [
         "npx",
         "--no-install",
@@ -249,6 +265,39 @@ def follow(
         time.sleep(poll_seconds)
 
 
+class _Recorder:
+    """A write-through wrapper of stderr that keeps what was written (for --json errors)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def message(self) -> str:
+        lines = [line.strip() for line in "".join(self.parts).splitlines() if line.strip()]
+        return "; ".join(line.removeprefix("bakery: error: ") for line in lines)
+
+
+def parse_poll(text: str) -> float:
+    """--poll: a finite number of seconds above 0, or a usage error."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        usage_error(f"--poll must be a number of seconds above 0, not {text!r}")
+    if not seconds > 0 or seconds == float("inf"):
+        usage_error(f"--poll must be a number of seconds above 0, not {text!r}")
+    return seconds
+
+
 @app.command()
 def run(
     layer: Annotated[str, typer.Argument(help="The layer to run.")],
@@ -256,12 +305,67 @@ def run(
     input_json: Annotated[
         str, typer.Option("--input", help="Execution input (JSON).")
     ] = '{"trigger": "bakery run"}',
-    poll: Annotated[float, typer.Option("--poll", help="Seconds between polls.")] = 5.0,
-    as_json: JsonOption = False,
+    poll: Annotated[
+        str, typer.Option("--poll", metavar="SECONDS", help="Seconds between polls (above 0).")
+    ] = "5",
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print exactly one JSON line on stdout, whatever the outcome "
+            "(layer, status, error, ...).",
+        ),
+    ] = False,
 ) -> None:
     """Start a layer's state machine and follow it to the end; exit 0 only on SUCCEEDED."""
-    plan = load_plan(env, check_sql=False)
+    summary: dict[str, Any] = {
+        "layer": layer,
+        "env": env,
+        "execution_arn": None,
+        "status": None,
+        "error": None,
+        "cause": None,
+        "start_date": "",
+        "stop_date": "",
+    }
+    recorder = _Recorder(sys.stderr)
+    try:
+        if as_json:
+            with contextlib.redirect_stderr(recorder):
+                _run_layer(summary, input_json, poll, as_json)
+        else:
+            _run_layer(summary, input_json, poll, as_json)
+    except typer.Exit as exc:
+        # Every error (before or after the execution starts) is one line on stderr,
+        # and with --json one JSON line on stdout as well.
+        code = exc.exit_code or EXIT_FAILED
+        if as_json:
+            summary["status"] = "USAGE_ERROR" if code == EXIT_USAGE else "ERROR"
+            summary["error"] = summary["error"] or recorder.message() or f"exit {code}"
+            summary["exit_code"] = code
+            print(json.dumps(summary, sort_keys=True))
+        raise
+    status = summary["status"]
+    code = EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED
+    if as_json:
+        summary["exit_code"] = code
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        line = f"{layer}: {status}"
+        if summary["error"]:
+            line += f" ({summary['error']}: {summary['cause'] or ''})"
+        print(line, file=sys.stderr if status != "SUCCEEDED" else sys.stdout)
+    if code:
+        raise typer.Exit(code)
+
+
+def _run_layer(summary: dict[str, Any], input_json: str, poll_text: str, quiet: bool) -> None:
+    """Start summary["layer"]'s state machine and follow it, filling in `summary`."""
+    layer = summary["layer"]
+    plan = load_plan(summary["env"], check_sql=False)
+    summary["env"] = plan.env
     _check_layers(plan, [layer])
+    poll = parse_poll(poll_text)
     try:
         payload = json.loads(input_json)
     except json.JSONDecodeError as exc:
@@ -283,29 +387,18 @@ def run(
         execution = sfn.start_execution(
             stateMachineArn=arn, name=run_name, input=json.dumps(payload)
         )
-        result = _follow_with_display(sfn, execution["executionArn"], poll, quiet=as_json)
+        summary["execution_arn"] = execution["executionArn"]
+        result = _follow_with_display(sfn, execution["executionArn"], poll, quiet=quiet)
     except (BotoCoreError, ClientError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
-    status = result["status"]
-    summary = {
-        "layer": layer,
-        "env": plan.env,
-        "execution_arn": result["executionArn"],
-        "status": status,
-        "error": result.get("error"),
-        "cause": result.get("cause"),
-        "start_date": str(result.get("startDate") or ""),
-        "stop_date": str(result.get("stopDate") or ""),
-    }
-    if as_json:
-        print(json.dumps(summary, sort_keys=True))
-    else:
-        line = f"{layer}: {status}"
-        if result.get("error"):
-            line += f" ({result['error']}: {result.get('cause') or ''})"
-        print(line, file=sys.stderr if status != "SUCCEEDED" else sys.stdout)
-    if status != "SUCCEEDED":
-        raise typer.Exit(EXIT_FAILED)
+    summary.update(
+        execution_arn=result["executionArn"],
+        status=result["status"],
+        error=result.get("error"),
+        cause=result.get("cause"),
+        start_date=str(result.get("startDate") or ""),
+        stop_date=str(result.get("stopDate") or ""),
+    )
 
 
 def _follow_with_display(sfn: Any, execution_arn: str, poll: float, *, quiet: bool) -> dict:

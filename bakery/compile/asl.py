@@ -135,8 +135,7 @@ class _LayerCompiler:
     def add(self, name: str, state: dict[str, Any]) -> str:
         if name in self.states:
             raise CompileError(f"layer {self.layer.name}: two states named {name!r}")
-        if len(name) > 80:
-            raise CompileError(f"state name {name!r} is longer than 80 characters")
+        _check_state_name(name)
         self.states[name] = state
         return name
 
@@ -252,6 +251,7 @@ class _LayerCompiler:
                 "Next": next_,
             },
         )
+        _check_nested_state_names(self.states)
         definition = {
             "Comment": (
                 f"bakery layer {self.layer.name} ({self.plan.env}): {self.layer.description}"
@@ -737,6 +737,26 @@ class _LayerCompiler:
         raise CompileError(f"step {child.qualified_id}: {child.kind} is not supported in for_each")
 
 
+# Step Functions refuses longer state names. With step ids and table names of at most
+# 60 characters (the spec's limit), the longest generated name is 77: `<id> unload one value`.
+MAX_STATE_NAME = 80
+
+
+def _check_state_name(name: str) -> None:
+    if len(name) > MAX_STATE_NAME:
+        raise CompileError(f"state name {name!r} is longer than {MAX_STATE_NAME} characters")
+
+
+def _check_nested_state_names(states: dict[str, dict[str, Any]]) -> None:
+    """The states inside Map bodies, which are built without add()."""
+    for state in states.values():
+        processor = state.get("ItemProcessor")
+        if processor:
+            for name in processor["States"]:
+                _check_state_name(name)
+            _check_nested_state_names(processor["States"])
+
+
 def _link(state: dict[str, Any], next_: str | None) -> None:
     if next_ is None:
         state["End"] = True
@@ -763,3 +783,8 @@ def partition_values(plan: Plan, table: TablePlan) -> list[str] | None:
 def compile_layer(plan: Plan, layer: LayerPlan) -> Compiled:
     """The state machine definition of one layer."""
     return _LayerCompiler(plan, layer).compile()
+
+
+def layer_asl_json(plan: Plan, layer: LayerPlan) -> str:
+    """The text of build/asl/<layer>.asl.json, as `bakery synth` writes it (no CDK values)."""
+    return compile_layer(plan, layer).to_json()

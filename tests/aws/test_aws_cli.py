@@ -108,6 +108,72 @@ def test_run_unknown_layer_is_a_usage_error():
     assert "unknown layer 'nope'" in result.stderr
 
 
+def json_line(result) -> dict:
+    """The one line --json prints on stdout, whatever the outcome."""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    line = json.loads(lines[0])
+    assert {"layer", "status", "error"} <= line.keys()
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "status", "error"),
+    [
+        (["run", "nope"], 2, "USAGE_ERROR", "unknown layer 'nope'"),
+        (["run", "addressbase", "--env", "qa"], 2, "USAGE_ERROR", "unknown environment 'qa'"),
+        (["run", "addressbase", "--input", "{"], 2, "USAGE_ERROR", "--input is not JSON"),
+        (["run", "addressbase", "--poll", "0"], 2, "USAGE_ERROR", "--poll must be"),
+        (["run", "addressbase", "--poll", "-1"], 2, "USAGE_ERROR", "--poll must be"),
+        (["run", "addressbase", "--poll", "soon"], 2, "USAGE_ERROR", "--poll must be"),
+        (["run", "addressbase"], 1, "ERROR", "not found"),
+    ],
+)
+def test_run_json_prints_one_line_for_every_error(stepfunctions, args, code, status, error):
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == code, result.output
+    line = json_line(result)
+    assert line["status"] == status and line["exit_code"] == code
+    assert line["layer"] == args[1]
+    assert error in line["error"]
+    # The human error stays one line on stderr.
+    assert result.stderr.strip().count("\n") == 0 and error in result.stderr
+
+
+def test_run_json_without_credentials_prints_one_line(monkeypatch, tmp_path: Path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    result = runner.invoke(app, ["run", "current_elections", "--json"])
+    assert result.exit_code == 1, result.output
+    line = json_line(result)
+    assert line["status"] == "ERROR" and line["layer"] == "current_elections"
+    assert "NoCredentialsError" in line["error"]
+    assert line["execution_arn"] is None
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+
+
+def test_run_json_success_and_failure_are_one_line(stepfunctions):
+    deploy_fake(stepfunctions, FAILING)
+    result = runner.invoke(app, ["run", "addressbase", "--poll", "0.05", "--json"])
+    assert result.exit_code == 1
+    line = json_line(result)
+    assert line["status"] == "FAILED" and line["exit_code"] == 1
+
+
+def test_run_poll_must_be_above_zero():
+    for poll in ("0", "-0.5", "nan", "inf"):
+        result = runner.invoke(app, ["run", "addressbase", "--poll", poll])
+        assert result.exit_code == 2, (poll, result.output)
+        assert "--poll must be a number of seconds above 0" in result.stderr
+        assert result.stdout == ""
+
+
 def test_history_is_read_over_every_page():
     class Pages:
         def __init__(self):
@@ -147,12 +213,31 @@ def test_history_is_read_over_every_page():
             "npx --no-install cdk diff dc-data-baker-addressbase-development "
             "-c dc-environment=development",
         ),
+        # `cdk diff` covers every stack by default and has no --all (the CLI refuses it).
+        (
+            ["diff", "--env", "staging", "--dry-run"],
+            "npx --no-install cdk diff -c dc-environment=staging",
+        ),
     ],
 )
 def test_deploy_and_diff_dry_run_print_the_cdk_command(args, expected):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == expected
+
+
+def test_the_pinned_cdk_diff_has_no_all_option():
+    """What the diff command line relies on: the pinned CLI's diff refuses --all."""
+    cdk = REPO / "node_modules" / ".bin" / "cdk"
+    assert cdk.exists(), "the CDK CLI is not installed: run `npm ci`"
+    helps = {
+        action: subprocess.run(
+            [str(cdk), action, "--help"], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout
+        for action in ("diff", "deploy")
+    }
+    assert "--all" in helps["deploy"]
+    assert "--all" not in helps["diff"]
 
 
 def test_deploy_unknown_layer_or_env_is_a_usage_error():
