@@ -214,6 +214,59 @@ class S3Store:
         self.delete_prefix(src)
 
 
+class StoreUnusable(Exception):
+    """A store path or endpoint that cannot be used; the message is one short reason."""
+
+
+def check_endpoint(url: str) -> str:
+    """The endpoint without a trailing slash, or StoreUnusable when it is not
+    http(s)://host[:port]."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises ValueError for a port that is not a number or too big
+    except ValueError:
+        port, parts = None, None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in url.strip())
+        or (port is not None and port == 0)
+    ):
+        raise StoreUnusable("expected http(s)://host[:port], e.g. http://127.0.0.1:9000")
+    return url.strip().rstrip("/")
+
+
+def check_local_root(root: Path, *, create: bool) -> Path:
+    """The absolute store folder, checked: an existing directory we can use, or (with
+    create) one we can create. Raises StoreUnusable with a short reason otherwise."""
+    root = Path(root).expanduser().absolute()
+    if root.exists() or root.is_symlink():
+        if not root.is_dir():
+            raise StoreUnusable("not a directory" if root.exists() else "a broken symlink")
+        if create and not os.access(root, os.W_OK | os.X_OK):
+            raise StoreUnusable("not writable")
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise StoreUnusable("not readable")
+        return root
+    if create:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnusable(f"cannot create it: {exc.strerror or exc}") from None
+    else:
+        parent = next((p for p in root.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise StoreUnusable(f"{parent} is not a directory")
+    return root
+
+
 def open_store(store: str | Path | None = None, s3_endpoint: str | None = None) -> Store:
     """The store a command uses: --s3-endpoint, else --store / $BAKERY_STORE / .bakery/store."""
     endpoint = s3_endpoint or os.environ.get("BAKERY_S3_ENDPOINT")

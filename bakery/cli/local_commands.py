@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,25 @@ EndpointOption = Annotated[
         "--s3-endpoint",
         help="Bake against this S3-compatible API (e.g. http://127.0.0.1:9000) instead of "
         "a folder ($BAKERY_S3_ENDPOINT).",
+        show_default=False,
+    ),
+]
+SampleEndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--s3-endpoint",
+        help="Write the sample CSVs to this S3-compatible API (e.g. http://127.0.0.1:9000) "
+        "instead of a folder ($BAKERY_S3_ENDPOINT); the buckets must exist.",
+        show_default=False,
+    ),
+]
+LookupEndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--s3-endpoint",
+        help="Read the per-outcode file from this S3-compatible API (e.g. "
+        "http://127.0.0.1:9000) instead of a folder ($BAKERY_S3_ENDPOINT).",
+        show_default=False,
     ),
 ]
 
@@ -47,13 +67,106 @@ def _console(stderr: bool = True):
     return console
 
 
-def _store(store: Path | None, endpoint: str | None, plan: Any = None):
-    """--s3-endpoint, else --store, else $BAKERY_STORE, else .bakery/store in the project."""
-    from bakery.store import DEFAULT_STORE, open_store
+def _store(store: Path | None, endpoint: str | None, plan: Any = None, *, create: bool = True):
+    """--s3-endpoint, else --store, else $BAKERY_STORE, else .bakery/store in the project.
 
-    if store is None and not os.environ.get("BAKERY_STORE") and plan is not None:
-        store = Path(plan.root) / DEFAULT_STORE
-    return open_store(store, endpoint)
+    A bad endpoint URL or a store folder that cannot be used (a file, not creatable,
+    not writable) is a usage error: one line, exit 2. `create` makes the folder (bake,
+    sample-data); lookup only reads, so it leaves a missing folder missing.
+    """
+    from bakery.store import (
+        DEFAULT_STORE,
+        LocalStore,
+        StoreUnusable,
+        check_endpoint,
+        check_local_root,
+        open_store,
+    )
+
+    url = endpoint or os.environ.get("BAKERY_S3_ENDPOINT")
+    if url:
+        source = "--s3-endpoint" if endpoint else "$BAKERY_S3_ENDPOINT"
+        try:
+            url = check_endpoint(url)
+        except StoreUnusable as exc:
+            usage_error(f"{source} {url!r} is not a usable S3 endpoint: {exc}")
+        with _s3_errors(url):
+            return open_store(None, url)
+    root = store or os.environ.get("BAKERY_STORE")
+    if not root:
+        root = Path(plan.root) / DEFAULT_STORE if plan is not None else Path(DEFAULT_STORE)
+    try:
+        path = check_local_root(Path(root), create=create)
+    except StoreUnusable as exc:
+        usage_error(f"store {root} is not a usable directory: {exc}")
+    return LocalStore(path)
+
+
+class _S3Errors:
+    """Turns connection and credential errors of boto3/botocore/DuckDB httpfs into one
+    line, `bakery: error: cannot reach S3 endpoint URL: reason`, and a request the
+    endpoint refused (no such bucket, access denied) into `S3 endpoint URL refused the
+    request: reason`; exit 1."""
+
+    def __init__(self, url: str | None):
+        self.url = url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if exc is None or not self.url or not isinstance(exc, Exception):
+            return False
+        reason = _s3_reason(exc)
+        if reason is None:
+            return False
+        if isinstance(exc, _client_error()):
+            line = f"S3 endpoint {self.url} refused the request: {reason}"
+        else:
+            line = f"cannot reach S3 endpoint {self.url}: {reason}"
+        print(f"bakery: error: {line}", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _client_error() -> type:
+    try:
+        from botocore.exceptions import ClientError
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        return ()
+    return ClientError
+
+
+def _s3_errors(url: str | None) -> _S3Errors:
+    return _S3Errors(url)
+
+
+def _s3_reason(exc: Exception) -> str | None:
+    """A short reason for an S3 access error, or None when exc is not one."""
+    try:
+        from botocore import exceptions as bx
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        bx = None
+    if bx is not None:
+        if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+            return "could not connect"
+        if isinstance(exc, bx.NoCredentialsError):
+            return "no AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        if isinstance(exc, bx.ClientError):
+            err = exc.response.get("Error", {})
+            code = err.get("Code") or "error"
+            text = err.get("Message") or ""
+            return f"{code}: {text}".rstrip(": ") if text else str(code)
+        if isinstance(exc, bx.BotoCoreError):
+            return _first_line(exc)
+    mod = type(exc).__module__ or ""
+    if mod.startswith("duckdb") and type(exc).__name__ in ("HTTPException", "IOException"):
+        return _first_line(exc)
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _RichReporter:
@@ -63,8 +176,11 @@ class _RichReporter:
         self.console = _console()
         self.quiet = quiet
         self.status: Any = None
+        self.started: list[str] = []  # layers in the order they started
+        self.published: set[str] = set()  # layers whose staged tables were published
 
     def layer(self, layer: Any) -> None:
+        self.started.append(layer.name)
         self.console.print(f"[bold cyan]layer {layer.name}[/]")
 
     def start(self, step: Any) -> None:
@@ -91,10 +207,45 @@ class _RichReporter:
 
     def note(self, text: str) -> None:
         self._stop()
+        if text.startswith("published ") and self.started:
+            self.published.add(self.started[-1])
         self.console.print(f"  [dim]{text}[/]")
 
+    def layer_status(self, order: list[str], ok: bool) -> dict[str, list[str]]:
+        """Which layers were baked and published, which failed, which never started.
 
-def _summary(result: Any) -> None:
+        Layers run one after another, so every started layer but the last finished; the
+        last one finished only when the whole bake did."""
+        done = self.started if ok else self.started[:-1]
+        failed = [] if ok else self.started[-1:]
+        return {
+            "baked": list(done),
+            "failed": failed,
+            "failed_after_publishing": [n for n in failed if n in self.published],
+            "not_started": [n for n in order if n not in self.started],
+        }
+
+
+def _status_line(status: dict[str, list[str]], verb: str = "failed") -> str:
+    """`baked and published: a; failed: b (published data unchanged); not started: c`."""
+
+    def names(items: list[str]) -> str:
+        return ", ".join(items) or "none"
+
+    failed = names(status["failed"])
+    if status["failed"]:
+        if status["failed_after_publishing"]:
+            failed += " (its tables were published; its export did not finish)"
+        else:
+            failed += " (its published data is unchanged)"
+    return (
+        f"baked and published: {names(status['baked'])}; {verb}: {failed}; "
+        f"not started: {names(status['not_started'])}"
+    )
+
+
+def _summary(result: Any, status: dict[str, list[str]] | None = None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     console = _console()
@@ -108,16 +259,26 @@ def _summary(result: Any) -> None:
             "" if not st.files else f"{st.files:,}",
             f"{st.seconds:.2f}",
         )
-    console.print(steps)
+    if result.steps:
+        console.print(steps)
     if result.tables:
         tables = Table("table", "rows", "files", "location", box=None, title="published tables")
         for ref, info in result.tables.items():
             tables.add_row(ref, f"{info['rows']:,}", f"{info['files']:,}", info["location"])
         console.print(tables)
-    verdict = "[green]baked[/]" if result.ok else "[red]failed[/]"
-    console.print(
-        f"{verdict} {', '.join(result.layers)} in {result.seconds:.1f}s (store {result.store})"
-    )
+    if result.ok or status is None:
+        verdict = "[green]baked[/]" if result.ok else "[red]failed[/]"
+        console.print(
+            f"{verdict} {', '.join(result.layers)} in {result.seconds:.1f}s "
+            f"(store {escape(result.store)})",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"[red]failed[/] after {result.seconds:.1f}s (store {escape(result.store)}): "
+            f"{escape(_status_line(status))}",
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -164,38 +325,60 @@ def bake(
     from bakery.engine import bake as run_bake
 
     target = _store(store, s3_endpoint, plan)
-    reporter = _RichReporter()
-    if sample:
-        from bakery import sample_data
-
-        missing = sample_data.missing_inputs(plan, target)
-        if missing:
-            t0 = time.perf_counter()
-            summary = sample_data.write_sample_data(plan, target, only=missing)
-            reporter.note(
-                f"seeded sample data for {', '.join(missing)} in {time.perf_counter() - t0:.1f}s: "
-                f"{', '.join(summary.files)}"
-            )
-    try:
-        result = run_bake(
-            plan,
-            layers,
-            target,
-            with_upstream=with_upstream,
-            reporter=reporter,
-            ee_dsn=ee_dsn,
-            s3_endpoint=s3_endpoint or os.environ.get("BAKERY_S3_ENDPOINT"),
+    url = getattr(target, "endpoint", None)
+    order = [
+        ly.name
+        for ly in (
+            plan.upstream(layers)
+            if with_upstream
+            else [ly for ly in plan.layers if ly.name in set(layers)]
         )
+    ]
+    reporter = _RichReporter()
+    started = time.perf_counter()
+    try:
+        with _s3_errors(url):
+            if sample:
+                from bakery import sample_data
+
+                missing = sample_data.missing_inputs(plan, target)
+                if missing:
+                    t0 = time.perf_counter()
+                    summary = sample_data.write_sample_data(plan, target, only=missing)
+                    reporter.note(
+                        f"seeded sample data for {', '.join(missing)} in "
+                        f"{time.perf_counter() - t0:.1f}s: {', '.join(summary.files)}"
+                    )
+            result = run_bake(
+                plan,
+                layers,
+                target,
+                with_upstream=with_upstream,
+                reporter=reporter,
+                ee_dsn=ee_dsn,
+                s3_endpoint=url,
+            )
     except BakeError as exc:
+        status = reporter.layer_status(order, ok=False)
         if exc.result is not None:
             if as_json:
-                print(json.dumps(exc.result.to_dict(), indent=2))
+                print(json.dumps({**exc.result.to_dict(), "layer_status": status}, indent=2))
             else:
-                _summary(exc.result)
+                _summary(exc.result, status)
         print(f"bakery: error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        reporter._stop()
+        status = reporter.layer_status(order, ok=False)
+        print(
+            f"interrupted after {time.perf_counter() - started:.1f}s "
+            f"(store {target.description}): {_status_line(status, 'interrupted')}",
+            file=sys.stderr,
+        )
+        raise
+    status = reporter.layer_status(order, ok=True)
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps({**result.to_dict(), "layer_status": status}, indent=2))
     else:
         _summary(result)
 
@@ -206,18 +389,23 @@ def sample_data_command(
     ballots: Annotated[int, typer.Option("--ballots", min=2, help="Ballots.")] = 300,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 1,
     store: StoreOption = None,
-    s3_endpoint: EndpointOption = None,
+    s3_endpoint: SampleEndpointOption = None,
     env: EnvOption = "development",
 ) -> None:
-    """Write deterministic synthetic AddressBase and ballots CSVs at their real locations."""
+    """Write deterministic synthetic AddressBase and ballots CSVs at their real locations.
+
+    Exit 0 when written, 1 when the S3 endpoint cannot be reached, 2 on usage errors
+    (including a --store that is not a usable directory or a malformed --s3-endpoint).
+    """
     from bakery import sample_data
 
     plan = load_plan(env)
     target = _store(store, s3_endpoint, plan)
     t0 = time.perf_counter()
-    summary = sample_data.write_sample_data(
-        plan, target, addresses=addresses, ballots=ballots, seed=seed
-    )
+    with _s3_errors(getattr(target, "endpoint", None)):
+        summary = sample_data.write_sample_data(
+            plan, target, addresses=addresses, ballots=ballots, seed=seed
+        )
     print(
         f"wrote {summary.addresses:,} addresses ({summary.outcodes:,} outcodes) and "
         f"{summary.ballots:,} ballots ({summary.polygon_rows:,} polygon rows) "
@@ -236,6 +424,19 @@ def normalise_postcode(text: str) -> str:
     return f"{squashed[:-3]} {squashed[-3:]}"
 
 
+POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}")
+
+
+def is_postcode(normal: str) -> bool:
+    """A normalised full UK postcode: `CB1 9FN`, `SW1A 1AA`, `M1 1AE` (ASCII only)."""
+    return normal.isascii() and POSTCODE.fullmatch(normal) is not None
+
+
+def _shown(text: str) -> str:
+    """The user's input on one line: control characters escaped, the rest as typed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _export_step(plan: Any) -> Any:
     for layer in plan.layers:
         for step in layer.walk():
@@ -244,16 +445,39 @@ def _export_step(plan: Any) -> Any:
     return None
 
 
+def _bake_hint(plan: Any, step: Any, env: str, store: Path | None, endpoint: str | None) -> str:
+    """The command that bakes the per-outcode files into the store lookup reads."""
+    layer = next(
+        (ly.name for ly in plan.layers if any(s is step for s in ly.walk())), "current_elections"
+    )
+    parts = ["uv run bakery bake", layer, "--with-upstream --sample"]
+    if env != "development":
+        parts.append(f"--env {env}")
+    if store is not None and not endpoint:
+        parts.append(f"--store {store}")
+    if endpoint:
+        parts.append(f"--s3-endpoint {endpoint}")
+    return " ".join(parts)
+
+
 @app.command()
 def lookup(
-    postcode: Annotated[str, typer.Argument(help="A postcode, any case and spacing.")],
+    postcode: Annotated[
+        str, typer.Argument(help="A full UK postcode, any case and spacing (e.g. cb19fn).")
+    ],
     env: EnvOption = "development",
     store: StoreOption = None,
-    s3_endpoint: EndpointOption = None,
+    s3_endpoint: LookupEndpointOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print the addresses at a postcode and their ballots, read from the per-outcode file
-    the way the APIs read it."""
+    the way the APIs read it.
+
+    Exit 0 when the lookup ran, whatever it found (addresses, "no elections",
+    "unknown postcode" or "unknown outcode" when other outcodes have files); 1 when
+    nothing is baked in the store for this env yet, or the S3 endpoint cannot be
+    reached; 2 when the argument is not a full UK postcode, or on other usage errors.
+    """
     import io
 
     import pyarrow.parquet as pq
@@ -263,17 +487,28 @@ def lookup(
     if step is None:
         usage_error("no layer exports per-outcode files (export_by_key with key: outcode)")
     normal = normalise_postcode(postcode)
-    if " " not in normal:
-        usage_error(f"{postcode!r} does not look like a postcode")
+    if not (postcode.isascii() and is_postcode(normal)):
+        usage_error(f"'{_shown(postcode)}' does not look like a UK postcode (e.g. CB1 9FN)")
     outcode = normal.split(" ")[0]
-    target = _store(store, s3_endpoint, plan)
+    target = _store(store, s3_endpoint, plan, create=False)
+    url = getattr(target, "endpoint", None)
     uri = f"{step.location}{outcode}.parquet"
     out: dict[str, Any] = {"postcode": normal, "outcode": outcode, "file": uri}
-    if not target.exists(uri):
+    with _s3_errors(url):
+        if not target.list(step.location):
+            print(
+                f"bakery: error: nothing is baked for env {env} in store {target.description} "
+                f"yet (no files at {step.location}); bake first: "
+                f"{_bake_hint(plan, step, env, store, s3_endpoint)}",
+                file=sys.stderr,
+            )
+            raise typer.Exit(EXIT_FAILED)
+        data = target.read_bytes(uri) if target.exists(uri) else None
+    if data is None:
         out.update(status="unknown outcode", addresses=[])
         message = f"{normal}: unknown outcode {outcode} (no file {uri})"
     else:
-        table = pq.read_table(io.BytesIO(target.read_bytes(uri)))
+        table = pq.read_table(io.BytesIO(data))
         if table.num_columns == 0:
             out.update(status="no elections", addresses=[])
             message = f"{normal}: no elections in outcode {outcode}"
@@ -301,7 +536,7 @@ def lookup(
     from rich.table import Table
 
     console = _console(stderr=False)
-    console.print(message)
+    console.print(message, soft_wrap=True)
     if out["addresses"]:
         table_out = Table("uprn", "address", "ballots", box=None)
         for a in out["addresses"]:

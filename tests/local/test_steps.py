@@ -109,7 +109,9 @@ def test_for_each_check_failure_names_the_child_step(mini_plan, store):
     raw = mini_plan.table("addressbase.addressbase_cleaned_raw").location
     store.delete_prefix(raw)
     store.write_bytes(raw + "a.csv", b'1,"1 Road",AB1 1AA,,R\n')  # no B or C postcodes
-    with pytest.raises(Exception, match=r"check mini\.letter_has_rows failed: the query "):
+    with pytest.raises(
+        Exception, match=r"check mini\.letter_has_rows failed: expected the query to return no rows"
+    ):
         bake(mini_plan, ["mini"], store, with_upstream=True)
 
 
