@@ -267,10 +267,13 @@ class _LayerCompiler:
             "already running?",
             {
                 "Type": "Choice",
-                "Comment": "A singleton layer stops at once when another execution runs.",
+                "Comment": (
+                    "A singleton layer stops at once when an older execution runs; the "
+                    "oldest proceeds, so two runs started together never both stop."
+                ),
                 "Choices": [
                     {
-                        "Variable": "$.singleton.others[0]",
+                        "Variable": "$.singleton.older[0]",
                         "IsPresent": True,
                         "Next": "already running",
                     }
@@ -284,8 +287,8 @@ class _LayerCompiler:
                 "Type": "Fail",
                 "Error": "AlreadyRunning",
                 "CausePath": (
-                    f"States.Format('layer {self.layer.name} is singleton and another execution "
-                    "is running: {}', States.JsonToString($.singleton.others))"
+                    f"States.Format('layer {self.layer.name} is singleton and an older execution "
+                    "is running: {}', States.JsonToString($.singleton.older))"
                 ),
             },
         )
@@ -293,10 +296,14 @@ class _LayerCompiler:
             "singleton check",
             self.lambda_task(
                 "singleton",
-                {"state_machine_arn.$": "$$.StateMachine.Id", "execution_arn.$": "$$.Execution.Id"},
-                "List the RUNNING executions of this state machine (every page).",
+                {
+                    "state_machine_arn.$": "$$.StateMachine.Id",
+                    "execution_arn.$": "$$.Execution.Id",
+                    "start_time.$": "$$.Execution.StartTime",
+                },
+                "List the RUNNING executions of this state machine older than this one.",
                 verdict,
-                ResultSelector={"others.$": "$.Payload.others"},
+                ResultSelector={"older.$": "$.Payload.older"},
                 ResultPath="$.singleton",
                 Catch=[
                     {

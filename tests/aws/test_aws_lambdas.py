@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -86,7 +88,25 @@ def test_purge_handler(s3):
 DEFINITION = '{"StartAt": "w", "States": {"w": {"Type": "Wait", "Seconds": 3600, "End": true}}}'
 
 
-def test_singleton_lists_running_executions_over_several_pages():
+def _small_pages(sfn, pages: list[int]):
+    real = sfn.get_paginator
+
+    def small_pages(name):
+        paginator = real(name)
+        original = paginator.paginate
+
+        def paginate(**kwargs):
+            for page in original(**kwargs, PaginationConfig={"PageSize": 2}):
+                pages.append(len(page["executions"]))
+                yield page
+
+        paginator.paginate = paginate
+        return paginator
+
+    sfn.get_paginator = small_pages
+
+
+def test_singleton_lists_older_running_executions_over_several_pages():
     with mock_aws():
         sfn = boto3.client("stepfunctions", region_name="eu-west-2")
         arn = sfn.create_state_machine(
@@ -98,26 +118,76 @@ def test_singleton_lists_running_executions_over_several_pages():
         started = [sfn.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(5)]
         sfn.start_execution(stateMachineArn=other)
         sfn.stop_execution(executionArn=started[4])
-        pages = []
-        real = sfn.get_paginator
+        pages: list[int] = []
+        _small_pages(sfn, pages)
+        listed = {
+            e["executionArn"]: e["startDate"]
+            for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        }
+        order = sorted(started[:4], key=lambda a: (listed[a], a))
+        newest = order[-1]
+        older = singleton.running_older(sfn, arn, newest)
+        assert older == order[:3]  # RUNNING only, oldest first, the stopped one left out
+        assert len(pages) >= 2 and sum(pages) == 4  # over every page
+        pages.clear()
+        assert singleton.running_older(sfn, arn, order[0]) == []  # the oldest proceeds
+        assert len(pages) >= 2
 
-        def small_pages(name):
-            paginator = real(name)
-            original = paginator.paginate
 
-            def paginate(**kwargs):
-                for page in original(**kwargs, PaginationConfig={"PageSize": 2}):
-                    pages.append(len(page["executions"]))
-                    yield page
+def test_singleton_two_running_executions_only_the_newer_stops():
+    """Started together, each sees the other RUNNING: the older proceeds, the newer stops."""
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name="eu-west-2")
+        arn = sfn.create_state_machine(
+            name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        a = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        b = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        listed = {
+            e["executionArn"]: e["startDate"]
+            for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        }
+        old, new = sorted([a, b], key=lambda x: (listed[x], x))
+        assert singleton.handler({"state_machine_arn": arn, "execution_arn": old}) == {
+            "older": [],
+            "running_older": 0,
+        }
+        out = singleton.handler({"state_machine_arn": arn, "execution_arn": new})
+        assert out == {"older": [old], "running_older": 1}
 
-            paginator.paginate = paginate
-            return paginator
 
-        sfn.get_paginator = small_pages
-        me = started[0]
-        others = singleton.running_others(sfn, arn, me)
-        assert sorted(others) == sorted(started[1:4])
-        assert len(pages) >= 2 and sum(pages) == 4  # RUNNING only, over every page
+class _Pages:
+    def __init__(self, pages):
+        self.pages = pages
+
+    def get_paginator(self, name):
+        assert name == "list_executions"
+        return self
+
+    def paginate(self, **kwargs):
+        assert kwargs["statusFilter"] == "RUNNING"
+        yield from self.pages
+
+
+def test_singleton_same_start_ties_break_on_arn_and_start_time_from_payload():
+    t = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    later = datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC)
+    pages = _Pages(
+        [
+            {"executions": [{"executionArn": "arn:x:b", "startDate": t}]},
+            {"executions": [{"executionArn": "arn:x:a", "startDate": t}]},
+            {"executions": [{"executionArn": "arn:x:c", "startDate": later}]},
+        ]
+    )
+    assert singleton.running_older(pages, "sm", "arn:x:a") == []
+    assert singleton.running_older(pages, "sm", "arn:x:b") == ["arn:x:a"]
+    assert singleton.running_older(pages, "sm", "arn:x:c") == ["arn:x:a", "arn:x:b"]
+    # Not listed yet: its start comes from $$.Execution.StartTime in the payload.
+    assert singleton.running_older(pages, "sm", "arn:x:z", "2026-01-01T12:00:00.500Z") == [
+        "arn:x:a",
+        "arn:x:b",
+    ]
+    assert singleton.running_older(pages, "sm", "arn:x:z", "2026-01-01T11:00:00Z") == []
 
 
 def test_singleton_handler_finds_nobody_else():
@@ -128,4 +198,4 @@ def test_singleton_handler_finds_nobody_else():
         )["stateMachineArn"]
         me = sfn.start_execution(stateMachineArn=arn)["executionArn"]
         out = singleton.handler({"state_machine_arn": arn, "execution_arn": me})
-        assert out == {"others": [], "running": 0}
+        assert out == {"older": [], "running_older": 0}
