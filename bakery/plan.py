@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 
+from bakery import hive_types
 from bakery import spec as s
 from bakery.errors import Problem, SpecError
 from bakery.loader import Document
@@ -417,6 +418,7 @@ class _Builder:
     def build_layer(self, lf: LayerFile) -> LayerPlan:
         layer = lf.spec.name
         steps: list[StepPlan] = []
+        purged: set[str] = set()
         self.step_ids: set[str] = set()
         for i, step in enumerate(lf.spec.steps):
             if isinstance(step, s.GlueTable):
@@ -427,7 +429,10 @@ class _Builder:
                 continue
             steps.append(plan)
             if plan.kind == "purge_prefix":
+                # a purge that did not resolve is reported already; do not pile on
+                purged.update(plan.writes or self.tables)
                 continue
+            self.require_purged(lf, path, plan, purged)
             for ref in plan.writes + [w for c in plan.children for w in c.writes]:
                 table = self.tables[ref]
                 if table.partition_keys:
@@ -463,6 +468,29 @@ class _Builder:
             steps=steps,
             depends_on=[],
         )
+
+    def require_purged(self, lf: LayerFile, path: tuple, plan: StepPlan, purged: set[str]) -> None:
+        """Query writes need an empty destination first, on AWS as locally.
+
+        UNLOAD refuses a non-empty location and for_each appends with INSERT INTO, so a
+        table written without an earlier purge_prefix fails (or doubles) on the second run.
+        """
+        writers = [(plan, path)] if plan.kind in ("athena_query", "geo_join") else []
+        writers += [
+            (child, path + ("steps", j))
+            for j, child in enumerate(plan.children)
+            if child.kind == "athena_query"
+        ]
+        for writer, where in writers:
+            for ref in writer.writes:
+                if ref not in purged:
+                    self.problem(
+                        lf.doc,
+                        where + ("into",),
+                        f"{ref!r} is written here but not emptied before: add a purge_prefix "
+                        "step for it earlier in the layer (each run must start from an empty "
+                        "table)",
+                    )
 
     def build_step(
         self, lf: LayerFile, path: tuple, step: Any, params: list[str]
@@ -655,7 +683,7 @@ class _Builder:
             return
         target = self.tables[into]
         out_col = next((c for c in target.columns if c.name == step.output_column), None)
-        if out_col is None or not out_col.type.startswith("array<"):
+        if out_col is None or not hive_types.is_array(out_col.type):
             self.problem(
                 lf.doc,
                 path + ("output_column",),

@@ -33,6 +33,8 @@ IDS = {
     kind: name(kind, 60)
     for kind in (
         "purge",
+        "purge_by_query",
+        "purge_unpartitioned",
         "fan_out",
         "query",
         "check",
@@ -78,6 +80,12 @@ steps:
   - type: purge_prefix
     id: {i["purge"]}
     table: {TABLE}
+  - type: purge_prefix
+    id: {i["purge_by_query"]}
+    table: {BY_QUERY}
+  - type: purge_prefix
+    id: {i["purge_unpartitioned"]}
+    table: {UNPARTITIONED}
   - type: geo_join
     id: {i["fan_out"]}
     points: {{table: addressbase.addressbase_partitioned, x: longitude, y: latitude}}

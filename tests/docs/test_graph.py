@@ -277,6 +277,9 @@ steps:
       - {name: uprn, type: string}
     partition_keys:
       - {name: first_letter, type: string}
+  - type: purge_prefix
+    id: empty_out
+    table: fe_out
   - type: for_each
     id: per_letter
     over: {values: [A, B]}

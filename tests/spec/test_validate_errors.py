@@ -290,6 +290,15 @@ def test_cycle_between_layers(project):
     assert cycle[0] == cycle[-1] and {"addressbase", "mini"} <= set(cycle)
 
 
+def test_a_query_write_needs_an_earlier_purge(project):
+    project.mini("  - type: purge_prefix\n    id: empty_out\n    table: mini_out\n", "")
+    assert project.problems() == [
+        f"{M}:14:5: steps[1].into: 'mini.mini_out' is written here but not emptied before: add "
+        "a purge_prefix step for it earlier in the layer (each run must start from an empty "
+        "table)"
+    ]
+
+
 def test_a_layer_cannot_write_another_layers_table(project):
     project.mini("    into: mini_out", "    into: addressbase.addressbase_partitioned")
     assert (
