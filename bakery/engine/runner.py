@@ -82,6 +82,14 @@ class Context:
         for table in self.plan.tables.values():
             tables.register(self.con, table, self.store, self.staging.read_location(table))
 
+    def wrote(self, ref: str, con: Any = None) -> None:
+        """Table `ref` has new files: its view now reads them, so the next query (the
+        next child of a for_each iteration too) sees them, as it would on Athena.
+        `con` is the caller's cursor (for_each children run on their own cursors)."""
+        table = self.plan.table(ref)
+        with self.lock:  # one catalog change at a time: no write-write conflicts
+            tables.register(con or self.con, table, self.store, self.staging.read_location(table))
+
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__

@@ -62,6 +62,7 @@ def athena_query(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> S
     with ctx.lock:
         location = ctx.staging.stage(table, empty=False)
     rows = copy_into(con, table, ctx.store, location, to_duckdb(step.sql or ""), params)
+    ctx.wrote(table.ref, con)
     return StepOutcome(rows=rows)
 
 
@@ -137,9 +138,11 @@ def geo_join(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepO
 
         with ThreadPoolExecutor(workers) as pool:
             rows = sum(pool.map(one, values))
+        ctx.wrote(into.ref, con)
         return StepOutcome(rows=rows, note=f"{len(values)} queries, {workers} at once")
     sql, _ = geo_join_sql(ctx, step, values=len(values) if values else None)
     rows = copy_into(con, into, ctx.store, location, sql, list(values or []))
+    ctx.wrote(into.ref, con)
     note = f"one spatial join over {len(values)} partitions" if values else None
     return StepOutcome(rows=rows, note=note)
 
@@ -190,6 +193,7 @@ def lambda_step(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> St
         with ctx.lock:
             location = ctx.staging.stage(table, empty=True)
         ctx.store.write_bytes(location + file_name, buf.getvalue().encode())
+        ctx.wrote(table.ref, con)
         return StepOutcome(rows=rows, files=1, note="exported from EveryElection")
     files = ctx.store.list(ctx.staging.read_location(table))
     if not files:

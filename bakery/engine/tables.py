@@ -9,7 +9,10 @@ with hive partitions. A location with no files is an empty view of the right sha
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
+from pathlib import Path
 from typing import Any
 
 from bakery.engine.duck import duck_type, ident, quote
@@ -84,8 +87,12 @@ def copy_into(
         f"CAST(q.{ident(c.name)} AS {duck_type(c.type)}) AS {ident(c.name)}" for c in cols
     )
     inner = f"SELECT {select} FROM ({query}) AS q"
-    target = store.duck_path(location).rstrip("/")
+    final = store.duck_path(location).rstrip("/")
     name = f"part-{uuid.uuid4().hex}"
+    # Locally, write into a hidden folder and rename the finished files into place, so
+    # a concurrent reader (another for_each iteration refreshing this table's view)
+    # never lists a half-written file. S3 objects appear only once complete.
+    target = f"{final}/.tmp-{name}" if store.is_local else final
     if table.format == "csv":
         csv = table.csv
         assert csv is not None
@@ -107,9 +114,22 @@ def copy_into(
         )
     else:
         if store.is_local:
-            from pathlib import Path
-
             Path(target).mkdir(parents=True, exist_ok=True)
         sql = f"COPY ({inner}) TO {quote(target + '/' + name + ext)} ({opts})"
-    result = con.execute(sql, params or []).fetchone()
+    try:
+        result = con.execute(sql, params or []).fetchone()
+        if store.is_local:
+            _move_files(Path(target), Path(final))
+    finally:
+        if store.is_local:
+            shutil.rmtree(target, ignore_errors=True)
     return int(result[0]) if result else 0
+
+
+def _move_files(src: Path, dst: Path) -> None:
+    """Rename every file under src to the same relative path under dst."""
+    for dirpath, _, names in os.walk(src):
+        folder = dst / Path(dirpath).relative_to(src)
+        folder.mkdir(parents=True, exist_ok=True)
+        for file in names:
+            os.replace(Path(dirpath) / file, folder / file)

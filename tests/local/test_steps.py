@@ -148,3 +148,53 @@ def test_per_value_geo_join_equals_the_single_query(plan, store, monkeypatch):
     step = next(s for s in result.steps if s.kind == "geo_join")
     assert step.note.startswith("26 queries")
     assert read_joined(store, plan) == single
+
+
+SEES_OWN_WRITES = """\
+name: sees_own
+description: a for_each child check reads what the child before it wrote
+depends_on: [addressbase]
+steps:
+  - type: glue_table
+    name: per_letter_rows
+    location: s3://pollingstations.private.data/sees_own/{{ env }}/per_letter_rows/
+    format: parquet
+    columns:
+      - {name: uprn, type: string}
+      - {name: letter, type: string}
+  - type: purge_prefix
+    id: empty_rows
+    table: per_letter_rows
+  - type: for_each
+    id: per_letter
+    as: letter
+    max_concurrency: 3
+    over: {values: [A, B, C, D, E, F]}
+    steps:
+      - type: athena_query
+        id: rows_of_letter
+        sql: >-
+          SELECT uprn, first_letter AS letter
+          FROM {{ ref('addressbase.addressbase_partitioned') }}
+          WHERE first_letter = {{ param('letter') }}
+        into: per_letter_rows
+      - type: check
+        id: letter_written
+        check:
+          kind: no_rows
+          sql: >-
+            SELECT 1 AS missing FROM (SELECT count(*) AS n
+            FROM {{ ref('per_letter_rows') }} WHERE letter = {{ param('letter') }})
+            WHERE n = 0
+"""
+
+
+def test_for_each_child_sees_rows_written_earlier_in_its_iteration(project_copy, store):
+    """Athena reads the files as they are when each query starts: a check after an
+    athena_query in the same for_each iteration sees that query's rows."""
+    (project_copy / "layers" / "sees_own.yaml").write_text(SEES_OWN_WRITES)
+    plan = build_plan(load_workspace(project_copy), "development")
+    sample_data.write_sample_data(plan, store, addresses=3000, ballots=20, seed=2)
+    result = bake(plan, ["sees_own"], store, with_upstream=True)
+    assert result.ok
+    assert result.tables["sees_own.per_letter_rows"]["rows"] > 0
