@@ -47,6 +47,8 @@ LAMBDA_TRANSIENT = [
 
 # Fan-out values become S3 path segments (key=value/): keep them plain.
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Field of a fixed for_each item holding its values with quotes doubled (only when one has a quote).
+_SQL_TEXT = "sql_text"
 
 
 class CompileError(Exception):
@@ -129,6 +131,8 @@ class _LayerCompiler:
         self.layer = layer
         self.states: dict[str, dict[str, Any]] = {}
         self.functions: list[str] = []
+        # Inside a for_each: the JSONPath of each parameter's quote-safe text (default $.<name>).
+        self.literal_paths: dict[str, str] = {}
 
     # -- small builders --------------------------------------------------
 
@@ -168,6 +172,19 @@ class _LayerCompiler:
                 "Next": self.fail_state(step, within),
             }
         ]
+
+    def params_path(self, params: list[str]) -> str | None:
+        """ExecutionParameters for a for_each child: each raw item value as a quoted SQL literal.
+
+        The Map items carry raw values (what a Lambda child receives); the quotes are
+        added only here, where Athena needs SQL literals.
+        """
+        if not params:
+            return None
+        literals = [
+            f"States.Format('\\'{{}}\\'', {self.literal_paths.get(p, '$.' + p)})" for p in params
+        ]
+        return "States.Array(" + ", ".join(literals) + ")"
 
     def athena_task(
         self,
@@ -470,11 +487,12 @@ class _LayerCompiler:
             f"{step.id} did not hold",
         )
         states: dict[str, dict] = {}
-        params_path = None
-        if step.params:
-            params_path = "States.Array(" + ", ".join(f"$.{p}" for p in step.params) + ")"
         query = self.athena_task(
-            step.sql, f"Check: {what}", r, params_path=params_path, result_path="$.check"
+            step.sql,
+            f"Check: {what}",
+            r,
+            params_path=self.params_path(step.params),
+            result_path="$.check",
         )
         if not inside:
             query["Catch"] = self.catch(step)
@@ -673,23 +691,35 @@ class _LayerCompiler:
         return q
 
     def step_for_each(self, step: StepPlan, next_: str) -> str:
+        # Map items carry raw values: a Lambda child gets them as they are (as the local
+        # engine passes them); Athena children quote them in their ExecutionParameters.
+        items: list[dict] = []
+        self.literal_paths = {}
+        if step.over_values is not None:
+            name = step.over_params[0]
+            items = [{name: v} for v in step.over_values]
+            if any("'" in v for v in step.over_values):
+                # Step Functions cannot double a quote at run time: escape fixed values here.
+                for item, v in zip(items, step.over_values, strict=True):
+                    item[_SQL_TEXT] = {name: v.replace("'", "''")}
+                self.literal_paths = {name: f"$.{_SQL_TEXT}.{name}"}
         body: dict[str, dict] = {}
         child_next: str | None = None
         start = None
-        for child in reversed(step.children):
-            start = self._inner(child, child_next, body)
-            child_next = start
+        try:
+            for child in reversed(step.children):
+                start = self._inner(child, child_next, body)
+                child_next = start
+        finally:
+            self.literal_paths = {}
         assert start is not None
         concurrency = step.max_concurrency or 1
         if step.over_values is not None:
-            name = step.over_params[0]
-            items = [{name: sql_literal(v)} for v in step.over_values]
             return self._fixed_map(step, next_, items, start, body)
-        selector: dict[str, Any] = {}
-        for i, p in enumerate(step.over_params):
-            value = f"$$.Map.Item.Value.Data[{i}].VarCharValue"
-            selector[f"{p}.$"] = f"States.Format('\\'{{}}\\'', {value})"
-            selector[f"raw_{p}.$"] = value
+        selector: dict[str, Any] = {
+            f"{p}.$": f"$$.Map.Item.Value.Data[{i}].VarCharValue"
+            for i, p in enumerate(step.over_params)
+        }
         # Athena parameters are SQL literals and Step Functions cannot escape a quote, so a
         # row value holding one stops the run instead of reaching the SQL.
         guard = f"{step.id} row values safe?"
@@ -698,7 +728,7 @@ class _LayerCompiler:
             "Choices": [
                 {
                     "Or": [
-                        {"Variable": f"$.raw_{p}", "StringMatches": "*'*"} for p in step.over_params
+                        {"Variable": f"$.{p}", "StringMatches": "*'*"} for p in step.over_params
                     ],
                     "Next": f"{step.id} unsafe row value",
                 }
@@ -719,9 +749,7 @@ class _LayerCompiler:
 
     def _inner(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:
         """A step inside for_each: its parameters are fields of the Map item."""
-        params_path = None
-        if child.params:
-            params_path = "States.Array(" + ", ".join(f"$.{p}" for p in child.params) + ")"
+        params_path = self.params_path(child.params)
         if child.kind == "athena_query":
             # Iterations run side by side: INSERT INTO appends files (and partitions) safely,
             # where UNLOAD would need one empty destination per iteration.

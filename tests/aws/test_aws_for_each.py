@@ -6,14 +6,18 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aws_helpers import REPO, asl_validate
 
 from bakery import spec
 from bakery.compile.asl import ATHENA_SYNC, CompileError, compile_layer, unload_options
-from bakery.plan import Plan, build_plan
+from bakery.plan import Plan, StepPlan, build_plan
 from bakery.workspace import load_workspace
+
+# An item's raw value as a quoted SQL literal, built in ExecutionParameters.
+QUOTED = "States.Format('\\'{{}}\\'', {})"
 
 BOUNDARY_CHANGES = (REPO / "tests" / "fixtures" / "boundary_changes.yaml").read_text()
 
@@ -43,20 +47,18 @@ def test_for_each_over_query_rows(boundary_plan: Plan):
     assert header["Parameters"] == {"rows.$": "$.rows.rows[1:]"}
     loop = states[header["Next"]]
     assert loop["Type"] == "Map" and loop["MaxConcurrency"] == 5
-    # Each row's columns become quoted SQL literals for ExecutionParameters.
+    # Items carry the raw column values; only Athena parameters quote them.
     assert loop["ItemSelector"] == {
-        "review.$": "States.Format('\\'{}\\'', $$.Map.Item.Value.Data[0].VarCharValue)",
-        "division_type.$": "States.Format('\\'{}\\'', $$.Map.Item.Value.Data[1].VarCharValue)",
-        "raw_review.$": "$$.Map.Item.Value.Data[0].VarCharValue",
-        "raw_division_type.$": "$$.Map.Item.Value.Data[1].VarCharValue",
+        "review.$": "$$.Map.Item.Value.Data[0].VarCharValue",
+        "division_type.$": "$$.Map.Item.Value.Data[1].VarCharValue",
     }
     body = loop["ItemProcessor"]["States"]
     # A value with a quote cannot be an Athena literal: the iteration fails before any SQL.
     guard = body[loop["ItemProcessor"]["StartAt"]]
     assert guard["Type"] == "Choice"
     assert guard["Choices"][0]["Or"] == [
-        {"Variable": "$.raw_review", "StringMatches": "*'*"},
-        {"Variable": "$.raw_division_type", "StringMatches": "*'*"},
+        {"Variable": "$.review", "StringMatches": "*'*"},
+        {"Variable": "$.division_type", "StringMatches": "*'*"},
     ]
     assert body[guard["Choices"][0]["Next"]]["Type"] == "Fail"
     changes = body[guard["Default"]]
@@ -64,24 +66,83 @@ def test_for_each_over_query_rows(boundary_plan: Plan):
         "INSERT INTO dc_data_baker.boundary_changes_out\nSELECT uprn, ? AS review"
     )
     assert changes["Parameters"]["ExecutionParameters.$"] == (
-        "States.Array($.review, $.review, $.division_type)"
+        f"States.Array({QUOTED.format('$.review')}, {QUOTED.format('$.review')}, "
+        f"{QUOTED.format('$.division_type')})"
     )
     check = body[changes["Next"]]
-    assert check["Parameters"]["ExecutionParameters.$"] == "States.Array($.review)"
+    assert check["Parameters"]["ExecutionParameters.$"] == (
+        f"States.Array({QUOTED.format('$.review')})"
+    )
     assert loop["Next"] == "refresh_boundary_changes_out"
 
 
 def test_for_each_over_values(boundary_plan: Plan):
     d = compile_layer(boundary_plan, boundary_plan.layer("boundary_changes")).definition
     items = d["States"]["per_letter items"]["Result"]
-    assert items == [{"letter": "'A'"}, {"letter": "'B'"}, {"letter": "'C'"}]
+    assert items == [{"letter": "A"}, {"letter": "B"}, {"letter": "C"}]
     loop = d["States"]["per_letter"]
     assert loop["MaxConcurrency"] == 2
     body = loop["ItemProcessor"]["States"]
     assert body["letter_present"]["Parameters"]["ExecutionParameters.$"] == (
-        "States.Array($.letter)"
+        f"States.Array({QUOTED.format('$.letter')})"
     )
     assert body["letter_present passed?"]["Default"] == "letter_present held"
+
+
+def _with_children(plan: Plan, layer: str, step_id: str, values=None, lambda_child=True) -> Plan:
+    """The plan with a Lambda child (param `letter`) added to a for_each, and other values."""
+    lp = plan.layer(layer)
+    steps = []
+    for s in lp.steps:
+        if s.id == step_id:
+            children = list(s.children)
+            if lambda_child:
+                children.append(
+                    StepPlan(
+                        layer=layer,
+                        id="tell",
+                        kind="lambda",
+                        spec=SimpleNamespace(handler="bakery.lambdas.x.handler"),
+                        params=list(s.over_params),
+                    )
+                )
+            s = dataclasses.replace(
+                s, children=children, over_values=values if values else s.over_values
+            )
+        steps.append(s)
+    new_layer = dataclasses.replace(lp, steps=steps)
+    return dataclasses.replace(plan, layers=[new_layer if x is lp else x for x in plan.layers])
+
+
+def test_for_each_lambda_children_get_raw_values(boundary_plan: Plan):
+    plan = _with_children(boundary_plan, "boundary_changes", "per_letter")
+    layer = plan.layer("boundary_changes")
+    d = compile_layer(plan, layer).definition
+    assert d["States"]["per_letter items"]["Result"][0] == {"letter": "A"}
+    body = d["States"]["per_letter"]["ItemProcessor"]["States"]
+    assert body["tell"]["Parameters"]["Payload"]["letter.$"] == "$.letter"
+
+
+def test_for_each_fixed_values_with_a_quote_are_escaped_at_synth(
+    boundary_plan: Plan, tmp_path: Path
+):
+    plan = _with_children(
+        boundary_plan, "boundary_changes", "per_letter", values=["O'Neil", "B"], lambda_child=True
+    )
+    d = compile_layer(plan, plan.layer("boundary_changes")).definition
+    assert d["States"]["per_letter items"]["Result"] == [
+        {"letter": "O'Neil", "sql_text": {"letter": "O''Neil"}},
+        {"letter": "B", "sql_text": {"letter": "B"}},
+    ]
+    body = d["States"]["per_letter"]["ItemProcessor"]["States"]
+    assert body["letter_present"]["Parameters"]["ExecutionParameters.$"] == (
+        f"States.Array({QUOTED.format('$.sql_text.letter')})"
+    )
+    assert body["tell"]["Parameters"]["Payload"]["letter.$"] == "$.letter"  # raw
+    path = tmp_path / "quoted.asl.json"
+    path.write_text(compile_layer(plan, plan.layer("boundary_changes")).to_json())
+    result = asl_validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_for_each_definitions_are_valid_asl(boundary_plan: Plan, tmp_path: Path):
