@@ -193,11 +193,10 @@ class S3Store:
             )
         return len(keys)
 
-    def move_prefix(self, src: str, dst: str) -> None:
-        """Copy every object of src over dst, then delete what dst had that src lacks.
-
-        Not atomic as a whole (S3 has no rename): each object is replaced atomically.
-        """
+    def copy_prefix(self, src: str, dst: str) -> None:
+        """Make dst hold exactly the objects of src (src is kept): copy every object of
+        src over dst, then delete what dst had that src lacks. Each object is replaced
+        atomically; the whole is not, but repeating it after a kill completes it."""
         sb, sk = split_uri(src)
         db, dk = split_uri(dst)
         new = []
@@ -211,6 +210,10 @@ class S3Store:
             self.client.delete_objects(
                 Bucket=db, Delete={"Objects": [{"Key": k} for k in stale[i : i + 1000]]}
             )
+
+    def move_prefix(self, src: str, dst: str) -> None:
+        """copy_prefix, then delete src. Not atomic as a whole (S3 has no rename)."""
+        self.copy_prefix(src, dst)
         self.delete_prefix(src)
 
 

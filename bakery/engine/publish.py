@@ -63,15 +63,21 @@ class Staging:
         self.staged[table.ref] = location
         return location
 
+    @staticmethod
+    def _marker(location: str) -> str:
+        """Beside the staged folder, not in it: it is never copied into a published
+        table, and deleting the staged folder's objects leaves it in place."""
+        return location.rstrip("/") + MARKER
+
     def _mark(self, location: str) -> None:
         if isinstance(self.store, LocalStore):
             self.store.path(location).mkdir(parents=True, exist_ok=True)
-        self.store.write_bytes(location + MARKER, b"")
+        self.store.write_bytes(self._marker(location), b"")
 
     def _staged_exists(self, location: str) -> bool:
         if isinstance(self.store, LocalStore):
             return self.store.path(location).is_dir()
-        return self.store.exists(location + MARKER)
+        return self.store.exists(self._marker(location))
 
     def publish(self, refs: list[str]) -> list[str]:
         """Replace each published table by its staged copy; returns the refs published."""
@@ -89,10 +95,22 @@ class Staging:
         return list(refs)
 
     def _move(self, staged: str, final: str) -> None:
+        """Idempotent, so a journal can be replayed after a kill at any point.
+
+        Locally the staged folder replaces the published one by renames: while it
+        exists the move is not done. On S3 the copy is not atomic: the marker stays
+        until every object is copied (a kill mid-copy is replayed from the intact
+        staged copy), and only then are the marker and the staged objects deleted.
+        """
         if not self._staged_exists(staged):
             return  # moved already (roll-forward after a kill)
-        self.store.delete(staged + MARKER)
-        self.store.move_prefix(staged, final)
+        if isinstance(self.store, LocalStore):
+            self.store.move_prefix(staged, final)
+            self.store.delete(self._marker(staged))
+            return
+        self.store.copy_prefix(staged, final)  # type: ignore[attr-defined]
+        self.store.delete(self._marker(staged))
+        self.store.delete_prefix(staged)
 
     # -- lock and recovery -----------------------------------------------
 
@@ -119,21 +137,30 @@ class Staging:
             self._lock = None
 
     def recover(self) -> list[str]:
-        """Finish publishes a killed bake started, then drop every leftover staging."""
+        """Finish publishes a killed bake started, then drop every leftover staging.
+
+        A journal lives in one bucket but may move tables staged in others: every
+        journal of every bucket is rolled forward before any staging is deleted."""
         notes: list[str] = []
         buckets = sorted({t.bucket for t in self.plan.tables.values()})
+        leftovers: dict[str, list[str]] = {}
         for bucket in buckets:
             staging = f"s3://{bucket}/{STAGING}/"
-            files = self._all_files(staging)
-            for uri in files:
-                if uri.endswith(".publish.json"):
-                    moves = json.loads(self.store.read_bytes(uri))["moves"]
-                    for staged, final in moves:
-                        self._move(staged, final)
-                    notes.append(
-                        f"finished publishing {len(moves)} table(s) of an interrupted bake"
-                    )
-            if files or self._has_dir(staging):
+            leftovers[bucket] = self._all_files(staging)
+        for bucket in buckets:
+            staging = f"s3://{bucket}/{STAGING}/"
+            for uri in leftovers[bucket]:
+                rel = uri[len(staging) :]
+                if "/" in rel or not rel.endswith(".publish.json"):
+                    continue
+                moves = json.loads(self.store.read_bytes(uri))["moves"]
+                for staged, final in moves:
+                    self._move(staged, final)
+                self.store.delete(uri)
+                notes.append(f"finished publishing {len(moves)} table(s) of an interrupted bake")
+        for bucket in buckets:
+            staging = f"s3://{bucket}/{STAGING}/"
+            if leftovers[bucket] or self._has_dir(staging):
                 self.store.delete_prefix(staging)
                 notes.append(f"removed leftover staging in s3://{bucket}/{STAGING}/")
         if isinstance(self.store, LocalStore):

@@ -166,3 +166,84 @@ def test_a_second_bake_on_the_same_store_stops_at_once(plan, store):
     finally:
         holder.release()
     assert bake(plan, ["addressbase"], store).ok
+
+
+def _crashed_publish(plan, store, run: str) -> tuple[str, str]:
+    """A bake killed after writing its publish journal (in the first move's bucket,
+    pollingstations.private.data) for two tables staged in two buckets; the ballots
+    table is staged in ee.data-cache.production, which sorts first."""
+    from bakery.engine.publish import Staging
+
+    joined = plan.table("current_elections.current_ballots_joined_to_address_base")
+    ballots = plan.table("current_elections.current_ballots")
+    crashed = Staging(store, plan, run)
+    staged_joined, staged_ballots = crashed.stage(joined), crashed.stage(ballots)
+    store.write_bytes(staged_joined + "first_letter=Q/part-new.parquet", b"joined")
+    store.write_bytes(staged_ballots + "current_elections.csv", b"ballots")
+    store.write_bytes(
+        f"s3://{joined.bucket}/{STAGING}/{run}.publish.json",
+        json.dumps(
+            {"moves": [[staged_joined, joined.location], [staged_ballots, ballots.location]]}
+        ).encode(),
+    )
+    return joined.location, ballots.location
+
+
+def test_a_journal_in_one_bucket_rolls_forward_tables_staged_in_another(plan, store):
+    from bakery.engine.publish import Staging
+
+    joined, ballots = _crashed_publish(plan, store, "crashed-run")
+    notes = Staging(store, plan, "next-run").recover()
+    assert any("finished publishing 2 table(s)" in n for n in notes)
+    assert store.list(joined) == [joined + "first_letter=Q/part-new.parquet"]
+    assert store.read_bytes(ballots + "current_elections.csv") == b"ballots"
+    for bucket in ("pollingstations.private.data", "ee.data-cache.production"):
+        assert not (store.root / bucket / STAGING).exists()
+
+
+def test_s3_publish_killed_mid_copy_is_finished_by_the_next_bake(plan, monkeypatch):
+    """On S3 a move is a copy then a delete: a kill part-way through the copy must
+    leave the staged copy and its marker, so the next bake copies it all again."""
+    from moto import mock_aws
+
+    from bakery.engine.publish import Staging
+    from bakery.store import S3Store
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        store = S3Store("https://s3.eu-west-2.amazonaws.com")
+        for bucket in ("pollingstations.private.data", "ee.data-cache.production"):
+            store.client.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+            )
+        table = plan.table("addressbase.addressbase_partitioned")
+        store.write_bytes(table.location + "first_letter=A/old.parquet", b"old")
+        crashed = Staging(store, plan, "crashed-run")
+        staged = crashed.stage(table)
+        for letter in "ABC":
+            store.write_bytes(staged + f"first_letter={letter}/new.parquet", letter.encode())
+        crashed.staged = {table.ref: staged}
+        real_copy, copies = store.client.copy_object, []
+
+        def killed_after_one(**kwargs):
+            if copies:
+                raise KeyboardInterrupt("killed")
+            copies.append(kwargs["Key"])
+            return real_copy(**kwargs)
+
+        monkeypatch.setattr(store.client, "copy_object", killed_after_one)
+        try:
+            crashed.publish([table.ref])
+        except KeyboardInterrupt:
+            pass
+        else:
+            raise AssertionError("the publish should have been killed")
+        monkeypatch.setattr(store.client, "copy_object", real_copy)
+        Staging(store, plan, "next-run").recover()
+        assert store.list(table.location) == [
+            table.location + f"first_letter={letter}/new.parquet" for letter in "ABC"
+        ]
+        assert store.read_bytes(table.location + "first_letter=B/new.parquet") == b"B"
+        assert store.list(f"s3://{table.bucket}/{STAGING}/") == []
+        assert not store._all(f"s3://{table.bucket}/{STAGING}/")
