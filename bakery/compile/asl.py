@@ -616,41 +616,67 @@ class _LayerCompiler:
         result_path: str | None,
         concurrency: int,
     ) -> str:
-        """query -> GetQueryResults -> too many? -> drop header -> Map over the rows."""
-        q, r, n, h, m = (
+        """query -> GetQueryResults -> too many? -> drop header -> Map over the rows.
+
+        One page holds at most MAX_ROWS + 1 rows, the header included, so a page
+        without NextToken holds every row. With a NextToken (a full page), one more
+        row is asked for: only if it exists are there more than MAX_ROWS data rows.
+        The page is kept whole (a JSONPath to an absent NextToken would fail).
+        """
+        q, r, n, more, more_ok, h, m = (
             f"{step.id} rows query",
             f"{step.id} rows",
             f"{step.id} row count ok?",
+            f"{step.id} more rows",
+            f"{step.id} more rows?",
             f"{step.id} drop header",
             step.id,
         )
+        too_many = f"{step.id} too many rows"
         query = self.athena_task(sql, "The rows to map over.", r, result_path="$.rows")
         query["Catch"] = self.catch(step)
         self.add(q, query)
-        results = self.results_task("$.rows.id", MAX_ROWS + 1, "$.rows", n)
-        # NextToken is absent on the last page (a path to it would fail): count the rows.
-        results["ResultSelector"] = {
-            "rows.$": "$.ResultSet.Rows",
-            "count.$": "States.ArrayLength($.ResultSet.Rows)",
-        }
+        results = self.results_task("$.rows.id", MAX_ROWS + 1, "$.page", n)
+        del results["ResultSelector"]
         results["Catch"] = self.catch(step)
         self.add(r, results)
         self.add(
             n,
             {
                 "Type": "Choice",
-                "Choices": [
-                    {
-                        "Variable": "$.rows.count",
-                        "NumericGreaterThan": MAX_ROWS,
-                        "Next": f"{step.id} too many rows",
-                    }
-                ],
+                "Comment": "No NextToken: this page holds every row.",
+                "Choices": [{"Variable": "$.page.NextToken", "IsPresent": True, "Next": more}],
                 "Default": h,
             },
         )
         self.add(
-            f"{step.id} too many rows",
+            more,
+            {
+                "Type": "Task",
+                "Comment": f"A full page: is there a row after the first {MAX_ROWS}?",
+                "Resource": ATHENA_RESULTS,
+                "Parameters": {
+                    "QueryExecutionId.$": "$.rows.id",
+                    "NextToken.$": "$.page.NextToken",
+                    "MaxResults": 1,
+                },
+                "ResultSelector": {"rows.$": "$.ResultSet.Rows"},
+                "ResultPath": "$.more",
+                "Retry": ATHENA_RETRY,
+                "Catch": self.catch(step),
+                "Next": more_ok,
+            },
+        )
+        self.add(
+            more_ok,
+            {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.more.rows[0]", "IsPresent": True, "Next": too_many}],
+                "Default": h,
+            },
+        )
+        self.add(
+            too_many,
             {
                 "Type": "Fail",
                 "Error": f"{step.qualified_id} failed",
@@ -664,9 +690,9 @@ class _LayerCompiler:
             h,
             {
                 "Type": "Pass",
-                "Comment": "The first row of Athena results is the header.",
-                "Parameters": {"rows.$": "$.rows.rows[1:]"},
-                "ResultPath": "$.rows",
+                "Comment": "The first row of Athena results is the header; keep only the rows.",
+                "Parameters": {"rows.$": "$.page.ResultSet.Rows[1:]"},
+                "ResultPath": "$.page",
                 "Next": m,
             },
         )
@@ -675,7 +701,7 @@ class _LayerCompiler:
             {
                 "Type": "Map",
                 "Comment": self.describe(step, f"{step.id}, one iteration per row."),
-                "ItemsPath": "$.rows.rows",
+                "ItemsPath": "$.page.rows",
                 "ItemSelector": selector,
                 "MaxConcurrency": concurrency,
                 "ItemProcessor": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,10 +42,9 @@ def test_for_each_over_query_rows(boundary_plan: Plan):
     assert rows["Resource"] == "arn:aws:states:::athena:getQueryResults"
     assert rows["Parameters"]["MaxResults"] == 1000
     guard = states[rows["Next"]]
-    assert guard["Choices"][0]["NumericGreaterThan"] == 999
-    assert states[guard["Choices"][0]["Next"]]["Type"] == "Fail"
+    assert guard["Choices"][0]["Variable"] == "$.page.NextToken"
     header = states[guard["Default"]]
-    assert header["Parameters"] == {"rows.$": "$.rows.rows[1:]"}
+    assert header["Parameters"] == {"rows.$": "$.page.ResultSet.Rows[1:]"}
     loop = states[header["Next"]]
     assert loop["Type"] == "Map" and loop["MaxConcurrency"] == 5
     # Items carry the raw column values; only Athena parameters quote them.
@@ -179,3 +179,101 @@ def test_unload_options_follow_the_table_format(boundary_plan: Plan):
     csv_header = dataclasses.replace(table, format="csv", csv=spec.Csv(header=True))
     with pytest.raises(CompileError, match="UNLOAD cannot write"):
         unload_options(csv_header, [])
+
+
+def _path(data, path: str):
+    """Just enough JSONPath for the row-count states: $.a.b, [n], [n:]."""
+    out = data
+    for name, index, start in re.findall(r"\.(\w+)|\[(\d+)\]|\[(\d+):\]", path[1:]):
+        if name:
+            out = out[name]
+        elif index:
+            out = out[int(index)]
+        else:
+            out = out[int(start) :]
+    return out
+
+
+def _present(data, path: str) -> bool:
+    try:
+        _path(data, path)
+    except (KeyError, IndexError):
+        return False
+    return True
+
+
+def _run_rows_states(states: dict, start: str, pages: dict) -> tuple[str, dict]:
+    """Walk the states from the GetQueryResults task to the Map (or a Fail), Athena stubbed."""
+    data: dict = {"input": {}, "rows": {"id": "q1"}}
+    name = start
+    while states[name]["Type"] not in ("Map", "Fail"):
+        state = states[name]
+        if state["Type"] == "Task":
+            params = {
+                k.removesuffix(".$"): _path(data, v) if k.endswith(".$") else v
+                for k, v in state["Parameters"].items()
+            }
+            result = pages[params.get("NextToken")](params["MaxResults"])
+            if "ResultSelector" in state:
+                result = {k[:-2]: _path(result, v) for k, v in state["ResultSelector"].items()}
+            data[state["ResultPath"][2:]] = result
+            name = state["Next"]
+        elif state["Type"] == "Choice":
+            name = state["Default"]
+            for choice in state["Choices"]:
+                if _present(data, choice["Variable"]) == choice["IsPresent"]:
+                    name = choice["Next"]
+                    break
+        else:  # Pass
+            value = {k[:-2]: _path(data, v) for k, v in state["Parameters"].items()}
+            data[state["ResultPath"][2:]] = value
+            name = state["Next"]
+    return name, data
+
+
+def _athena(data_rows: int, token_on_full_page: bool = True) -> dict:
+    """GetQueryResults pages over a header and `data_rows` rows (1000 rows a page at most)."""
+    rows = [{"Data": [{"VarCharValue": "h"}]}] + [
+        {"Data": [{"VarCharValue": str(i)}]} for i in range(data_rows)
+    ]
+
+    def page(offset: int):
+        def get(max_results: int) -> dict:
+            out: dict = {"ResultSet": {"Rows": rows[offset : offset + max_results]}}
+            full = offset + max_results < len(rows) or (
+                token_on_full_page and offset + max_results == len(rows)
+            )
+            if full:
+                out["NextToken"] = f"t{offset + max_results}"
+            return out
+
+        return get
+
+    return {None: page(0), "t1000": page(1000)}
+
+
+@pytest.mark.parametrize(
+    ("data_rows", "token_on_full_page", "fails"),
+    [
+        (0, True, False),
+        (998, True, False),
+        (999, False, False),
+        (999, True, False),  # a full page may carry a NextToken to an empty page
+        (1000, True, True),
+        (1500, True, True),
+    ],
+)
+def test_rows_map_row_count_boundary(
+    boundary_plan: Plan, data_rows: int, token_on_full_page: bool, fails: bool
+):
+    states = compile_layer(boundary_plan, boundary_plan.layer("boundary_changes")).definition[
+        "States"
+    ]
+    end, data = _run_rows_states(states, "per_review rows", _athena(data_rows, token_on_full_page))
+    if fails:
+        assert end == "per_review too many rows"
+        assert "more than 999" in states[end]["Cause"]
+    else:
+        assert end == "per_review"
+        items = _path(data, states[end]["ItemsPath"])
+        assert len(items) == data_rows  # the header dropped, every data row kept
