@@ -185,13 +185,30 @@ class S3Store:
         return keys
 
     def delete_prefix(self, prefix: str) -> int:
-        bucket, _ = split_uri(prefix)
-        keys = self._all(prefix)
-        for i in range(0, len(keys), 1000):
-            self.client.delete_objects(
-                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]]}
+        """Delete every object under prefix (a folder: '/' is implied at its end).
+        Raises bakery.lambdas.purge.PurgeError naming keys S3 did not delete."""
+        from bakery.lambdas.purge import purge
+
+        return purge(self.client, prefix)
+
+    def _delete_keys(self, bucket: str, keys: list[str]) -> None:
+        from bakery.lambdas.purge import BATCH, PurgeError
+
+        for i in range(0, len(keys), BATCH):
+            batch = keys[i : i + BATCH]
+            response = self.client.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
             )
-        return len(keys)
+            errors = response.get("Errors") or []
+            if errors:
+                sample = "; ".join(
+                    f"{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}".strip()
+                    for e in errors[:3]
+                )
+                raise PurgeError(
+                    f"could not delete {len(errors)} of {len(batch)} objects in "
+                    f"s3://{bucket}/: {sample}"
+                )
 
     def copy_prefix(self, src: str, dst: str) -> None:
         """Make dst hold exactly the objects of src (src is kept): copy every object of
@@ -205,11 +222,7 @@ class S3Store:
             self.client.copy_object(Bucket=db, Key=target, CopySource={"Bucket": sb, "Key": key})
             new.append(target)
         keep = set(new)
-        stale = [k for k in self._all(dst) if k not in keep]
-        for i in range(0, len(stale), 1000):
-            self.client.delete_objects(
-                Bucket=db, Delete={"Objects": [{"Key": k} for k in stale[i : i + 1000]]}
-            )
+        self._delete_keys(db, [k for k in self._all(dst) if k not in keep])
 
     def move_prefix(self, src: str, dst: str) -> None:
         """copy_prefix, then delete src. Not atomic as a whole (S3 has no rename)."""
