@@ -32,11 +32,13 @@ CATALOG = "AwsDataCatalog"
 # GetQueryResults returns at most 1000 rows a page, the first being the header.
 MAX_ROWS = 999
 
+# Throttling and service-side errors only: Athena.AmazonAthenaException is the SDK's base
+# exception (a bad request too), so retrying it would rerun requests that cannot succeed.
 ATHENA_TRANSIENT = [
     "Athena.TooManyRequestsException",
     "Athena.InternalServerException",
-    "Athena.AmazonAthenaException",
 ]
+# The set Step Functions recommends for lambda:invoke (service, SDK and throttling errors).
 LAMBDA_TRANSIENT = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",

@@ -246,10 +246,20 @@ def test_every_task_retries_transient_errors_and_fails_by_name(synthesized: Synt
             assert "States.ALL" not in rule["ErrorEquals"], name
             assert "States.TaskFailed" not in rule["ErrorEquals"], name
             assert rule["BackoffRate"] >= 2 and rule["MaxAttempts"] >= 3
-        if task["Resource"] == ATHENA_SYNC:
-            assert "Athena.TooManyRequestsException" in task["Retry"][0]["ErrorEquals"]
+        if task["Resource"].startswith("arn:aws:states:::athena:"):
+            # Throttling and service errors only, never the SDK base exception (bad requests).
+            assert task["Retry"][0]["ErrorEquals"] == [
+                "Athena.TooManyRequestsException",
+                "Athena.InternalServerException",
+            ], name
         if task["Resource"] == LAMBDA_INVOKE:
-            assert "Lambda.TooManyRequestsException" in task["Retry"][0]["ErrorEquals"]
+            assert task["Retry"][0]["ErrorEquals"] == [
+                "Lambda.ServiceException",
+                "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException",
+                "Lambda.TooManyRequestsException",
+                "Lambda.ClientExecutionTimeoutException",
+            ], name
     # Top-level Tasks and Maps catch into a Fail state that names their step.
     for state in d["States"].values():
         if state["Type"] in ("Task", "Map"):
