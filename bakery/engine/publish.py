@@ -35,6 +35,9 @@ class Staging:
         self.plan = plan
         self.run_id = run_id
         self.staged: dict[str, str] = {}  # table ref -> staged location
+        # refs whose read location or files changed here (staged, emptied, published,
+        # discarded): the engine refreshes only these tables' views
+        self.changed: set[str] = set()
         self._lock: Any = None
 
     # -- locations -------------------------------------------------------
@@ -56,11 +59,13 @@ class Staging:
             if empty:
                 self.store.delete_prefix(self.staged[table.ref])
                 self._mark(self.staged[table.ref])
+                self.changed.add(table.ref)
             return self.staged[table.ref]
         location = self.staged_location(table)
         self.store.delete_prefix(location)
         self._mark(location)
         self.staged[table.ref] = location
+        self.changed.add(table.ref)
         return location
 
     @staticmethod
@@ -92,6 +97,7 @@ class Staging:
         self.store.delete(journal)
         for r in refs:
             self.staged.pop(r, None)
+        self.changed.update(refs)
         return list(refs)
 
     def _move(self, staged: str, final: str) -> None:
@@ -204,4 +210,5 @@ class Staging:
                 folder = self.store.path(f"s3://{bucket}/{STAGING}/")
                 if folder.is_dir() and not any(folder.iterdir()):
                     folder.rmdir()
+        self.changed.update(self.staged)
         self.staged.clear()

@@ -77,10 +77,22 @@ class Context:
         self.staging = staging
         self.ee_dsn = ee_dsn
         self.lock = threading.Lock()
+        self._registered = False  # every table gets its view at the first refresh
 
-    def refresh_views(self) -> None:
-        for table in self.plan.tables.values():
-            tables.register(self.con, table, self.store, self.staging.read_location(table))
+    def refresh_views(self, refs: list[str] | None = None) -> None:
+        """Bring views up to date: every table the first time, then only the tables
+        staged, emptied, published or discarded since (writes refresh their own table
+        at once, see `wrote`), plus `refs` when given."""
+        with self.lock:
+            if not self._registered:
+                todo = list(self.plan.tables)
+                self._registered = True
+            else:
+                todo = sorted(self.staging.changed | set(refs or []))
+            self.staging.changed.clear()
+            for ref in todo:
+                table = self.plan.table(ref)
+                tables.register(self.con, table, self.store, self.staging.read_location(table))
 
     def wrote(self, ref: str, con: Any = None) -> None:
         """Table `ref` has new files: its view now reads them, so the next query (the

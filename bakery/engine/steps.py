@@ -265,7 +265,7 @@ def export_by_key(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> 
 
 
 def refresh_partitions(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
-    ctx.refresh_views()
+    ctx.refresh_views(list(step.writes))
     return StepOutcome(note="local views read the partition folders directly")
 
 

@@ -198,3 +198,26 @@ def test_for_each_child_sees_rows_written_earlier_in_its_iteration(project_copy,
     result = bake(plan, ["sees_own"], store, with_upstream=True)
     assert result.ok
     assert result.tables["sees_own.per_letter_rows"]["rows"] > 0
+
+
+def test_views_are_refreshed_only_for_tables_that_changed(plan, store, monkeypatch):
+    """Before each step only the tables staged, written or published since the last
+    refresh are listed again; a table nothing writes (the raw input) is listed once."""
+    from collections import Counter
+
+    from bakery.engine import tables
+
+    sample_data.write_sample_data(plan, store, addresses=500, ballots=20, seed=2)
+    registered: Counter[str] = Counter()
+    real = tables.register
+
+    def counting(con, table, store, location):
+        registered[table.ref] += 1
+        return real(con, table, store, location)
+
+    monkeypatch.setattr(tables, "register", counting)
+    result = bake(plan, ["current_elections"], store, with_upstream=True)
+    assert len(result.steps) > 10
+    assert registered["addressbase.addressbase_cleaned_raw"] == 1
+    assert registered["current_elections.current_ballots"] <= 3
+    assert max(registered.values()) <= 6, registered
