@@ -111,8 +111,15 @@ def read_table(objects: ObjectIO, table_location: str, partition: dict[str, str]
     return pa.concat_tables(tables, promote_options="default")
 
 
+WARN_EACH = 10  # duplicated values warned about one by one; the rest in one line
+
+
 def _dedupe(table, key: str, unique_by: str, columns: list[str]):
-    """Drop identical duplicate rows by unique_by (warning); fail on conflicting ones."""
+    """Drop identical duplicate rows by unique_by (warning); fail on conflicting ones.
+
+    One pass: count rows per unique_by value, pick every row of a duplicated value at
+    once, then compare those rows grouped by value (the first row of each value kept).
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -122,27 +129,38 @@ def _dedupe(table, key: str, unique_by: str, columns: list[str]):
     if len(dupes) == 0:
         return table
     compare = list(dict.fromkeys([key, *columns]))
+    mask = pc.is_in(table[unique_by], value_set=dupes.combine_chunks())
+    positions = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+    values = table[unique_by].take(positions).to_pylist()
+    rows = table.select(compare).take(positions).to_pylist()
+    groups: dict[Any, list[tuple[int, dict]]] = {}
+    for pos, value, row in zip(positions.tolist(), values, rows, strict=True):
+        groups.setdefault(value, []).append((pos, row))
     drop: list[int] = []
-    idx = pa.array(np.arange(table.num_rows))
-    for value in dupes.to_pylist():
-        mask = pc.equal(table[unique_by], pa.scalar(value, table.schema.field(unique_by).type))
-        positions = pc.filter(idx, mask).to_pylist()
-        rows = table.take(positions).select(compare).to_pylist()
-        if any(row != rows[0] for row in rows[1:]):
-            keys = sorted({str(r[key]) for r in rows})
+    for n, (value, group) in enumerate(groups.items()):
+        first = group[0][1]
+        if any(row != first for _, row in group[1:]):
+            keys = sorted({str(r[key]) for _, r in group})
             raise ExportError(
                 f"conflicting rows for {unique_by}={value!r} in {key}={', '.join(keys)}: "
-                f"{len(rows)} rows with the same {unique_by} differ"
+                f"{len(group)} rows with the same {unique_by} differ"
             )
+        if n < WARN_EACH:
+            log.warning(
+                "dropped %d identical duplicate row(s) for %s=%r in %s=%s",
+                len(group) - 1,
+                unique_by,
+                value,
+                key,
+                first[key],
+            )
+        drop.extend(pos for pos, _ in group[1:])
+    if len(groups) > WARN_EACH:
         log.warning(
-            "dropped %d identical duplicate row(s) for %s=%r in %s=%s",
-            len(rows) - 1,
+            "dropped identical duplicate rows for %d more %s value(s)",
+            len(groups) - WARN_EACH,
             unique_by,
-            value,
-            key,
-            rows[0][key],
         )
-        drop.extend(positions[1:])
     keep = np.ones(table.num_rows, dtype=bool)
     keep[drop] = False
     return table.filter(pa.array(keep))

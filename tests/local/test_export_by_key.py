@@ -132,3 +132,29 @@ def test_lambda_handlers_on_s3(monkeypatch):
         assert names == ["out/AB1.parquet", "out/AB2.parquet", "out/CD1.parquet"]
         body = s3.get_object(Bucket="bucket", Key="out/AB2.parquet")["Body"].read()
         assert pq.read_table(io.BytesIO(body)).num_columns == 0
+
+
+def test_many_duplicates_are_handled_in_one_pass(tmp_path, caplog, monkeypatch):
+    """Thousands of duplicated uprns: identical ones dropped, the table is not scanned
+    once per duplicated value (no per-value pc.equal), and a conflict still names it."""
+    import pyarrow.compute as pc
+
+    calls = []
+    real_equal = pc.equal
+    monkeypatch.setattr(pc, "equal", lambda *a, **k: calls.append(1) or real_equal(*a, **k))
+    store = LocalStore(tmp_path)
+    rows = [(f"AB{i % 7}", str(i), f"AB{i % 7} 1AA", ["a"]) for i in range(3000)]
+    rows += rows[:2000] + rows[:500]  # 2000 duplicated uprns, 500 of them three times
+    with caplog.at_level(logging.WARNING):
+        keys = ebk.export_table(store, table(rows), **OPTS)
+    assert calls == []
+    assert sum(read(store, k).num_rows for k in keys) == 3000
+    assert "identical duplicate" in caplog.text
+    assert sorted(set(read(store, "AB0").column("uprn").to_pylist())) == sorted(
+        read(store, "AB0").column("uprn").to_pylist()
+    )
+    rows.append(("AB3", "1500", "AB3 1AA", ["b"]))  # uprn 1500 is in AB2 with ["a"]
+    with pytest.raises(
+        ebk.ExportError, match=r"conflicting rows for uprn='1500' in outcode=AB2, AB3"
+    ):
+        ebk.export_table(store, table(rows), **OPTS)
