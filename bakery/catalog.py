@@ -16,10 +16,6 @@ def _cell(text: str | None) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _code(text: str) -> str:
-    return f"`{text}`"
-
-
 def _anchor(text: str) -> str:
     return text.lower().replace(".", "").replace(" ", "-")
 

@@ -150,7 +150,7 @@ class _LayerCompiler:
             self.functions.append(name)
         return "${" + function_key(name) + "}"
 
-    def fail_state(self, step: StepPlan, within: dict[str, dict] | None = None) -> str:
+    def fail_state(self, step: StepPlan) -> str:
         """The Fail state a step's Catch goes to; it names the step and carries the error."""
         name = f"{step.id} failed"
         state = {
@@ -162,16 +162,15 @@ class _LayerCompiler:
                 "States.JsonToString($.error))"
             ),
         }
-        target = self.states if within is None else within
-        target.setdefault(name, state)
+        self.states.setdefault(name, state)
         return name
 
-    def catch(self, step: StepPlan, within: dict | None = None) -> list[dict]:
+    def catch(self, step: StepPlan) -> list[dict]:
         return [
             {
                 "ErrorEquals": ["States.ALL"],
                 "ResultPath": "$.error",
-                "Next": self.fail_state(step, within),
+                "Next": self.fail_state(step),
             }
         ]
 
@@ -449,20 +448,12 @@ class _LayerCompiler:
                 "Type": "Map",
                 "Comment": self.describe(step, f"{step.id}, one iteration per item."),
                 "ItemsPath": "$.items",
-                "ItemSelector": {"item.$": "$$.Map.Item.Value"},
                 "MaxConcurrency": concurrency or step.max_concurrency or 1,
+                # No ItemSelector: each iteration's input is its item.
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": f"{step.id} item",
-                    "States": {
-                        f"{step.id} item": {
-                            "Type": "Pass",
-                            "Comment": "Unwrap the item.",
-                            "InputPath": "$.item",
-                            "Next": body_start,
-                        },
-                        **body,
-                    },
+                    "StartAt": body_start,
+                    "States": body,
                 },
                 "ResultPath": result_path,
                 "Catch": self.catch(step),
@@ -532,9 +523,8 @@ class _LayerCompiler:
         return self.add(step.id, state)
 
     def _lambda_step_state(self, step: StepPlan, next_: str | None) -> dict[str, Any]:
+        # The table a Lambda step writes reaches it once: the TABLE_LOCATION environment variable.
         payload: dict[str, Any] = {"execution_id.$": "$$.Execution.Id", "step": step.qualified_id}
-        if step.writes:
-            payload["table_location"] = self.plan.table(step.writes[0]).location
         for name in step.params or []:
             payload[f"{name}.$"] = f"$.{name}"
         return self.lambda_task(

@@ -10,6 +10,7 @@ here, next to the statement that needs it, with the reason.
 from __future__ import annotations
 
 import re
+import weakref
 
 from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
@@ -38,15 +39,20 @@ def bucket_arn(bucket: str) -> str:
     return f"arn:aws:s3:::{bucket}"
 
 
-_ACKNOWLEDGED: set[tuple[str, str]] = set()
+# Per app (the root construct itself, held weakly: an id() would be reused by a later app in
+# the same process, whose acknowledgments would then be skipped): the (path, rule) pairs done.
+_ACKNOWLEDGED: weakref.WeakKeyDictionary[IConstruct, set[tuple[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge a cdk-nag finding on `scope` (once per scope and rule) with its reason."""
-    key = (f"{id(scope.node.root)}:{scope.node.path}", rule)
-    if key in _ACKNOWLEDGED:
+    done = _ACKNOWLEDGED.setdefault(scope.node.root, set())
+    key = (scope.node.path, rule)
+    if key in done:
         return
-    _ACKNOWLEDGED.add(key)
+    done.add(key)
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -79,7 +79,8 @@ class LayerStack(Stack):
             definition_body=sfn.DefinitionBody.from_string(self.compiled.to_json()),
             definition_substitutions=dict(sorted(ctx.substitutions.items())),
             role=self.role,
-            timeout=Duration.minutes(layer.spec.timeout_minutes),
+            # No timeout= here: CDK ignores it with DefinitionBody.from_string; the ASL
+            # carries TimeoutSeconds.
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=self.logs, level=sfn.LogLevel.ALL, include_execution_data=True

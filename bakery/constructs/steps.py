@@ -263,7 +263,7 @@ class ExportByKeyStep(StepConstruct):
                 description=f"bakery {step.qualified_id}: delete files of keys that are gone",
                 timeout=Duration.minutes(5),
                 memory_mb=512,
-                pandas=True,
+                # delete_stale_handler needs only the standard library and boto3.
             )
             access.grant_s3(
                 stale.role,
