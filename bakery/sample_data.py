@@ -348,19 +348,6 @@ def ballots_csv(m: int, seed: int = 1) -> bytes:
     return _csv_bytes(ballots_rows(m, seed))
 
 
-def addresses_csv(n: int, seed: int = 1) -> bytes:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(
-        addresses_table(n, seed),
-        sink,
-        write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-    )
-    return sink.getvalue().to_pybytes()
-
-
 def ballots_file_name(plan: Plan) -> str:
     for layer in plan.layers:
         for step in layer.walk():
