@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bakery.lambdas import s3uri
+
 # Shape, fill colour and a short legend word per step kind.
 STEP_STYLE: dict[str, tuple[str, str]] = {
     "purge_prefix": ("box", "#fde2e1"),
@@ -169,9 +171,7 @@ def build_graph(plan: Any) -> Graph:
     last: dict[str, str] = {}
 
     def prefix_node(location: str) -> str:
-        m = re.match(r"^s3://([^/]+)/(.*)$", location)
-        assert m, location
-        key = (m.group(1), m.group(2))
+        key = s3uri.split(location)
         if key not in prefixes:
             prefixes[key] = "p_" + _slug(f"{key[0]}/{key[1]}")
         return prefixes[key]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import graphlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,12 @@ import jinja2
 from bakery import hive_types
 from bakery import spec as s
 from bakery.errors import Problem, SpecError
+from bakery.lambdas import s3uri
 from bakery.loader import Document
 from bakery.sql import Rendered, TemplateProblem, analyse, render, render_text
 from bakery.workspace import LayerFile, Workspace
 
 LAMBDAS_DIR = Path(__file__).parent / "lambdas"
-_S3 = re.compile(r"^s3://([^/]+)/(.*)$")
 
 
 @dataclass
@@ -53,11 +52,11 @@ class TablePlan:
 
     @property
     def bucket(self) -> str:
-        return _S3.match(self.location).group(1)  # type: ignore[union-attr]
+        return s3uri.split(self.location)[0]
 
     @property
     def prefix(self) -> str:
-        return _S3.match(self.location).group(2)  # type: ignore[union-attr]
+        return s3uri.split(self.location)[1]
 
     @property
     def external(self) -> bool:
@@ -199,11 +198,11 @@ class _Builder:
         except jinja2.TemplateError as exc:
             self.problem(doc, path, f"location template: {exc}")
             return None
-        m = _S3.match(value)
-        if not m:
+        try:
+            bucket, prefix = s3uri.split(value)
+        except ValueError:
             self.problem(doc, path, f"{value!r} is not an s3://bucket/prefix/ location")
             return None
-        bucket, prefix = m.groups()
         if bucket not in self.ws.project.buckets.values():
             known = ", ".join(sorted(self.ws.project.buckets.values()))
             self.problem(
@@ -636,8 +635,11 @@ class _Builder:
         except jinja2.TemplateError as exc:
             self.problem(lf.doc, anchor, f"prefix template: {exc}")
             return None
-        m = _S3.match(rendered)
-        if not m or not m.group(2).strip("/"):
+        try:
+            inside = s3uri.split(rendered)[1].strip("/")
+        except ValueError:
+            inside = ""
+        if not inside:
             self.problem(
                 lf.doc, anchor, f"{rendered!r} is a bucket root or not s3://; refusing to purge it"
             )

@@ -14,27 +14,15 @@ name starts with `.` or `_` are hidden, as Athena ignores them.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-_S3 = re.compile(r"^s3://([^/]+)/?(.*)$")
+from bakery.lambdas.s3uri import is_hidden
+from bakery.lambdas.s3uri import split as split_uri
 
 DEFAULT_STORE = ".bakery/store"
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    m = _S3.match(uri)
-    if not m:
-        raise ValueError(f"{uri!r} is not an s3://bucket/key location")
-    return m.group(1), m.group(2)
-
-
-def hidden(name: str) -> bool:
-    base = name.rstrip("/").rsplit("/", 1)[-1]
-    return base.startswith((".", "_"))
 
 
 class Store(Protocol):
@@ -80,10 +68,10 @@ class LocalStore:
             return []
         out = []
         for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = sorted(d for d in dirnames if not hidden(d))
+            dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
             rel = Path(dirpath).relative_to(self.root).as_posix()
             for name in filenames:
-                if not hidden(name):
+                if not is_hidden(name):
                     out.append(f"s3://{rel}/{name}")
         return sorted(out)
 
@@ -150,7 +138,7 @@ class S3Store:
         for page in paginator.paginate(Bucket=bucket, Prefix=key):
             for obj in page.get("Contents", []):
                 rel = obj["Key"][len(key) :]
-                if any(hidden(part) for part in rel.split("/") if part):
+                if is_hidden(rel):
                     continue
                 out.append(f"s3://{bucket}/{obj['Key']}")
         return sorted(out)

@@ -9,25 +9,17 @@ here, next to the statement that needs it, with the reason.
 
 from __future__ import annotations
 
-import re
 import weakref
 
 from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-_S3 = re.compile(r"^s3://([^/]+)/(.*)$")
+from bakery.lambdas.s3uri import split
 
 S3_READ = ["s3:GetObject"]
 S3_WRITE = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
 S3_DELETE = ["s3:DeleteObject"]
-
-
-def split(location: str) -> tuple[str, str]:
-    m = _S3.match(location)
-    if not m:
-        raise ValueError(f"not an s3:// location: {location}")
-    return m.group(1), m.group(2)
 
 
 def objects_arn(location: str) -> str:

@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from bakery.lambdas.s3uri import is_hidden, split
+
 log = logging.getLogger("bakery.export_by_key")
 
 SUFFIX = ".parquet"
@@ -42,17 +44,6 @@ class ObjectIO(Protocol):
     def delete(self, uri: str) -> None: ...
 
 
-def _split(uri: str) -> tuple[str, str]:
-    m = re.match(r"^s3://([^/]+)/?(.*)$", uri)
-    if not m:
-        raise ValueError(f"{uri!r} is not an s3:// location")
-    return m.group(1), m.group(2)
-
-
-def _hidden(rel: str) -> bool:
-    return any(part.startswith((".", "_")) for part in rel.split("/") if part)
-
-
 class S3IO:
     """boto3-backed ObjectIO, used by the Lambda handlers."""
 
@@ -64,26 +55,26 @@ class S3IO:
         self.client = client
 
     def list(self, prefix: str) -> list[str]:
-        bucket, key = _split(prefix)
+        bucket, key = split(prefix)
         out = []
         for page in self.client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=key
         ):
             for obj in page.get("Contents", []):
-                if not _hidden(obj["Key"][len(key) :]):
+                if not is_hidden(obj["Key"][len(key) :]):
                     out.append(f"s3://{bucket}/{obj['Key']}")
         return sorted(out)
 
     def read_bytes(self, uri: str) -> bytes:
-        bucket, key = _split(uri)
+        bucket, key = split(uri)
         return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        bucket, key = _split(uri)
+        bucket, key = split(uri)
         self.client.put_object(Bucket=bucket, Key=key, Body=data)
 
     def delete(self, uri: str) -> None:
-        bucket, key = _split(uri)
+        bucket, key = split(uri)
         self.client.delete_object(Bucket=bucket, Key=key)
 
 

@@ -6,10 +6,10 @@ against moto or a stub; `handler` is the Lambda entry point.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-_S3 = re.compile(r"^s3://([^/]+)/(.+)$")
+from bakery.lambdas.s3uri import split
+
 BATCH = 1000  # delete_objects accepts at most 1000 keys per call
 
 
@@ -18,12 +18,14 @@ class PurgeError(RuntimeError):
 
 
 def split_location(location: str) -> tuple[str, str]:
-    m = _S3.match(location)
-    if not m or not m.group(2).strip("/"):
+    try:
+        bucket, prefix = split(location)
+    except ValueError:
+        prefix = ""
+    if not prefix.strip("/"):
         raise ValueError(
             f"{location!r} is not an s3://bucket/prefix/ location (bucket roots refused)"
         )
-    bucket, prefix = m.groups()
     return bucket, prefix if prefix.endswith("/") else prefix + "/"
 
 
