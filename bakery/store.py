@@ -180,23 +180,10 @@ class S3Store:
         return purge(self.client, prefix)
 
     def _delete_keys(self, bucket: str, keys: list[str]) -> None:
-        from bakery.lambdas.purge import BATCH, PurgeError
+        from bakery.lambdas.purge import BATCH, delete_batch
 
         for i in range(0, len(keys), BATCH):
-            batch = keys[i : i + BATCH]
-            response = self.client.delete_objects(
-                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
-            )
-            errors = response.get("Errors") or []
-            if errors:
-                sample = "; ".join(
-                    f"{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}".strip()
-                    for e in errors[:3]
-                )
-                raise PurgeError(
-                    f"could not delete {len(errors)} of {len(batch)} objects in "
-                    f"s3://{bucket}/: {sample}"
-                )
+            delete_batch(self.client, bucket, keys[i : i + BATCH], f"in s3://{bucket}/")
 
     def copy_prefix(self, src: str, dst: str) -> None:
         """Make dst hold exactly the objects of src (src is kept): copy every object of

@@ -29,37 +29,35 @@ def split_location(location: str) -> tuple[str, str]:
     return bucket, prefix if prefix.endswith("/") else prefix + "/"
 
 
+def delete_batch(s3: Any, bucket: str, keys: list[str], where: str) -> None:
+    """Delete up to BATCH keys in one call; raise PurgeError naming the first failures."""
+    response = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+    )
+    errors = response.get("Errors") or []
+    if errors:
+        sample = "; ".join(
+            f"{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}".strip() for e in errors[:3]
+        )
+        raise PurgeError(f"could not delete {len(errors)} of {len(keys)} objects {where}: {sample}")
+
+
 def purge(s3: Any, location: str) -> int:
     """Delete every object under `location`; return how many. Raise PurgeError on any failure."""
     bucket, prefix = split_location(location)
     deleted = 0
-    batch: list[dict[str, str]] = []
-
-    def flush() -> None:
-        nonlocal deleted
-        if not batch:
-            return
-        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-        errors = response.get("Errors") or []
-        if errors:
-            sample = "; ".join(
-                f"{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}".strip()
-                for e in errors[:3]
-            )
-            raise PurgeError(
-                f"could not delete {len(errors)} of {len(batch)} objects under "
-                f"s3://{bucket}/{prefix}: {sample}"
-            )
-        deleted += len(batch)
-        batch.clear()
-
+    batch: list[str] = []
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            batch.append({"Key": obj["Key"]})
+            batch.append(obj["Key"])
             if len(batch) == BATCH:
-                flush()
-    flush()
+                delete_batch(s3, bucket, batch, f"under s3://{bucket}/{prefix}")
+                deleted += len(batch)
+                batch = []
+    if batch:
+        delete_batch(s3, bucket, batch, f"under s3://{bucket}/{prefix}")
+        deleted += len(batch)
     return deleted
 
 
