@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -359,3 +360,14 @@ def test_publish_handler(s3, monkeypatch):
     }
     result = publish.handler(event)
     assert result["copied"] == 1 and keys(s3, LIVE) == [f"{LIVE}new"]
+
+
+def test_writing_a_staged_table_after_publish_is_refused(plan: Plan):
+    from bakery.compile.asl import CompileError
+    from bakery.plan import StepPlan
+
+    layer = copy.copy(plan.layer("addressbase"))
+    export = StepPlan(layer="addressbase", id="export_first", kind="export_by_key", spec=None)
+    layer.steps = [export, *layer.steps]
+    with pytest.raises(CompileError, match="writes a staged table after the layer publishes"):
+        compile_layer(plan, layer)
