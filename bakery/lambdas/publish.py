@@ -10,6 +10,7 @@ moto or a stub; `handler` is the Lambda entry point.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bakery.lambdas.purge import BATCH, delete_batch, split_location
@@ -17,6 +18,9 @@ from bakery.lambdas.purge import BATCH, delete_batch, split_location
 # copy_object copies at most 5 GiB in one request; larger objects go through the managed
 # (multipart) copy.
 MAX_SINGLE_COPY = 5 * 1024**3
+# Server-side copies run side by side (boto3 clients are thread-safe): one request each,
+# so a table of many files publishes well within the Lambda's 15 minutes.
+COPY_THREADS = 16
 
 
 def _objects(s3: Any, bucket: str, prefix: str):
@@ -43,18 +47,20 @@ def publish(s3: Any, staging_location: str, live_location: str) -> dict[str, Any
         s_bucket == l_bucket and (s_prefix.startswith(l_prefix) or l_prefix.startswith(s_prefix))
     ):
         raise ValueError(f"staging {staging_location!r} and live {live_location!r} overlap")
-    staged: list[str] = []
-    published: set[str] = set()
-    for obj in _objects(s3, s_bucket, s_prefix):
-        key = obj["Key"]
-        target = l_prefix + key[len(s_prefix) :]
-        source = {"Bucket": s_bucket, "Key": key}
+    objects = list(_objects(s3, s_bucket, s_prefix))
+    staged = [o["Key"] for o in objects]
+    published = {l_prefix + key[len(s_prefix) :] for key in staged}
+
+    def copy(obj: dict[str, Any]) -> None:
+        source = {"Bucket": s_bucket, "Key": obj["Key"]}
+        target = l_prefix + obj["Key"][len(s_prefix) :]
         if obj.get("Size", 0) > MAX_SINGLE_COPY:
             s3.copy(source, l_bucket, target)
         else:
             s3.copy_object(CopySource=source, Bucket=l_bucket, Key=target)
-        staged.append(key)
-        published.add(target)
+
+    with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
+        list(pool.map(copy, objects))  # re-raises a failed copy: nothing is deleted then
     stale = [o["Key"] for o in _objects(s3, l_bucket, l_prefix) if o["Key"] not in published]
     _delete_all(s3, l_bucket, stale, f"(stale files) under s3://{l_bucket}/{l_prefix}")
     _delete_all(s3, s_bucket, staged, f"(staging) under s3://{s_bucket}/{s_prefix}")

@@ -371,3 +371,23 @@ def test_writing_a_staged_table_after_publish_is_refused(plan: Plan):
     layer.steps = [export, *layer.steps]
     with pytest.raises(CompileError, match="writes a staged table after the layer publishes"):
         compile_layer(plan, layer)
+
+
+def test_publish_deletes_nothing_when_a_copy_fails(s3):
+    from botocore.exceptions import ClientError
+
+    for name in ("a", "b", "c"):
+        s3.put_object(Bucket=BUCKET, Key=f"{STAGING}{name}", Body=b"new")
+    s3.put_object(Bucket=BUCKET, Key=f"{LIVE}old", Body=b"old")
+    real = s3.copy_object
+
+    def failing(**kwargs):
+        if kwargs["Key"].endswith("/b"):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "CopyObject")
+        return real(**kwargs)
+
+    s3.copy_object = failing
+    with pytest.raises(ClientError, match="AccessDenied"):
+        publish.publish(s3, f"s3://{BUCKET}/{STAGING}", f"s3://{BUCKET}/{LIVE}")
+    assert f"{LIVE}old" in keys(s3, LIVE)  # the previous build is still readable
+    assert len(keys(s3, STAGING)) == 3  # staging kept for the next attempt
