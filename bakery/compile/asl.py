@@ -8,7 +8,15 @@ reviewer diffs is the definition that is deployed.
 
 Shape of a layer's state machine, in spec order:
 
-    start (Pass: wrap any input) -> [singleton check] -> step 1 -> step 2 ... -> succeeded
+    start (Pass: wrap any input) -> [singleton check] -> step 1 -> step 2 ...
+        -> publish -> [export_by_key steps] -> succeeded
+
+Staged publish (bakery.compile.staging): every table the layer writes with a query is
+built in its staging table (purged, UNLOADed or INSERTed into, repaired there) and read
+from it by the layer's checks and later queries. Only after the last of them come the
+publish states, one pair per staged table: the publish Lambda copies staging over live
+and deletes what is stale, then MSCK REPAIR loads the live partitions. A run that fails
+before publish leaves the live tables as they were.
 
 Every Task retries transient service errors with jittered exponential backoff
 and catches everything else into a Fail state named after the step. Athena runs
@@ -23,6 +31,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bakery.compile.staging import (
+    rewrite_sql,
+    staged_tables,
+    staging_glue_name,
+    staging_location,
+)
 from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
 
 ATHENA_SYNC = "arn:aws:states:::athena:startQueryExecution.sync"
@@ -135,6 +149,29 @@ class _LayerCompiler:
         self.functions: list[str] = []
         # Inside a for_each: the JSONPath of each parameter's quote-safe text (default $.<name>).
         self.literal_paths: dict[str, str] = {}
+        # Tables built in staging, then published; queries read them from staging until then.
+        self.staged: dict[str, TablePlan] = {t.ref: t for t in staged_tables(plan, layer)}
+        self.publish_at = publish_index(layer)
+        self.before_publish = True  # while compiling a step that runs before publish
+
+    # -- staging -----------------------------------------------------------
+
+    def staged_table(self, ref: str) -> TablePlan | None:
+        """The table if it is staged and the current step runs before publish."""
+        return self.staged.get(ref) if self.before_publish else None
+
+    def sql(self, text: str | None) -> str | None:
+        """A query as it runs here: before publish, staged tables are read from staging."""
+        if text is None or not self.before_publish:
+            return text
+        return rewrite_sql(text, list(self.staged.values()))
+
+    def write_target(self, ref: str) -> tuple[TablePlan, str, str]:
+        """(table, location, glue name) a query step writes: the staging ones if staged."""
+        table = self.plan.table(ref)
+        if self.staged_table(ref) is None:
+            return table, table.location, table.glue_name
+        return table, staging_location(table), staging_glue_name(table)
 
     # -- small builders --------------------------------------------------
 
@@ -256,8 +293,17 @@ class _LayerCompiler:
 
     def compile(self) -> Compiled:
         next_ = self.add("succeeded", {"Type": "Succeed", "Comment": "Every step ran."})
-        for step in reversed(self.layer.steps):
-            next_ = self.step(step, next_)
+        steps = self.layer.steps
+        for i in reversed(range(len(steps))):
+            if i + 1 == self.publish_at:
+                next_ = self.publish(next_)
+            self.before_publish = i < self.publish_at
+            if not self.before_publish:
+                self.refuse_staged_write(steps[i])
+            next_ = self.step(steps[i], next_)
+        if self.publish_at == 0:
+            next_ = self.publish(next_)
+        self.before_publish = True
         if self.layer.singleton:
             next_ = self.singleton(next_)
         start = self.add(
@@ -279,6 +325,53 @@ class _LayerCompiler:
             "TimeoutSeconds": self.layer.spec.timeout_minutes * 60,
         }
         return Compiled(definition, self.functions)
+
+    def refuse_staged_write(self, step: StepPlan) -> None:
+        for sub in [step, *step.children]:
+            if sub.kind != "export_by_key" and set(sub.writes) & set(self.staged):
+                raise CompileError(
+                    f"step {sub.qualified_id} writes a staged table after the layer publishes "
+                    "(before its first export_by_key): move it before the exports"
+                )
+
+    def publish(self, next_: str) -> str:
+        """Per staged table: copy staging over live (publish Lambda), then load partitions."""
+        if not self.staged:
+            return next_
+        failed = self.add(
+            "publishing failed",
+            {
+                "Type": "Fail",
+                "Comment": "A table could not be published; tables published before it are new.",
+                "Error": f"{self.layer.name}.publish failed",
+                "CausePath": ("States.Format('publish failed: {}', States.JsonToString($.error))"),
+            },
+        )
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}]
+        for table in reversed(list(self.staged.values())):
+            if table.partition_keys:
+                state = self.athena_task(
+                    f"MSCK REPAIR TABLE {table.glue_name}",
+                    f"Load the partitions of the published {table.name} into Glue.",
+                    next_,
+                )
+                state["Catch"] = catch
+                next_ = self.add(f"repair {table.name}", state)
+            next_ = self.add(
+                f"publish {table.name}",
+                self.lambda_task(
+                    "publish",
+                    {
+                        "staging_location": staging_location(table),
+                        "live_location": table.location,
+                    },
+                    f"Publish {table.ref}: copy staging over live, delete stale live files, "
+                    "clear staging.",
+                    next_,
+                    Catch=catch,
+                ),
+            )
+        return next_
 
     def singleton(self, next_: str) -> str:
         verdict = self.add(
@@ -355,24 +448,32 @@ class _LayerCompiler:
     # -- one method per step kind -----------------------------------------
 
     def step_purge_prefix(self, step: StepPlan, next_: str) -> str:
+        location = step.location
+        staged = [self.staged_table(ref) for ref in step.writes]
+        if staged and staged[0] is not None:
+            location = staging_location(staged[0])  # the live table stays until publish
         state = self.lambda_task(
             "purge",
-            {"location": step.location},
-            self.describe(step, f"Empty {step.location}"),
+            {"location": location},
+            self.describe(step, f"Empty {location}"),
             next_,
             Catch=self.catch(step),
         )
         return self.add(step.id, state)
 
     def step_refresh_partitions(self, step: StepPlan, next_: str) -> str:
-        state = self.athena_task(step.sql, self.describe(step, "Load partitions."), next_)
+        sql = step.sql
+        table = self.staged_table(step.writes[0]) if step.writes else None
+        if table is not None:
+            sql = f"MSCK REPAIR TABLE {staging_glue_name(table)}"
+        state = self.athena_task(sql, self.describe(step, "Load partitions."), next_)
         state["Catch"] = self.catch(step)
         return self.add(step.id, state)
 
     def step_athena_query(self, step: StepPlan, next_: str) -> str:
-        table = self.plan.table(step.writes[0])
+        table, location, _ = self.write_target(step.writes[0])
         keys = [k.name for k in table.partition_keys]
-        query = unload(step.sql or "", table, table.location, keys)  # type: ignore[arg-type]
+        query = unload(self.sql(step.sql) or "", table, location, keys)
         state = self.athena_task(query, self.describe(step, f"Write {table.ref}."), next_)
         state["Catch"] = self.catch(step)
         return self.add(step.id, state)
@@ -384,7 +485,7 @@ class _LayerCompiler:
         # column but the fan-out one (its value is the folder), so the queries run side by side
         # without sharing a destination (UNLOAD refuses a non-empty one).
         column = step.over_params[0]
-        table = self.plan.table(step.writes[0])
+        table, table_location, _ = self.write_target(step.writes[0])
         keys = [k.name for k in table.partition_keys]
         if column not in keys:
             raise CompileError(
@@ -393,14 +494,14 @@ class _LayerCompiler:
             )
         rest = [k for k in keys if k != column]
         selected = ", ".join([c.name for c in table.columns] + rest)
-        inner = f"SELECT {selected}\nFROM (\n{step.sql}\n) AS fanned_out"
+        inner = f"SELECT {selected}\nFROM (\n{self.sql(step.sql)}\n) AS fanned_out"
         items = []
         for value in step.over_values:
             if not _SAFE_VALUE.match(value):
                 raise CompileError(
                     f"step {step.qualified_id}: fan-out value {value!r} is not a plain path segment"
                 )
-            location = f"{table.location}{column}={value}/"
+            location = f"{table_location}{column}={value}/"
             items.append(
                 {
                     "params": [sql_literal(value)],
@@ -481,7 +582,7 @@ class _LayerCompiler:
         )
         states: dict[str, dict] = {}
         query = self.athena_task(
-            step.sql,
+            self.sql(step.sql),
             f"Check: {what}",
             r,
             params_path=self.params_path(step.params),
@@ -762,7 +863,7 @@ class _LayerCompiler:
             ),
         }
         return self._rows_map(
-            step, next_, step.over_sql or "", selector, guard, body, None, concurrency
+            step, next_, self.sql(step.over_sql) or "", selector, guard, body, None, concurrency
         )
 
     def _inner(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:
@@ -771,8 +872,8 @@ class _LayerCompiler:
         if child.kind == "athena_query":
             # Iterations run side by side: INSERT INTO appends files (and partitions) safely,
             # where UNLOAD would need one empty destination per iteration.
-            table = self.plan.table(child.writes[0])
-            query = f"INSERT INTO {table.glue_name}\n{child.sql}"
+            table, _, glue_name = self.write_target(child.writes[0])
+            query = f"INSERT INTO {glue_name}\n{self.sql(child.sql)}"
             body[child.id] = self.athena_task(
                 query,
                 self.describe(child, f"Append to {table.ref}."),
@@ -815,6 +916,15 @@ def _link(state: dict[str, Any], next_: str | None) -> None:
         state["End"] = True
     else:
         state["Next"] = next_
+
+
+def publish_index(layer: LayerPlan) -> int:
+    """Where the publish states go among the layer's top-level steps: before the first
+    export_by_key (which reads the live table), else after the last step."""
+    for i, step in enumerate(layer.steps):
+        if step.kind == "export_by_key":
+            return i
+    return len(layer.steps)
 
 
 def partition_values(plan: Plan, table: TablePlan) -> list[str] | None:

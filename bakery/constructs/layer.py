@@ -11,6 +11,7 @@ from constructs import Construct
 
 from bakery.compile.asl import Compiled, compile_layer, function_key
 from bakery.compile.names import state_machine_name
+from bakery.compile.staging import staged_tables
 from bakery.constructs import access
 from bakery.constructs.core import CoreStack
 from bakery.constructs.steps import STEP_CONSTRUCTS, LayerContext
@@ -46,6 +47,16 @@ class LayerStack(Stack):
             )
             for t in layer.tables
         }
+        self.staging_tables = {
+            t.name: GlueTable(
+                self,
+                f"Staging{construct_id(t.name)}",
+                table=t,
+                database=plan.project.glue_database,
+                staging=True,
+            )
+            for t in staged_tables(plan, layer)
+        }
         self.state_machine_name = state_machine_name(plan, layer.name)
         self.role = iam.Role(
             self,
@@ -60,6 +71,7 @@ class LayerStack(Stack):
         if layer.singleton:
             assert core.singleton is not None
             ctx.invoke("singleton", core.singleton)
+        ctx.publish_function()
 
         self.compiled: Compiled = compile_layer(plan, layer)
         missing = [f for f in self.compiled.functions if function_key(f) not in ctx.substitutions]

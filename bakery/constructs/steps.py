@@ -17,6 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from bakery.compile.asl import function_key, partition_values
+from bakery.compile.staging import staged_tables, staging_location, staging_name
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
@@ -54,6 +55,12 @@ class LayerContext:
     substitutions: dict[str, str] = field(default_factory=dict)
     _granted: set[str] = field(default_factory=set)
     _purge: BakeryFunction | None = None
+    _publish: BakeryFunction | None = None
+
+    @property
+    def staged(self) -> dict[str, TablePlan]:
+        """The tables this layer builds in staging and publishes (bakery.compile.staging)."""
+        return {t.ref: t for t in staged_tables(self.plan, self.layer)}
 
     def once(self, key: str) -> bool:
         if key in self._granted:
@@ -102,6 +109,14 @@ class LayerContext:
         self.athena()
         self._glue(table, GLUE_READ)
         access.grant_s3(self.role, table.location, access.S3_READ, f"Athena reads {ref}")
+        if ref in self.staged:  # read from staging until the layer publishes
+            self._glue(table, GLUE_READ, staging=True)
+            access.grant_s3(
+                self.role,
+                staging_location(table),
+                access.S3_READ,
+                f"Athena reads the staging of {ref}",
+            )
 
     def write_table(self, ref: str) -> None:
         if not self.once(f"write:{ref}"):
@@ -109,20 +124,69 @@ class LayerContext:
         table = self.plan.table(ref)
         self.athena()
         self._glue(table, GLUE_READ + GLUE_ADD_PARTITIONS)
+        if ref not in self.staged:
+            access.grant_s3(
+                self.role,
+                table.location,
+                access.S3_READ + access.S3_WRITE,
+                f"Athena writes {ref}",
+            )
+            return
+        # Staged: Athena writes (and repairs) the staging table only; on live it only
+        # lists and reads, to load the partitions the publish Lambda has copied there.
+        self._glue(table, GLUE_READ + GLUE_ADD_PARTITIONS, staging=True)
+        access.grant_s3(
+            self.role,
+            staging_location(table),
+            access.S3_READ + access.S3_WRITE,
+            f"Athena writes the staging of {ref}",
+        )
         access.grant_s3(
             self.role,
             table.location,
-            access.S3_READ + access.S3_WRITE,
-            f"Athena writes {ref}",
+            access.S3_READ,
+            f"MSCK REPAIR loads the partitions of the published {ref}",
         )
 
-    def _glue(self, table: TablePlan, actions: list[str]) -> None:
+    def _glue(self, table: TablePlan, actions: list[str], staging: bool = False) -> None:
+        name = staging_name(table) if staging else table.name
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=sorted(set(actions)),
-                resources=access.glue_arns(self.stack, table.glue_database, [table.name]),
+                resources=access.glue_arns(self.stack, table.glue_database, [name]),
             )
         )
+
+    def publish_function(self) -> BakeryFunction | None:
+        """The layer's publish Lambda (when it stages a table), scoped to its tables' prefixes."""
+        if self._publish is None and self.staged:
+            self._publish = BakeryFunction(
+                self.stack,
+                "PublishFunction",
+                code=self.code,
+                handler="bakery.lambdas.publish.handler",
+                description=(
+                    f"bakery {self.layer.name}: publish a staged table (copy staging over "
+                    "live, delete stale live files, clear staging)"
+                ),
+                timeout=Duration.minutes(15),
+                memory_mb=512,
+            )
+            for ref, table in self.staged.items():
+                access.grant_s3(
+                    self._publish.role,
+                    staging_location(table),
+                    access.S3_READ + access.S3_DELETE,
+                    f"publish reads then clears the staging of {ref}",
+                )
+                access.grant_s3(
+                    self._publish.role,
+                    table.location,
+                    access.S3_WRITE + access.S3_DELETE,
+                    f"publish copies into {ref} and deletes its stale files",
+                )
+            self.invoke("publish", self._publish)
+        return self._publish
 
     def purge_function(self) -> BakeryFunction:
         if self._purge is None:
@@ -153,13 +217,20 @@ class StepConstruct(Construct):
 
 
 class PurgePrefixStep(StepConstruct):
-    """Empty a table's prefix with the layer's purge Lambda (delete rights on that prefix only)."""
+    """Empty a table's prefix with the layer's purge Lambda (delete rights on that prefix only).
+
+    A staged table is purged in staging: the live prefix is not the purge Lambda's to touch.
+    """
 
     def build(self) -> None:
         fn = self.ctx.purge_function()
+        location = self.step.location or ""
+        staged = [self.ctx.staged[r] for r in self.step.writes if r in self.ctx.staged]
+        if staged:
+            location = staging_location(staged[0])
         access.grant_s3(
             fn.role,
-            self.step.location or "",
+            location,
             access.S3_DELETE,
             f"step {self.step.qualified_id} empties this prefix",
         )

@@ -6,6 +6,7 @@ from aws_cdk import Aws
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
+from bakery.compile.staging import staging_location, staging_name
 from bakery.plan import TablePlan
 
 PARQUET = {
@@ -29,10 +30,19 @@ def _columns(columns) -> list[glue.CfnTable.ColumnProperty]:
 
 
 class GlueTable(Construct):
-    """One external table: columns, partition keys, location, CSV or Parquet storage."""
+    """One external table: columns, partition keys, location, CSV or Parquet storage.
 
-    def __init__(self, scope: Construct, id: str, *, table: TablePlan, database: str) -> None:
+    With staging=True, the table's staging twin (bakery.compile.staging): same columns,
+    format and partition keys, named `<name>__staging`, at the staging location.
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, *, table: TablePlan, database: str, staging: bool = False
+    ) -> None:
         super().__init__(scope, id)
+        name, location = table.name, table.location
+        if staging:
+            name, location = staging_name(table), staging_location(table)
         parameters = {"EXTERNAL": "TRUE", "classification": table.format}
         if table.format == "parquet":
             formats = PARQUET
@@ -50,20 +60,24 @@ class GlueTable(Construct):
             if csv and csv.header:
                 parameters["skip.header.line.count"] = "1"
         owner = "external: produced outside bakery" if table.external else f"layer {table.layer}"
+        description = table.description or f"{table.ref}"
+        if staging:
+            owner += " (staging: built here, then published to " + table.name + ")"
+            description = f"Staging of {table.ref}, published when the layer's checks pass."
         self.resource = glue.CfnTable(
             self,
             "Table",
             catalog_id=Aws.ACCOUNT_ID,
             database_name=database,
             table_input=glue.CfnTable.TableInputProperty(
-                name=table.name,
-                description=(table.description or f"{table.ref}")[:2048],
+                name=name,
+                description=description[:2048],
                 table_type="EXTERNAL_TABLE",
                 parameters={**parameters, "bakery.owner": owner},
                 partition_keys=_columns(table.partition_keys) or None,
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     columns=_columns(table.columns),
-                    location=table.location,
+                    location=location,
                     input_format=formats["input"],
                     output_format=formats["output"],
                     serde_info=glue.CfnTable.SerdeInfoProperty(

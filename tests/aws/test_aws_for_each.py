@@ -63,7 +63,8 @@ def test_for_each_over_query_rows(boundary_plan: Plan):
     assert body[guard["Choices"][0]["Next"]]["Type"] == "Fail"
     changes = body[guard["Default"]]
     assert changes["Parameters"]["QueryString"].startswith(
-        "INSERT INTO dc_data_baker.boundary_changes_out\nSELECT uprn, ? AS review"
+        # Built in staging, published after the layer's checks.
+        "INSERT INTO dc_data_baker.boundary_changes_out__staging\nSELECT uprn, ? AS review"
     )
     assert changes["Parameters"]["ExecutionParameters.$"] == (
         f"States.Array({QUOTED.format('$.review')}, {QUOTED.format('$.review')}, "

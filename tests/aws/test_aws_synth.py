@@ -10,6 +10,7 @@ from aws_helpers import Synthesized, resources
 
 from bakery.compile.asl import ATHENA_SYNC, LAMBDA_INVOKE, compile_layer
 from bakery.compile.names import core_stack_name, layer_stack_name, state_machine_name
+from bakery.compile.staging import staged_tables, staging_location
 
 # Actions AWS defines on no resource, so "Resource": "*" is the only form IAM accepts.
 # Each comes from a feature switched on deliberately; the reason is why it is on.
@@ -102,9 +103,10 @@ def test_resources_per_layer(synthesized: Synthesized):
         "AWS::S3::Bucket",
     )
     expected = {
-        # tables, state machines, Lambdas (purge, ...), queues, rules, pipes, buckets
-        "addressbase": (2, 1, 1, 0, 0, 0, 0),
-        "current_elections": (2, 1, 4, 2, 2, 1, 0),
+        # tables (+ staging), state machines, Lambdas (purge, publish, ...), queues, rules,
+        # pipes, buckets
+        "addressbase": (3, 1, 2, 0, 0, 0, 0),
+        "current_elections": (3, 1, 5, 2, 2, 1, 0),
     }
     for layer, counts in expected.items():
         template = Template.from_json(synthesized.templates[layer_stack_name(plan, layer)])
@@ -298,7 +300,13 @@ def test_athena_steps(synthesized: Synthesized):
         "Database": "dc_data_baker",
     }
     query = params["QueryString"]
-    location = plan.table("addressbase.addressbase_partitioned").location
+    table = plan.table("addressbase.addressbase_partitioned")
+    location = staging_location(table)  # the live table is untouched until publish
+    assert location == (
+        "s3://pollingstations.private.data/.bakery-staging/addressbase/development/"
+        "addressbase_partitioned/"
+    )
+    assert table.location not in query
     assert query.startswith("UNLOAD (\n")
     assert query.endswith(
         f"TO '{location}'\nWITH (format = 'PARQUET', compression = 'SNAPPY', "
@@ -307,7 +315,7 @@ def test_athena_steps(synthesized: Synthesized):
     refresh = d["States"]["refresh_addressbase_partitioned"]
     assert (
         refresh["Parameters"]["QueryString"]
-        == "MSCK REPAIR TABLE dc_data_baker.addressbase_partitioned"
+        == "MSCK REPAIR TABLE dc_data_baker.addressbase_partitioned__staging"
     )
     purge = d["States"]["empty_partitioned"]
     assert purge["Parameters"]["Payload"] == {"location": location}
@@ -324,8 +332,10 @@ def test_fanned_out_geo_join_passes_values_as_execution_parameters(synthesized: 
     assert body["Parameters"]["ExecutionParameters.$"] == "$.params"
     items = d["States"]["join_ballots_to_addresses items"]["Result"]
     assert [i["value"] for i in items] == [chr(c) for c in range(ord("A"), ord("Z") + 1)]
-    location = plan.table("current_elections.current_ballots_joined_to_address_base").location
+    table = plan.table("current_elections.current_ballots_joined_to_address_base")
+    location = staging_location(table)
     for item in items:
+        assert table.location not in item["query"]
         assert item["params"] == [f"'{item['value']}'"]
         assert f"TO '{location}first_letter={item['value']}/'" in item["query"]
         assert "partitioned_by" not in item["query"]
@@ -418,6 +428,7 @@ def test_iam_least_privilege(synthesized: Synthesized):
 def test_s3_access_is_scoped_to_table_prefixes(synthesized: Synthesized):
     plan = synthesized.plan
     known = {t.location for t in plan.tables.values()}
+    known |= {staging_location(t) for ly in plan.layers for t in staged_tables(plan, ly)}
     known |= {s.location for ly in plan.layers for s in ly.walk() if s.location}
     known.add(plan.project.athena.results)
     for template in synthesized.templates.values():

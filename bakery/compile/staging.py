@@ -1,0 +1,71 @@
+"""Staged publish on AWS: where a layer's query-written tables are built before publishing.
+
+A table a layer writes with a query (athena_query, geo_join, an athena_query inside
+for_each) is built in a staging Glue table, `<name>__staging`, whose location is
+`s3://<bucket>/.bakery-staging/<table prefix>` (outside the live location, and hidden
+from Athena and the engine by the leading '.'). The layer's checks read the staging
+table; once they have all passed, the publish Lambda copies staging over live, deletes
+the live files that were not copied, and clears staging. A run that fails earlier leaves
+the live table as it was.
+
+The naming lives here only: the ASL compiler and the CDK constructs both import it.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from bakery.plan import LayerPlan, Plan, TablePlan
+
+STAGING_PREFIX = ".bakery-staging"
+STAGING_SUFFIX = "__staging"
+# Step kinds whose writes go through Athena (UNLOAD or INSERT INTO).
+QUERY_WRITERS = ("athena_query", "geo_join")
+
+
+def staging_name(table: TablePlan) -> str:
+    """The Glue table name of `table`'s staging table."""
+    return f"{table.name}{STAGING_SUFFIX}"
+
+
+def staging_glue_name(table: TablePlan) -> str:
+    return f"{table.glue_database}.{staging_name(table)}"
+
+
+def staging_location(table: TablePlan) -> str:
+    """s3://<bucket>/.bakery-staging/<table prefix> (ends with '/', like table.location)."""
+    return f"s3://{table.bucket}/{STAGING_PREFIX}/{table.prefix}"
+
+
+def staged_tables(plan: Plan, layer: LayerPlan) -> list[TablePlan]:
+    """The tables of `layer` written by a query step (top level or inside for_each), in order."""
+    refs: list[str] = []
+    for step in layer.walk():
+        if step.kind in QUERY_WRITERS:
+            refs += [r for r in step.writes if r not in refs]
+    return [plan.table(r) for r in refs]
+
+
+def rewrite_sql(sql: str, tables: list[TablePlan]) -> str:
+    """`sql` reading each of `tables` from its staging table instead (parsed, not replaced).
+
+    A reference matches when its name is the table's and its database is the table's or
+    absent. The SQL is returned unchanged (same text) when it reads none of `tables`.
+    """
+    if not tables:
+        return sql
+    by_name = {t.name: t for t in tables}
+    tree = sqlglot.parse_one(sql, dialect="athena")
+    changed = False
+    for node in tree.find_all(exp.Table):
+        table = by_name.get(node.name)
+        if table is None or node.db not in ("", table.glue_database):
+            continue
+        if node.catalog:
+            continue
+        node.set("this", exp.to_identifier(staging_name(table)))
+        changed = True
+    if not changed:
+        return sql
+    return tree.sql(dialect="athena", pretty=True)
