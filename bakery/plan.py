@@ -25,6 +25,8 @@ from bakery.sql import Rendered, TemplateProblem, analyse, render, render_text
 from bakery.workspace import LayerFile, Workspace
 
 LAMBDAS_DIR = Path(__file__).parent / "lambdas"
+# Where the AWS back-end builds tables before publishing them (bakery/compile/staging.py).
+RESERVED_PREFIX = "bakery-staging"
 
 
 @dataclass
@@ -211,6 +213,11 @@ class _Builder:
             return None
         if not prefix.strip("/"):
             self.problem(doc, path, f"{value!r} is a bucket root; give a prefix inside it")
+            return None
+        if prefix.split("/", 1)[0] in (RESERVED_PREFIX, f".{RESERVED_PREFIX}"):
+            self.problem(
+                doc, path, f"{value!r} is under {RESERVED_PREFIX}/, which bakery keeps for staging"
+            )
             return None
         if "//" in prefix or not prefix.endswith("/"):
             self.problem(doc, path, f"{value!r} must be a prefix ending in '/' with no '//'")

@@ -2,8 +2,9 @@
 
 A table a layer writes with a query (athena_query, geo_join, an athena_query inside
 for_each) is built in a staging Glue table, `<name>__staging`, whose location is
-`s3://<bucket>/.bakery-staging/<table prefix>` (outside the live location, and hidden
-from Athena and the engine by the leading '.'). The layer's checks read the staging
+`s3://<bucket>/bakery-staging/<table prefix>` (outside the live location; no leading
+'.' or '_', which Athena would take for hidden files). The plan reserves that prefix,
+so no table of a spec can live there. The layer's checks read the staging
 table; once they have all passed, the publish Lambda copies staging over live, deletes
 the live files that were not copied, and clears staging. A run that fails earlier leaves
 the live table as it was.
@@ -16,9 +17,9 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from bakery.plan import LayerPlan, Plan, TablePlan
+from bakery.plan import RESERVED_PREFIX, LayerPlan, Plan, TablePlan
 
-STAGING_PREFIX = ".bakery-staging"
+STAGING_PREFIX = RESERVED_PREFIX
 STAGING_SUFFIX = "__staging"
 # Step kinds whose writes go through Athena (UNLOAD or INSERT INTO).
 QUERY_WRITERS = ("athena_query", "geo_join")
@@ -34,7 +35,7 @@ def staging_glue_name(table: TablePlan) -> str:
 
 
 def staging_location(table: TablePlan) -> str:
-    """s3://<bucket>/.bakery-staging/<table prefix> (ends with '/', like table.location)."""
+    """s3://<bucket>/bakery-staging/<table prefix> (ends with '/', like table.location)."""
     return f"s3://{table.bucket}/{STAGING_PREFIX}/{table.prefix}"
 
 

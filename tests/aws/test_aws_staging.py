@@ -58,7 +58,7 @@ def test_staged_tables_are_the_query_written_ones(plan: Plan):
     assert staging_glue_name(table) == "dc_data_baker.addressbase_partitioned__staging"
     assert table.location == f"s3://{BUCKET}/addressbase/development/addressbase_partitioned/"
     assert staging_location(table) == (
-        f"s3://{BUCKET}/.bakery-staging/addressbase/development/addressbase_partitioned/"
+        f"s3://{BUCKET}/bakery-staging/addressbase/development/addressbase_partitioned/"
     )
 
 
@@ -274,7 +274,7 @@ def keys(s3, prefix: str) -> list[str]:
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
-STAGING = ".bakery-staging/addressbase/development/addressbase_partitioned/"
+STAGING = "bakery-staging/addressbase/development/addressbase_partitioned/"
 LIVE = "addressbase/development/addressbase_partitioned/"
 
 

@@ -303,7 +303,7 @@ def test_athena_steps(synthesized: Synthesized):
     table = plan.table("addressbase.addressbase_partitioned")
     location = staging_location(table)  # the live table is untouched until publish
     assert location == (
-        "s3://pollingstations.private.data/.bakery-staging/addressbase/development/"
+        "s3://pollingstations.private.data/bakery-staging/addressbase/development/"
         "addressbase_partitioned/"
     )
     assert table.location not in query

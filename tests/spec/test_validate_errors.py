@@ -192,6 +192,13 @@ def test_the_repository_layers_are_valid(project):
             id="unknown-bucket",
         ),
         pytest.param(
+            "s3://pollingstations.private.data/mini",
+            "s3://pollingstations.private.data/bakery-staging/mini",
+            f"{M}:6:5: steps[0].location: 's3://pollingstations.private.data/bakery-staging/mini/"
+            "development/mini_out/' is under bakery-staging/, which bakery keeps for staging",
+            id="reserved-staging-prefix",
+        ),
+        pytest.param(
             "name: mini_out",
             "name: Mini-Out",
             f"{M}:5:5: steps[0].name: 'Mini-Out' is not a name Athena accepts: use lower-case "
