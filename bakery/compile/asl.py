@@ -543,14 +543,44 @@ class _LayerCompiler:
                 "Next": map_name,
             },
         )
+        # No ItemSelector: each iteration's input is its item.
         self.add(
             map_name,
+            self._map_state(
+                step,
+                f"{step.id}, one iteration per item.",
+                "$.items",
+                concurrency or step.max_concurrency or 1,
+                body_start,
+                body,
+                result_path,
+                next_,
+            ),
+        )
+        return items_name
+
+    def _map_state(
+        self,
+        step: StepPlan,
+        comment: str,
+        items_path: str,
+        concurrency: int,
+        body_start: str,
+        body: dict[str, dict],
+        result_path: str | None,
+        next_: str,
+        selector: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "Type": "Map",
+            "Comment": self.describe(step, comment),
+            "ItemsPath": items_path,
+        }
+        if selector is not None:
+            state["ItemSelector"] = selector
+        state.update(
             {
-                "Type": "Map",
-                "Comment": self.describe(step, f"{step.id}, one iteration per item."),
-                "ItemsPath": "$.items",
-                "MaxConcurrency": concurrency or step.max_concurrency or 1,
-                # No ItemSelector: each iteration's input is its item.
+                "MaxConcurrency": concurrency,
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "INLINE"},
                     "StartAt": body_start,
@@ -559,9 +589,9 @@ class _LayerCompiler:
                 "ResultPath": result_path,
                 "Catch": self.catch(step),
                 "Next": next_,
-            },
+            }
         )
-        return items_name
+        return state
 
     def step_check(self, step: StepPlan, next_: str) -> str:
         states, start = self._check_states(step, next_, inside=False)
@@ -791,21 +821,17 @@ class _LayerCompiler:
         )
         self.add(
             m,
-            {
-                "Type": "Map",
-                "Comment": self.describe(step, f"{step.id}, one iteration per row."),
-                "ItemsPath": "$.page.rows",
-                "ItemSelector": selector,
-                "MaxConcurrency": concurrency,
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": body_start,
-                    "States": body,
-                },
-                "ResultPath": result_path,
-                "Catch": self.catch(step),
-                "Next": next_,
-            },
+            self._map_state(
+                step,
+                f"{step.id}, one iteration per row.",
+                "$.page.rows",
+                concurrency,
+                body_start,
+                body,
+                result_path,
+                next_,
+                selector=selector,
+            ),
         )
         return q
 
