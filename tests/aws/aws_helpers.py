@@ -37,3 +37,16 @@ def asl_validate(*paths: Path) -> subprocess.CompletedProcess:
     for path in paths:
         command += ["--json-path", str(path)]
     return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def fail_first_delete(s3) -> None:
+    """Make `s3.delete_objects` refuse the first key of every batch (AccessDenied)."""
+
+    def partial(**kwargs):
+        objects = kwargs["Delete"]["Objects"]
+        return {
+            "Deleted": [{"Key": o["Key"]} for o in objects[1:]],
+            "Errors": [{"Key": objects[0]["Key"], "Code": "AccessDenied", "Message": "denied"}],
+        }
+
+    s3.delete_objects = partial

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from aws_helpers import fail_first_delete
 from moto import mock_aws
 
 from bakery.lambdas import purge, singleton
@@ -61,14 +62,7 @@ def test_purge_of_an_empty_prefix_deletes_nothing(s3):
 def test_purge_fails_loudly_on_partial_errors(s3):
     put_many(s3, "p/", 5)
 
-    def partial(**kwargs):
-        objects = kwargs["Delete"]["Objects"]
-        return {
-            "Deleted": [{"Key": o["Key"]} for o in objects[1:]],
-            "Errors": [{"Key": objects[0]["Key"], "Code": "AccessDenied", "Message": "denied"}],
-        }
-
-    s3.delete_objects = partial
+    fail_first_delete(s3)
     with pytest.raises(purge.PurgeError, match=r"could not delete 1 of 5 objects .*AccessDenied"):
         purge.purge(s3, f"s3://{BUCKET}/p/")
 

@@ -8,7 +8,7 @@ import re
 
 import boto3
 import pytest
-from aws_helpers import Synthesized, resources
+from aws_helpers import Synthesized, fail_first_delete, resources
 from moto import mock_aws
 
 from bakery.compile.asl import LAMBDA_INVOKE, compile_layer
@@ -325,14 +325,7 @@ def test_publish_fails_loudly_on_partial_delete_errors(s3):
     s3.put_object(Bucket=BUCKET, Key=f"{LIVE}old1", Body=b"old")
     s3.put_object(Bucket=BUCKET, Key=f"{LIVE}old2", Body=b"old")
 
-    def partial(**kwargs):
-        objects = kwargs["Delete"]["Objects"]
-        return {
-            "Deleted": [{"Key": o["Key"]} for o in objects[1:]],
-            "Errors": [{"Key": objects[0]["Key"], "Code": "AccessDenied", "Message": "denied"}],
-        }
-
-    s3.delete_objects = partial
+    fail_first_delete(s3)
     with pytest.raises(purge.PurgeError, match=r"could not delete 1 of 2 objects \(stale"):
         publish.publish(s3, f"s3://{BUCKET}/{STAGING}", f"s3://{BUCKET}/{LIVE}")
     # The new file was published before the failure; staging is kept for a retry.
