@@ -41,7 +41,7 @@ def source_sql(table: TablePlan, store: Store, location: str) -> str:
         reader = (
             f"read_csv({_list_sql(files)}, header={'true' if csv.header else 'false'}, "
             f"delim={quote(csv.delimiter)}, quote={quote(csv.quote)}, escape={quote(csv.quote)}, "
-            f"columns={{{spec}}}, auto_detect=false, nullstr='\\N', strict_mode=false)"
+            f"columns={{{spec}}}, auto_detect=false, nullstr='\\N')"
         )
         select = ", ".join(ident(c.name) for c in table.columns)
         return f"SELECT {select} FROM {reader}"
