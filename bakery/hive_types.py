@@ -83,3 +83,38 @@ def check(text: str) -> str:
 
 def is_array(text: str) -> bool:
     return text.startswith("array<")
+
+
+_ARROW_PRIMITIVES = {
+    "string": "string", "boolean": "bool_", "tinyint": "int8", "smallint": "int16",
+    "int": "int32", "integer": "int32", "bigint": "int64", "float": "float32",
+    "double": "float64", "date": "date32", "binary": "binary",
+}  # fmt: skip
+
+
+def same_arrow_type(hive: str, arrow: object) -> bool:
+    """Whether a pyarrow type holds values of Glue type `hive` as Parquet readers see them.
+
+    Lists compare by their value type (Athena and DuckDB name the list item differently);
+    strings may be large or dictionary-encoded; timestamps of any unit; decimals exactly.
+    """
+    import pyarrow as pa
+
+    text = check(hive)
+    if pa.types.is_dictionary(arrow):
+        arrow = arrow.value_type  # type: ignore[attr-defined]
+    if text.startswith("array<"):
+        if not (pa.types.is_list(arrow) or pa.types.is_large_list(arrow)):
+            return False
+        return same_arrow_type(text[len("array<") : -1], arrow.value_type)  # type: ignore[attr-defined]
+    if text == "string" or text.startswith(("varchar", "char")):
+        return pa.types.is_string(arrow) or pa.types.is_large_string(arrow)
+    if text == "timestamp":
+        return pa.types.is_timestamp(arrow)
+    if text.startswith("decimal"):
+        digits = [int(d) for d in re.findall(r"\d+", text)]
+        if not pa.types.is_decimal(arrow):
+            return False
+        return [arrow.precision, arrow.scale][: len(digits)] == digits  # type: ignore[attr-defined]
+    name = _ARROW_PRIMITIVES.get(text)
+    return name is not None and arrow == getattr(pa, name)()

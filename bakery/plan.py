@@ -565,10 +565,28 @@ class _Builder:
             for field_name in ("columns", "sort_by"):
                 for j, col in enumerate(getattr(step, field_name)):
                     self.column_of(lf, path + (field_name, j), table, col)
+            self.check_contract(lf, path, step, table)
             plan.location = self.render_location(lf.doc, path + ("destination",), step.destination)
         elif isinstance(step, s.ForEach):
             self.build_for_each(lf, path, step, plan)
         return plan
+
+    def check_contract(
+        self, lf: LayerFile, path: tuple, step: s.ExportByKey, table: str | None
+    ) -> None:
+        """The product contract's types are the table's: the files are written as read."""
+        if step.contract is None or table is None:
+            return
+        types = {c.name: c.type for c in self.tables[table].all_columns}
+        for j, col in enumerate(step.contract):
+            have = types.get(col.name)
+            if have is not None and have != col.type:
+                self.problem(
+                    lf.doc,
+                    path + ("contract", j, "type"),
+                    f"contract says {col.name} is {col.type} but table {table!r} has {have}; "
+                    "change the table or the contract (readers rely on the contract)",
+                )
 
     def build_check(
         self, lf: LayerFile, path: tuple, step: s.Check, plan: StepPlan, params: list[str]

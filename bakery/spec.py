@@ -8,7 +8,7 @@ plan is built, in `bakery.plan`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from bakery import hive_types
@@ -232,7 +233,18 @@ class ExportByKey(StepBase):
     table: TableRef
     key: Identifier
     destination: str = Field(description="s3:// prefix template for the files.")
-    columns: list[Identifier] = Field(min_length=1)
+    columns: list[Identifier] = Field(
+        min_length=1, description="Columns of each file, in order (defaults to the contract's)."
+    )
+    contract: list[Column] | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "The product contract: the exact columns, order and types of every non-empty "
+            "file, which readers rely on. Checked against the table at validate time and "
+            "against baked files by the tests."
+        ),
+    )
     sort_by: list[Identifier] = Field(default_factory=list)
     unique_by: Identifier | None = Field(
         None, description="Identical duplicate rows are dropped; conflicting ones fail."
@@ -242,6 +254,27 @@ class ExportByKey(StepBase):
         description="Write an empty file (no rows, no columns) when no row has a value here.",
     )
     delete_stale: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _columns_from_contract(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and "columns" not in data
+            and isinstance(data.get("contract"), list)
+        ):
+            names = [c.get("name") if isinstance(c, dict) else None for c in data["contract"]]
+            return {**data, "columns": names}
+        return data
+
+    @model_validator(mode="after")
+    def _contract_is_the_columns(self) -> ExportByKey:
+        if self.contract is not None and [c.name for c in self.contract] != self.columns:
+            raise ValueError(
+                "columns must list the contract's names in the same order "
+                f"({', '.join(c.name for c in self.contract)}); or leave columns out"
+            )
+        return self
 
 
 class ValuesSource(Strict):

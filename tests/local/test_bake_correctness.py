@@ -88,7 +88,14 @@ def test_bake_matches_shapely_oracle(plan, store):
             assert table.num_columns == 0 and table.num_rows == 0, outcode
             empties += 1
             continue
-        assert table.column_names == ["uprn", "address", "postcode", "ballot_ids"]
+        assert table.column_names == [
+            "uprn",
+            "address",
+            "postcode",
+            "addressbase_source",
+            "ballot_ids",
+            "outcode",
+        ]
         members.sort(key=lambda m: (m[0], m[1]))
         assert table.column("uprn").to_pylist() == [m[1] for m in members]
         assert [list(b) for b in table.column("ballot_ids").to_pylist()] == [
