@@ -234,7 +234,9 @@ def _status_line(status: dict[str, list[str]], verb: str = "failed") -> str:
 
     failed = names(status["failed"])
     if status["failed"]:
-        if status["failed_after_publishing"]:
+        if status.get("unfinished_publish"):
+            failed += " (its publish stopped half-way; the next bake finishes it)"
+        elif status["failed_after_publishing"]:
             failed += " (its tables were published; its export did not finish)"
         else:
             failed += " (its published data is unchanged)"
@@ -360,6 +362,9 @@ def bake(
             )
     except BakeError as exc:
         status = reporter.layer_status(order, ok=False)
+        if exc.result is not None and exc.result.unfinished_publish:
+            status["failed_after_publishing"] = list(status["failed"])
+            status["unfinished_publish"] = list(status["failed"])
         if exc.result is not None:
             if as_json:
                 print(json.dumps({**exc.result.to_dict(), "layer_status": status}, indent=2))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,77 @@ class StoreBusy(Exception):
     pass
 
 
+class PublishFailed(Exception):
+    """Publishing could not complete; the message is one line saying what became of the
+    published data and what to do."""
+
+
+@dataclass
+class Move:
+    """One table of a publish, as the journal records it."""
+
+    ref: str
+    staged: str
+    final: str
+    backup: str | None = None  # local: where the replaced folder waits until the commit
+    staged_id: list[int] | None = None  # local: (device, inode) of the staged folder
+    old_id: list[int] | None = None  # local: (device, inode) of the replaced folder
+
+
+def _identity(path: Path) -> list[int] | None:
+    """(device, inode): a rename keeps it, so it proves which folder is where."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_dev, st.st_ino]
+
+
+def _sizes(store: Store, prefix: str) -> dict[str, int]:
+    """Every object under prefix (hidden ones included) -> its size."""
+    bucket, key = split_uri(prefix)
+    out: dict[str, int] = {}
+    paginator = store.client.get_paginator("list_objects_v2")  # type: ignore[attr-defined]
+    for page in paginator.paginate(Bucket=bucket, Prefix=key):
+        for obj in page.get("Contents", []):
+            out[obj["Key"][len(key) :]] = obj["Size"]
+    return out
+
+
+def _read_journal(data: bytes, uri: str) -> list[Move]:
+    try:
+        entries = json.loads(data)["moves"]
+        moves = []
+        for entry in entries:
+            if isinstance(entry, list):  # written by an older bakery: [staged, final]
+                moves.append(Move(ref=entry[1], staged=entry[0], final=entry[1]))
+            else:
+                moves.append(Move(**entry))
+        return moves
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise PublishFailed(
+            f"the publish journal {uri} is damaged, so an interrupted publish cannot be "
+            "finished; nothing was deleted: check the tables it names by hand, then delete it"
+        ) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _publish_message(refs: list[str], exc: BaseException, undone: bool, journal: str) -> str:
+    what = exc if isinstance(exc, PublishFailed) else _one_line(exc)
+    if undone:
+        after = "its published data is unchanged; fix the cause, then bake again"
+    else:
+        after = (
+            f"publishing is half done and the next bake finishes it (journal {journal}); "
+            "fix the cause, then bake again"
+        )
+    return f"could not publish {', '.join(refs)}: {what}; {after}"
+
+
 class Staging:
     def __init__(self, store: Store, plan: Plan, run_id: str):
         self.store = store
@@ -39,6 +111,8 @@ class Staging:
         # discarded): the engine refreshes only these tables' views
         self.changed: set[str] = set()
         self._lock: Any = None
+        self.pending: str | None = None  # a journal written and not yet resolved
+        self.tidy: list[Move] = []  # committed moves whose old copies are still there
 
     # -- locations -------------------------------------------------------
 
@@ -77,46 +151,170 @@ class Staging:
     def _mark(self, location: str) -> None:
         if isinstance(self.store, LocalStore):
             self.store.path(location).mkdir(parents=True, exist_ok=True)
-        self.store.write_bytes(self._marker(location), b"")
-
-    def _staged_exists(self, location: str) -> bool:
-        if isinstance(self.store, LocalStore):
-            return self.store.path(location).is_dir()
-        return self.store.exists(self._marker(location))
+        else:
+            self.store.write_bytes(self._marker(location), b"")
 
     def publish(self, refs: list[str]) -> list[str]:
-        """Replace each published table by its staged copy; returns the refs published."""
-        moves = [(self.staged[r], self.plan.table(r).location) for r in refs if r in self.staged]
+        """Replace each published table by its staged copy; returns the refs published.
+
+        The journal is the only truth: it is written before the first rename and deleted
+        once every table is in place (the commit). Nothing it references is deleted
+        before then. When anything fails or is interrupted before the commit, the
+        tables are put back as they were (locally) and the journal deleted; when even
+        that fails, the journal stays and the next bake finishes the publish. The old
+        copies are deleted only after the commit.
+        """
+        moves = [self._plan_move(r) for r in refs if r in self.staged]
         if not moves:
             return []
-        bucket = split_uri(moves[0][1])[0]
-        journal = self._journal(bucket)
-        self.store.write_bytes(journal, json.dumps({"moves": moves}).encode())
-        for staged, final in moves:
-            self._move(staged, final)
-        self.store.delete(journal)
+        journal = self._journal(split_uri(moves[0].final)[0])
+        self.pending = journal
+        try:
+            self.store.write_bytes(
+                journal, json.dumps({"moves": [asdict(m) for m in moves]}).encode()
+            )
+            for move in moves:
+                self._forward(move)
+            self.store.delete(journal)  # the commit
+        except BaseException as exc:
+            undone = self._undo(journal, moves)
+            if isinstance(exc, Exception):
+                raise PublishFailed(_publish_message(refs, exc, undone, journal)) from exc
+            raise
+        self.pending = None
         for r in refs:
             self.staged.pop(r, None)
         self.changed.update(refs)
+        self.tidy = moves
         return list(refs)
 
-    def _move(self, staged: str, final: str) -> None:
-        """Idempotent, so a journal can be replayed after a kill at any point.
+    def finish(self) -> list[str]:
+        """After a commit: delete the old copies and markers. Failing here loses nothing
+        (the next bake deletes what is left), so OS errors become notes."""
+        notes: list[str] = []
+        moves, self.tidy = self.tidy, []
+        try:
+            self._tidy(moves)
+        except OSError as exc:
+            notes.append(
+                f"could not delete the replaced copies ({_one_line(exc)}); the next bake does"
+            )
+        return notes
 
-        Locally the staged folder replaces the published one by renames: while it
-        exists the move is not done. On S3 the copy is not atomic: the marker stays
-        until every object is copied (a kill mid-copy is replayed from the intact
-        staged copy), and only then are the marker and the staged objects deleted.
+    def _plan_move(self, ref: str) -> Move:
+        staged, final = self.staged[ref], self.plan.table(ref).location
+        if not isinstance(self.store, LocalStore):
+            if not self.store.exists(self._marker(staged)):
+                raise PublishFailed(
+                    f"the staged copy of {ref} at {staged} is gone (did another bake on this "
+                    "store remove it?); nothing was published; bake again"
+                )
+            return Move(ref, staged, final)
+        target = self.store.path(final)
+        backup = target.with_name(f".{target.name}.old-{self.run_id}")
+        return Move(
+            ref,
+            staged,
+            final,
+            backup=f"s3://{backup.relative_to(self.store.root).as_posix()}",
+            staged_id=_identity(self.store.path(staged)),
+            old_id=_identity(target),
+        )
+
+    def _forward(self, move: Move) -> bool:
+        """Do what is left of one move; True when it had anything left to do.
+
+        Idempotent, so a journal can be replayed after a kill at any point. Locally the
+        journal holds the identity (device, inode) of the staged folder, which a rename
+        keeps: the move is done when the published folder *is* the staged one, never
+        merely because the staged folder is missing. On S3 (no rename) the staged
+        objects are copied over the published ones; the marker beside the staged copy
+        is deleted only once every object is copied and checked, so its absence proves
+        the copy complete.
         """
-        if not self._staged_exists(staged):
-            return  # moved already (roll-forward after a kill)
-        if isinstance(self.store, LocalStore):
-            self.store.move_prefix(staged, final)
-            self.store.delete(self._marker(staged))
-            return
-        self.store.copy_prefix(staged, final)  # type: ignore[attr-defined]
-        self.store.delete(self._marker(staged))
-        self.store.delete_prefix(staged)
+        if not isinstance(self.store, LocalStore):
+            if not self.store.exists(self._marker(move.staged)):
+                return False
+            self.store.copy_prefix(move.staged, move.final)  # type: ignore[attr-defined]
+            self._verify_copy(move)
+            self.store.delete(self._marker(move.staged))
+            self.store.delete_prefix(move.staged)
+            return True
+        final, staged = self.store.path(move.final), self.store.path(move.staged)
+        if move.staged_id is not None and _identity(final) == move.staged_id:
+            return False
+        if move.staged_id is None:  # a journal from an older bakery: no identities
+            if not staged.is_dir():
+                return False
+            backup = final.with_name(f".{final.name}.old-{self.run_id}")
+            move.backup = f"s3://{backup.relative_to(self.store.root).as_posix()}"
+            move.old_id = _identity(final)
+        elif _identity(staged) != move.staged_id:
+            raise PublishFailed(
+                f"cannot finish publishing {move.ref}: its staged copy {staged} is gone and "
+                f"{final} is not it; nothing was deleted (the replaced copy, if any, is at "
+                f"{move.backup}); restore {final} by hand, then delete the journal"
+            )
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(final):
+            if move.backup is None or _identity(final) != move.old_id:
+                raise PublishFailed(
+                    f"cannot publish {move.ref}: {final} changed while it was being "
+                    "replaced (another program writing the store?); nothing was deleted"
+                )
+            os.replace(final, self.store.path(move.backup))
+        os.replace(staged, final)
+        return True
+
+    def _verify_copy(self, move: Move) -> None:
+        """What the published prefix holds is what was staged, object for object."""
+        staged = _sizes(self.store, move.staged)
+        published = _sizes(self.store, move.final)
+        if staged != published:
+            missing = sorted(set(staged) - set(published))[:3]
+            extra = sorted(set(published) - set(staged))[:3]
+            raise PublishFailed(
+                f"publishing {move.ref} to {move.final} did not take: the published objects "
+                f"differ from the staged ones (missing {missing or 'none'}, unexpected "
+                f"{extra or 'none'}); bake again"
+            )
+
+    def _undo(self, journal: str, moves: list[Move]) -> bool:
+        """After a failure before the commit: put every table back as it was and delete
+        the journal. True when the published data is as before; False when the journal
+        stays (S3, or undoing failed too) for the next bake to roll forward."""
+        try:
+            if not self.store.exists(journal):
+                # never written (nothing was moved), or deleted: the commit happened
+                self.pending = None
+                return True
+            if not isinstance(self.store, LocalStore):
+                return False
+            for move in reversed(moves):
+                final = self.store.path(move.final)
+                if _identity(final) == move.staged_id:
+                    staged = self.store.path(move.staged)
+                    staged.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(final, staged)
+                if move.old_id is None or move.backup is None:
+                    continue  # there was nothing published to put back
+                backup = self.store.path(move.backup)
+                if not os.path.lexists(final) and _identity(backup) == move.old_id:
+                    os.replace(backup, final)
+            self.store.delete(journal)
+        except Exception:  # noqa: BLE001 - the journal stays; the next bake rolls forward
+            return False
+        self.pending = None
+        return True
+
+    def _tidy(self, moves: list[Move]) -> None:
+        if not isinstance(self.store, LocalStore):
+            return  # S3 moves leave no old copy behind
+        for move in moves:
+            if move.backup is not None:
+                backup = self.store.path(move.backup)
+                if os.path.lexists(backup):
+                    shutil.rmtree(backup)
 
     # -- lock and recovery -----------------------------------------------
 
@@ -159,10 +357,11 @@ class Staging:
                 rel = uri[len(staging) :]
                 if "/" in rel or not rel.endswith(".publish.json"):
                     continue
-                moves = json.loads(self.store.read_bytes(uri))["moves"]
-                for staged, final in moves:
-                    self._move(staged, final)
+                moves = _read_journal(self.store.read_bytes(uri), uri)
+                for move in moves:
+                    self._forward(move)
                 self.store.delete(uri)
+                self._tidy(moves)
                 notes.append(f"finished publishing {len(moves)} table(s) of an interrupted bake")
         for bucket in buckets:
             staging = f"s3://{bucket}/{STAGING}/"
@@ -203,7 +402,14 @@ class Staging:
         return isinstance(self.store, LocalStore) and self.store.path(prefix).is_dir()
 
     def discard(self) -> None:
-        """Drop this run's staging (after a failure, or what is left after success)."""
+        """Drop this run's staging (after a failure, or what is left after success).
+
+        Never while a publish journal of this run still exists: the staged copies it
+        points to are then the only complete new data, and the next bake rolls the
+        journal forward."""
+        if self.pending is not None and self.store.exists(self.pending):
+            return
+        self.pending = None
         for bucket in sorted({t.bucket for t in self.plan.tables.values()}):
             self.store.delete_prefix(f"s3://{bucket}/{STAGING}/{self.run_id}/")
             if isinstance(self.store, LocalStore):

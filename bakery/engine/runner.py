@@ -55,6 +55,9 @@ class BakeResult:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    # the journal of a publish that failed half-way and could not be undone: the next
+    # bake rolls it forward
+    unfinished_publish: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,7 +147,16 @@ def _check_inputs(ctx: Context, layer: LayerPlan) -> None:
 
 def _publish(ctx: Context, layer: LayerPlan, result: BakeResult, reporter: Reporter) -> None:
     refs = [t.ref for t in layer.tables if t.ref in ctx.staging.staged]
-    published = ctx.staging.publish(refs)
+    try:
+        published = ctx.staging.publish(refs)
+    except publish.PublishFailed as exc:
+        result.unfinished_publish = ctx.staging.pending
+        raise BakeError(f"layer {layer.name}: {exc}") from None
+    if published:
+        reporter.note(f"published {', '.join(published)}")
+    for note in ctx.staging.finish():
+        result.notes.append(note)
+        reporter.note(note)
     ctx.refresh_views()
     for ref in published:
         table = ctx.plan.table(ref)
@@ -153,8 +165,17 @@ def _publish(ctx: Context, layer: LayerPlan, result: BakeResult, reporter: Repor
         ).fetchone()[0]
         files = len(ctx.store.list(table.location))
         result.tables[ref] = {"rows": rows, "files": files, "location": table.location}
-    if published:
-        reporter.note(f"published {', '.join(published)}")
+
+
+def _discard(staging: publish.Staging, result: BakeResult) -> None:
+    """Drop this run's staging; a failure to clean up loses nothing (the next bake
+    removes leftovers), so it never hides the bake's own outcome."""
+    try:
+        staging.discard()
+    except OSError as exc:
+        result.notes.append(
+            f"could not remove this bake's staging ({_one_line(exc)}); the next bake does"
+        )
 
 
 def bake(
@@ -235,14 +256,14 @@ def bake(
             if not published:
                 _publish(ctx, layer, result, reporter)
         result.ok = True
-        staging.discard()
+        _discard(staging, result)
         return result
     except BakeError as exc:
         result.error = str(exc)
-        staging.discard()
+        _discard(staging, result)
         raise BakeError(str(exc), result) from None
     except BaseException:
-        staging.discard()
+        _discard(staging, result)
         raise
     finally:
         result.seconds = time.perf_counter() - started

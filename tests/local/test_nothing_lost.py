@@ -3,6 +3,7 @@ the next bake cleans the leftovers and publishes normally."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from bakery import sample_data
@@ -247,3 +249,233 @@ def test_s3_publish_killed_mid_copy_is_finished_by_the_next_bake(plan, monkeypat
         assert store.read_bytes(table.location + "first_letter=B/new.parquet") == b"B"
         assert store.list(f"s3://{table.bucket}/{STAGING}/") == []
         assert not store._all(f"s3://{table.bucket}/{STAGING}/")
+
+
+# -- a fault after every filesystem operation of a publish -----------------------------
+#
+# The walk: count the filesystem operations of a publish (the runner's failure handling
+# included), then run it again once per operation N with a fault at N: an OSError
+# instead of the N-th operation, a KeyboardInterrupt right after it, or an OSError at N
+# and at every operation after it (a disk that stays broken). Each time, the published
+# bytes of the two tables (in two buckets) must be all old or all new, then again after
+# the next bake's recovery, which must leave no staging or old copies behind.
+
+FS_CALLS = [("os", "replace"), ("os", "rename"), ("os", "unlink"), ("os", "remove"),
+            ("os", "rmdir"), ("os", "mkdir"), ("shutil", "rmtree")]  # fmt: skip
+
+
+class Faults:
+    """Wraps the filesystem calls a publish makes; `at` is the operation to fail."""
+
+    def __init__(self, monkeypatch, *, at: int = 0, kind: str = "count"):
+        import errno
+        import pathlib
+        import shutil
+
+        self.count, self.at, self.kind, self.fired = 0, at, kind, False
+        self.errno = [errno.EXDEV, errno.ENOSPC, errno.EIO][at % 3]
+        modules = {"os": os, "shutil": shutil}
+        for module, name in FS_CALLS:
+            monkeypatch.setattr(modules[module], name, self._wrap(getattr(modules[module], name)))
+        monkeypatch.setattr(pathlib.Path, "write_bytes", self._wrap(pathlib.Path.write_bytes))
+
+    def _wrap(self, real):
+        def op(*args, **kwargs):
+            self.count += 1
+            if self.kind == "persistent" and self.at and self.count >= self.at:
+                self.fired = True
+                raise OSError(self.errno, os.strerror(self.errno))
+            if self.count == self.at and self.kind == "oserror":
+                self.fired = True
+                raise OSError(self.errno, os.strerror(self.errno))
+            if self.count == self.at and self.kind == "interrupt":
+                self.fired = True
+                try:
+                    real(*args, **kwargs)
+                finally:  # the operation has run (or raised): the interrupt comes next
+                    raise KeyboardInterrupt  # noqa: B012
+            return real(*args, **kwargs)
+
+        return op
+
+
+def _tables(plan):
+    return (
+        plan.table("current_elections.current_ballots_joined_to_address_base"),
+        plan.table("current_elections.current_ballots"),
+    )
+
+
+OLD = {"joined": {"first_letter=A/a.parquet": b"old A", "first_letter=B/b.parquet": b"old B"},
+       "ballots": {"current_elections.csv": b"old ballots"}}  # fmt: skip
+NEW = {"joined": {"first_letter=B/b.parquet": b"new B", "first_letter=C/c.parquet": b"new C"},
+       "ballots": {"current_elections.csv": b"new ballots"}}  # fmt: skip
+
+
+def _visible(store, plan) -> dict[str, dict[str, bytes]]:
+    out = {}
+    for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
+        out[key] = {
+            uri[len(table.location) :]: store.read_bytes(uri) for uri in store.list(table.location)
+        }
+    return out
+
+
+def _no_leftovers(store) -> None:
+    hidden = [
+        p.relative_to(store.root).as_posix()
+        for p in store.root.rglob(".*")
+        if p.name != ".bakery.lock"
+    ]
+    assert hidden == [], hidden
+
+
+def _one_publish(plan, store, run: str, mp, **faults) -> tuple[BaseException | None, Faults]:
+    """Stage NEW over what is published and publish it as the runner does: on any
+    exception the runner discards its staging (and reports the failure)."""
+    from bakery.engine.publish import Staging
+
+    staging = Staging(store, plan, run)
+    for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
+        location = staging.stage(table)
+        for name, data in NEW[key].items():
+            store.write_bytes(location + name, data)
+    wrapped = Faults(mp, **faults)
+    try:
+        staging.publish([t.ref for t in _tables(plan)])
+        staging.discard()
+    except BaseException as exc:  # noqa: BLE001 - what the runner does with any failure
+        # a broken disk may fail the cleanup too; the runner reports the first error
+        with contextlib.suppress(OSError):
+            staging.discard()
+        return exc, wrapped
+    return None, wrapped
+
+
+def _seed(plan, store, published: bool) -> dict:
+    if not published:
+        return {"joined": {}, "ballots": {}}
+    for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
+        for name, data in OLD[key].items():
+            store.write_bytes(table.location + name, data)
+    return OLD
+
+
+@pytest.mark.parametrize("published_before", [True, False], ids=["replace", "first"])
+def test_a_fault_after_any_filesystem_operation_of_a_publish_loses_nothing(
+    plan, tmp_path, published_before
+):
+    from bakery.engine.publish import Staging
+    from bakery.store import LocalStore
+
+    with pytest.MonkeyPatch.context() as mp:
+        store = LocalStore(tmp_path / "count")
+        old = _seed(plan, store, published_before)
+        error, counter = _one_publish(plan, store, "run", mp)
+        assert error is None
+        total = counter.count
+    assert _visible(store, plan) == NEW
+    assert total >= 8, total  # the journal, renames, deletes: the wrapping sees them
+
+    checked = 0
+    for kind in ("oserror", "interrupt", "persistent"):
+        for n in range(1, total + 1):
+            store = LocalStore(tmp_path / f"{kind}-{n}")
+            old = _seed(plan, store, published_before)
+            with pytest.MonkeyPatch.context() as mp:
+                error, faults = _one_publish(plan, store, "run", mp, at=n, kind=kind)
+            assert faults.fired, (kind, n)
+            where = f"{kind} at operation {n} of {total} ({error!r})"
+            after = _visible(store, plan)
+            if kind != "persistent":  # a disk that stays broken may leave a half-way state
+                assert after in (old, NEW), f"{where}: published {after}"
+            # the next bake starts by rolling forward or cleaning up what this one left
+            Staging(store, plan, "next").recover()
+            recovered = _visible(store, plan)
+            assert recovered in (old, NEW), f"{where}: after the next bake {recovered}"
+            if kind != "persistent":
+                assert recovered == after, f"{where}: the next bake changed {after}"
+            _no_leftovers(store)
+            checked += 1
+    assert checked == 3 * total
+
+
+def _hidden(root) -> list[str]:
+    return sorted(
+        p.relative_to(root).as_posix() for p in root.rglob(".*") if p.name != ".bakery.lock"
+    )
+
+
+def _fail_publish_rename(monkeypatch, plan, exc: BaseException) -> None:
+    """The rename that puts the staged partitioned table in place raises `exc` (after
+    the published folder was moved aside: the moment the old code lost the table)."""
+
+    final = plan.table("addressbase.addressbase_partitioned").location
+    real = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if STAGING in str(src) and str(dst).rstrip("/").endswith(
+            final.split("/", 3)[3].rstrip("/")
+        ):
+            raise exc
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def test_a_failed_publish_rename_keeps_the_published_table(plan, tmp_path, monkeypatch):
+    import errno
+
+    from bakery.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    sample_data.write_sample_data(plan, store, addresses=300, ballots=20, seed=3)
+    assert runner.invoke(app, ["bake", "addressbase", "--store", str(store.root)]).exit_code == 0
+    before = snapshot(store.root)
+
+    with monkeypatch.context() as mp:
+        _fail_publish_rename(mp, plan, OSError(errno.EXDEV, "Invalid cross-device link"))
+        result = runner.invoke(app, ["bake", "addressbase", "--store", str(store.root)])
+        as_json = runner.invoke(app, ["bake", "addressbase", "--store", str(store.root), "--json"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert lines[-1] == (
+        "bakery: error: layer addressbase: could not publish "
+        "addressbase.addressbase_partitioned: OSError: [Errno 18] Invalid cross-device "
+        "link; its published data is unchanged; fix the cause, then bake again"
+    ), lines[-1]
+    assert lines[-2].endswith(
+        "failed: addressbase (its published data is unchanged); not started: none"
+    )
+    assert as_json.exit_code == 1
+    summary = json.loads(as_json.stdout)
+    assert summary["ok"] is False and "could not publish" in summary["error"]
+    assert summary["layer_status"]["failed"] == ["addressbase"]
+    assert snapshot(store.root) == before  # every published byte and mtime
+    assert _hidden(store.root) == []  # nothing half-moved left behind
+
+    again = runner.invoke(app, ["bake", "addressbase", "--store", str(store.root)])
+    assert again.exit_code == 0, again.output
+    assert snapshot(store.root) != before
+    assert _hidden(store.root) == []
+
+
+def test_ctrl_c_during_publish_keeps_the_published_table(plan, tmp_path, monkeypatch):
+    from bakery.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    sample_data.write_sample_data(plan, store, addresses=300, ballots=20, seed=3)
+    bake(plan, ["addressbase"], store)
+    before = snapshot(store.root)
+    with monkeypatch.context() as mp:
+        _fail_publish_rename(mp, plan, KeyboardInterrupt())
+        result = runner.invoke(app, ["bake", "addressbase", "--store", str(store.root)])
+    assert result.exit_code != 0
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("interrupted after"))
+    assert line.endswith(
+        "interrupted: addressbase (its published data is unchanged); not started: none"
+    )
+    assert snapshot(store.root) == before
+    assert bake(plan, ["addressbase"], store).ok
+    assert _hidden(store.root) == []
