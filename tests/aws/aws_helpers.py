@@ -10,6 +10,8 @@ from pathlib import Path
 from bakery.plan import Plan
 
 REPO = Path(__file__).resolve().parents[2]
+# The framework tests' own project: independent of the layers in layers/.
+PROJECT = REPO / "tests" / "fixtures" / "project"
 ASL_VALIDATOR = REPO / "node_modules" / ".bin" / "asl-validator"
 
 

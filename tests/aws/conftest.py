@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_helpers import REPO, Synthesized  # noqa: E402
+from aws_helpers import PROJECT, Synthesized  # noqa: E402
 
 from bakery.plan import Plan, build_plan  # noqa: E402
 from bakery.workspace import load_workspace  # noqa: E402
@@ -32,7 +32,7 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def plan() -> Plan:
-    return build_plan(load_workspace(REPO), "development")
+    return build_plan(load_workspace(PROJECT), "development")
 
 
 @pytest.fixture(scope="session")

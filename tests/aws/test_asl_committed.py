@@ -11,12 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from aws_helpers import REPO
 
 from bakery.compile.asl import layer_asl_json
-from bakery.plan import Plan
+from bakery.plan import Plan, build_plan
+from bakery.workspace import load_workspace
 
 ASL_DIR = REPO / "build" / "asl"
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    """The repository's own layers, whatever they are (not the framework tests' project)."""
+    return build_plan(load_workspace(REPO), "development")
 
 
 def test_committed_asl_is_what_synth_writes(plan: Plan):

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aws_helpers import REPO, asl_validate
+from aws_helpers import PROJECT, REPO, asl_validate
 
 from bakery import spec
 from bakery.compile.asl import ATHENA_SYNC, CompileError, compile_layer, unload_options
@@ -26,8 +26,8 @@ BOUNDARY_CHANGES = (REPO / "tests" / "fixtures" / "boundary_changes.yaml").read_
 @pytest.fixture(scope="module")
 def boundary_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     root = tmp_path_factory.mktemp("proj")
-    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
-    shutil.copytree(REPO / "layers", root / "layers")
+    shutil.copy(PROJECT / "bakery.yaml", root / "bakery.yaml")
+    shutil.copytree(PROJECT / "layers", root / "layers")
     (root / "layers" / "boundary_changes.yaml").write_text(BOUNDARY_CHANGES)
     return build_plan(load_workspace(root), "development")
 

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from aws_helpers import REPO
+from aws_helpers import PROJECT
 
 from bakery.compile.asl import compile_layer
 from bakery.compile.names import layer_stack_name, state_machine_name
@@ -157,8 +157,8 @@ steps:
 @pytest.fixture(scope="module")
 def long_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     root = tmp_path_factory.mktemp("long_names")
-    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
-    shutil.copytree(REPO / "layers", root / "layers")
+    shutil.copy(PROJECT / "bakery.yaml", root / "bakery.yaml")
+    shutil.copytree(PROJECT / "layers", root / "layers")
     (root / "layers" / f"{LAYER}.yaml").write_text(layer_yaml())
     return build_plan(load_workspace(root), "development")
 

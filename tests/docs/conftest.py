@@ -1,4 +1,5 @@
-"""Fixtures for the graph, catalog and `bakery new` tests: the real project, or a copy of it."""
+"""Fixtures for the graph, catalog and `bakery new` tests: the repository, or a copy of the
+tests' own project (tests/fixtures/project), whose layers do not change with layers/."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+PROJECT = REPO / "tests" / "fixtures" / "project"
 
 
 @pytest.fixture
@@ -20,13 +22,24 @@ def repo(monkeypatch) -> Path:
 
 @pytest.fixture
 def copy(tmp_path, monkeypatch) -> Path:
-    """A copy of the project's specs (bakery.yaml, layers/, schemas/, docs/) as the cwd."""
+    """A copy of the tests' project (bakery.yaml, layers/) with the repository's schemas/,
+    and its docs/databaker.dot + docs/catalog.md as `bakery graph` and `bakery docs` write
+    them, as the cwd."""
+    from bakery.catalog import render_catalog
+    from bakery.graph import build_graph, to_dot
+    from bakery.plan import build_plan
+    from bakery.workspace import load_workspace
+
     root = tmp_path / "project"
     root.mkdir()
-    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
-    for folder in ("layers", "schemas", "docs"):
-        if (REPO / folder).is_dir():
-            shutil.copytree(REPO / folder, root / folder)
+    shutil.copy(PROJECT / "bakery.yaml", root / "bakery.yaml")
+    shutil.copytree(PROJECT / "layers", root / "layers")
+    shutil.copytree(REPO / "schemas", root / "schemas")
+    ws = load_workspace(root)
+    plans = [build_plan(ws, env) for env in ws.project.environments]
+    (root / "docs").mkdir()
+    (root / "docs" / "databaker.dot").write_text(to_dot(build_graph(plans[0])))
+    (root / "docs" / "catalog.md").write_text(render_catalog(plans))
     monkeypatch.delenv("BAKERY_PROJECT", raising=False)
     monkeypatch.delenv("DC_ENVIRONMENT", raising=False)
     monkeypatch.chdir(root)
@@ -35,7 +48,16 @@ def copy(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def plan():
-    """The plan of the real project for development."""
+    """The plan of the tests' project for development."""
+    from bakery.plan import build_plan
+    from bakery.workspace import load_workspace
+
+    return build_plan(load_workspace(PROJECT), "development")
+
+
+@pytest.fixture(scope="session")
+def repo_plan():
+    """The plan of the repository's own layers (whatever they are) for development."""
     from bakery.plan import build_plan
     from bakery.workspace import load_workspace
 

@@ -10,6 +10,7 @@ from bakery.catalog import render_catalog
 from bakery.cli.common import app
 
 REPO = Path(__file__).resolve().parents[2]
+PROJECT = REPO / "tests" / "fixtures" / "project"
 runner = CliRunner()
 
 
@@ -17,17 +18,17 @@ def run(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def plans():
+def plans(root: Path = PROJECT):
     from bakery.plan import build_plan
     from bakery.workspace import load_workspace
 
-    ws = load_workspace(REPO)
+    ws = load_workspace(root)
     return [build_plan(ws, env) for env in ws.project.environments]
 
 
 def test_committed_catalog_is_up_to_date():
     committed = (REPO / "docs" / "catalog.md").read_text()
-    assert committed == render_catalog(plans()), (
+    assert committed == render_catalog(plans(REPO)), (
         "docs/catalog.md is stale: run `uv run bakery docs` and commit"
     )
 

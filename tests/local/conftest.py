@@ -1,5 +1,6 @@
-"""Fixtures for the local engine tests: the repository's plan, temporary stores, small
-hand-made or generated inputs, and helpers to read what a bake published."""
+"""Fixtures for the local engine tests: the plan of the tests' own project
+(tests/fixtures/project, independent of layers/) or of the repository's layers, temporary
+stores, small hand-made or generated inputs, and helpers to read what a bake published."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bakery.store import LocalStore
 from bakery.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parents[2]
+PROJECT = REPO / "tests" / "fixtures" / "project"
 RAW = "addressbase.addressbase_cleaned_raw"
 BALLOTS = "current_elections.current_ballots"
 PARTITIONED = "addressbase.addressbase_partitioned"
@@ -24,6 +26,13 @@ JOINED = "current_elections.current_ballots_joined_to_address_base"
 
 @pytest.fixture(scope="session")
 def plan() -> Plan:
+    """The framework tests' project: adding a layer to layers/ does not change it."""
+    return build_plan(load_workspace(PROJECT), "development")
+
+
+@pytest.fixture(scope="session")
+def repo_plan() -> Plan:
+    """The repository's own layers, for the tests about what a real layer makes."""
     return build_plan(load_workspace(REPO), "development")
 
 
@@ -32,8 +41,8 @@ def store(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "store")
 
 
-def export_location(plan: Plan) -> str:
-    step = next(s for ly in plan.layers for s in ly.walk() if s.kind == "export_by_key")
+def export_location(plan: Plan, layer: str = "current_elections") -> str:
+    step = next(s for s in plan.layer(layer).walk() if s.kind == "export_by_key")
     return step.location
 
 
@@ -95,9 +104,9 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
-    """A throwaway copy of the project (bakery.yaml + layers/) to edit in a test."""
+    """A throwaway copy of the tests' project (bakery.yaml + layers/) to edit in a test."""
     root = tmp_path / "project"
     root.mkdir()
-    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
-    shutil.copytree(REPO / "layers", root / "layers")
+    shutil.copy(PROJECT / "bakery.yaml", root / "bakery.yaml")
+    shutil.copytree(PROJECT / "layers", root / "layers")
     return root

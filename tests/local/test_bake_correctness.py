@@ -22,6 +22,12 @@ from tests.local.conftest import (
 )
 
 
+@pytest.fixture(scope="module")
+def plan(repo_plan):
+    """The repository's current_elections layer itself (not the tests' project)."""
+    return repo_plan
+
+
 def normalise(postcode: str) -> str:
     pc = postcode.strip().replace(" ", "").upper()
     return f"{pc[:-3]} {pc[-3:]}"

@@ -10,6 +10,8 @@ from bakery.plan import Plan, build_plan
 from bakery.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parents[2]
+# The framework tests' own project: independent of the layers in layers/.
+PROJECT = REPO / "tests" / "fixtures" / "project"
 
 MINI = """\
 name: mini
@@ -33,7 +35,8 @@ steps:
 
 
 class Project:
-    """A throwaway copy of the repository's project with a small extra layer 'mini'."""
+    """A throwaway copy of the tests' project (tests/fixtures/project) with a small extra
+    layer 'mini'."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -69,8 +72,8 @@ class Project:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     root = tmp_path / "proj"
     root.mkdir()
-    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
-    shutil.copytree(REPO / "layers", root / "layers")
+    shutil.copy(PROJECT / "bakery.yaml", root / "bakery.yaml")
+    shutil.copytree(PROJECT / "layers", root / "layers")
     monkeypatch.chdir(root)
     monkeypatch.delenv("BAKERY_PROJECT", raising=False)
     monkeypatch.delenv("DC_ENVIRONMENT", raising=False)
