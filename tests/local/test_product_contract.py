@@ -27,6 +27,12 @@ RUNNING_SYSTEM_OUTCODE_COLUMNS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def plan(repo_plan):
+    """The repository's own layers, whatever they are."""
+    return repo_plan
+
+
 def contract_exports(plan):
     return [
         step
