@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from bakery.plan import Plan
+from bakery.samples import boundary_reviews
+from bakery.samples.boundary_reviews import BOUNDARY_REVIEWS
 from bakery.store import Store
 
 ADDRESSBASE = "addressbase.addressbase_cleaned_raw"
@@ -367,7 +369,7 @@ def locations(plan: Plan) -> dict[str, str]:
 def missing_inputs(plan: Plan, store: Store) -> list[str]:
     return [
         ref
-        for ref in (ADDRESSBASE, BALLOTS)
+        for ref in (ADDRESSBASE, BALLOTS, BOUNDARY_REVIEWS)
         if ref in plan.tables and not store.list(plan.table(ref).location)
     ]
 
@@ -380,11 +382,12 @@ def write_sample_data(
     ballots: int = 300,
     seed: int = 1,
     only: list[str] | None = None,
+    reviews: int = boundary_reviews.DEFAULT_REVIEWS,
 ) -> SampleSummary:
     """Write the inputs (both, or the table refs in `only`) into the store, replacing
     what is at their locations."""
     where = locations(plan)
-    wanted = set(only or (ADDRESSBASE, BALLOTS))
+    wanted = set(only or (ADDRESSBASE, BALLOTS, BOUNDARY_REVIEWS))
     files = []
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -407,6 +410,10 @@ def write_sample_data(
         rows = ballots_rows(ballots, seed)
         store.write_bytes(where["ballots"], _csv_bytes(rows))
         files.append(where["ballots"])
+    if BOUNDARY_REVIEWS in wanted and BOUNDARY_REVIEWS in plan.tables:
+        # Reviews around places that have addresses (the same addresses the seed makes).
+        points = addresses_table(addresses, seed)["location"].to_pylist()
+        files += boundary_reviews.write(plan.table(BOUNDARY_REVIEWS), store, reviews, points, seed)
     return SampleSummary(
         addresses=addresses if ADDRESSBASE in wanted else 0,
         ballots=len({r[0] for r in rows}),

@@ -443,9 +443,15 @@ def _shown(text: str) -> str:
 
 
 def _export_step(plan: Any) -> Any:
+    from bakery import lookup_boundary_changes
+
     for layer in plan.layers:
         for step in layer.walk():
-            if step.kind == "export_by_key" and step.spec.key == "outcode":
+            if (
+                step.kind == "export_by_key"
+                and step.spec.key == "outcode"
+                and not lookup_boundary_changes.is_boundary_export(step)
+            ):
                 return step
     return None
 
@@ -535,6 +541,10 @@ def lookup(
                 if rows
                 else f"{normal}: no address with this postcode in outcode {outcode}"
             )
+    from bakery import lookup_boundary_changes
+
+    with _s3_errors(url):
+        lookup_boundary_changes.add(out, target, plan, outcode, normal)
     if as_json:
         print(json.dumps(out, indent=2))
         return
@@ -547,3 +557,4 @@ def lookup(
         for a in out["addresses"]:
             table_out.add_row(a["uprn"], a["address"], ", ".join(a["ballot_ids"]) or "(none)")
         console.print(table_out)
+    lookup_boundary_changes.render(console, out)

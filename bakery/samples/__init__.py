@@ -1,0 +1,1 @@
+"""Sample input generators for local bakes, one module per input table."""
