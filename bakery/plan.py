@@ -88,6 +88,7 @@ class StepPlan:
     over_params: list[str] = field(default_factory=list)  # names each item provides
     max_concurrency: int | None = None
     location: str | None = None  # purge_prefix target / export_by_key destination
+    environment: dict[str, str] = field(default_factory=dict)  # lambda: rendered templates
 
     @property
     def qualified_id(self) -> str:
@@ -193,6 +194,18 @@ class _Builder:
 
     def problem(self, doc: Document, path: tuple, message: str) -> None:
         self.problems.append(doc.problem(path, message))
+
+    def render_environment(
+        self, lf: LayerFile, path: tuple, environment: dict[str, str]
+    ) -> dict[str, str]:
+        """A Lambda's environment values are templates too (`{{ vars.x }}`, `{{ env }}`)."""
+        out = {}
+        for key, template in environment.items():
+            try:
+                out[key] = render_text(template, self.context)
+            except jinja2.TemplateError as exc:
+                self.problem(lf.doc, path + ("environment", key), f"template: {exc}")
+        return out
 
     def render_location(self, doc: Document, path: tuple, template: str) -> str | None:
         try:
@@ -556,6 +569,7 @@ class _Builder:
                 for j, ref in enumerate(step.writes)
                 if (r := writes_own(path + ("writes", j), ref))
             ]
+            plan.environment = self.render_environment(lf, path, step.environment)
         elif isinstance(step, s.ExportByKey):
             table = self.ref_at(lf, path + ("table",), step.table)
             plan.reads = [table] if table else []

@@ -354,7 +354,7 @@ def ballots_file_name(plan: Plan) -> str:
     for layer in plan.layers:
         for step in layer.walk():
             if step.kind == "lambda" and BALLOTS in step.writes:
-                return step.spec.environment.get("FILE_NAME", "current_elections.csv")
+                return step.environment.get("FILE_NAME", "current_elections.csv")
     return "current_elections.csv"
 
 

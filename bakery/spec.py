@@ -223,6 +223,9 @@ class Lambda(StepBase):
     environment: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: int = Field(300, ge=1, le=900)
     memory_mb: int = Field(1024, ge=128, le=10240)
+    ephemeral_storage_mb: int = Field(
+        512, ge=512, le=10240, description="Size of the function's /tmp (Lambda's minimum 512)."
+    )
 
 
 class ExportByKey(StepBase):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -28,14 +28,16 @@ PANDAS_LAYER_VERSION = 6
 
 
 def stage_code(build_dir: Path) -> Path:
-    """Copy bakery/lambdas/*.py into build_dir/lambda/bakery/lambdas/; return build_dir/lambda."""
+    """Copy bakery/lambdas/*.py (and *.pem) into build_dir/lambda/bakery/lambdas/; return
+    build_dir/lambda."""
     root = build_dir / "lambda"
     target = root / "bakery" / "lambdas"
     if root.exists():
         shutil.rmtree(root)
     target.mkdir(parents=True)
     (root / "bakery" / "__init__.py").write_text('"""bakery Lambda handlers."""\n')
-    for source in sorted(LAMBDAS_DIR.glob("*.py")):
+    # .pem: CA bundles a handler may name (ee_connection's DATABASE_CA_BUNDLE_FILE)
+    for source in sorted([*LAMBDAS_DIR.glob("*.py"), *LAMBDAS_DIR.glob("*.pem")]):
         shutil.copyfile(source, target / source.name)
     return root
 
@@ -64,6 +66,7 @@ class BakeryFunction(Construct):
         description: str,
         timeout: Duration | None = None,
         memory_mb: int = 512,
+        ephemeral_storage_mb: int = 512,
         environment: dict[str, str] | None = None,
         pandas: bool = False,
     ) -> None:
@@ -97,6 +100,7 @@ class BakeryFunction(Construct):
             description=description[:256],
             timeout=timeout or Duration.minutes(5),
             memory_size=memory_mb,
+            ephemeral_storage_size=Size.mebibytes(ephemeral_storage_mb),
             role=self.role,
             environment=environment or None,
             log_group=self.log_group,

@@ -264,7 +264,7 @@ class LambdaStep(StepConstruct):
     def build(self) -> None:
         spec = self.step.spec
         stack = self.ctx.stack
-        environment = dict(spec.environment)
+        environment = dict(self.step.environment)  # rendered for the environment
         environment.update(spec.ssm_parameters)  # names of the parameters, read at run time
         if self.step.writes:
             environment["TABLE_LOCATION"] = self.ctx.plan.table(self.step.writes[0]).location
@@ -276,6 +276,7 @@ class LambdaStep(StepConstruct):
             description=self.step.description or f"bakery step {self.step.qualified_id}",
             timeout=Duration.seconds(spec.timeout_seconds),
             memory_mb=spec.memory_mb,
+            ephemeral_storage_mb=spec.ephemeral_storage_mb,
             environment=environment,
             pandas=True,
         )

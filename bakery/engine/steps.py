@@ -7,7 +7,6 @@ placeholders are bound as prepared parameters, never formatted into the text.
 
 from __future__ import annotations
 
-import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -170,43 +169,59 @@ def check(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutc
 
 # ---------------------------------------------------------------- lambda
 
-EE_EXPORT = "bakery.lambdas.ee_export.handler"
+
+def _local_runner(handler: str) -> tuple[Any, Any]:
+    """The handler's module and its `run_local(dsn, folder, environment)`, if it has one.
+
+    Handlers that export from EveryElection run locally against a PostgreSQL DSN;
+    any other handler runs on AWS only.
+    """
+    import importlib
+
+    module = importlib.import_module(handler.rsplit(".", 1)[0])
+    return module, getattr(module, "run_local", None)
 
 
 def lambda_step(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    import tempfile
+    from pathlib import Path
+
     handler = step.spec.handler
-    if handler != EE_EXPORT:
+    module, run_local = _local_runner(handler)
+    if run_local is None:
         raise StepFailed(
             f"step {step.qualified_id}: no local runner for Lambda {handler}; "
-            "bake it on AWS or add one to bakery/engine/steps.py"
+            "bake it on AWS or give its module a run_local(dsn, folder, environment)"
         )
     table = _target(ctx, step)
-    file_name = step.spec.environment.get("FILE_NAME", "export.csv")
+    what = getattr(module, "OUTPUT_NAME", "export")
+    environment = dict(step.environment)
     if ctx.ee_dsn:
-        from bakery.lambdas import ee_export
-
-        run_export = getattr(ee_export, "run_export", None)
-        if run_export is None:
-            raise StepFailed("bakery.lambdas.ee_export has no run_export() yet")
-        buf = io.StringIO()
-        rows = run_export(ctx.ee_dsn, buf)
-        with ctx.lock:
-            location = ctx.staging.stage(table, empty=True)
-        ctx.store.write_bytes(location + file_name, buf.getvalue().encode())
+        with tempfile.TemporaryDirectory(prefix="bakery-lambda-") as tmp:
+            folder = Path(tmp)
+            rows = run_local(ctx.ee_dsn, folder, environment)
+            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            with ctx.lock:
+                location = ctx.staging.stage(table, empty=True)
+            for path in files:
+                ctx.store.write_bytes(
+                    location + path.relative_to(folder).as_posix(), path.read_bytes()
+                )
         ctx.wrote(table.ref, con)
-        return StepOutcome(rows=rows, files=1, note="exported from EveryElection")
+        return StepOutcome(rows=rows, files=len(files), note="exported from EveryElection")
     files = ctx.store.list(ctx.staging.read_location(table))
     if not files:
         raise StepFailed(
-            f"step {step.qualified_id}: no ballots CSV at {table.location} and no EveryElection "
+            f"step {step.qualified_id}: no {what} at {table.location} and no EveryElection "
             "database configured: set BAKERY_EE_DSN (or --ee-dsn), or seed sample data with "
             "`bakery sample-data` (or bake with --sample)"
         )
-    names = ", ".join(f.rsplit("/", 1)[-1] for f in files)
+    names = ", ".join(f.rsplit("/", 1)[-1] for f in files[:5])
+    more = f" and {len(files) - 5} more" if len(files) > 5 else ""
     return StepOutcome(
         files=0,
-        note=f"no EveryElection DSN (BAKERY_EE_DSN / --ee-dsn): using the ballots CSV "
-        f"already in the store ({names})",
+        note=f"no EveryElection DSN (BAKERY_EE_DSN / --ee-dsn): using the {what} "
+        f"already in the store ({names}{more})",
     )
 
 

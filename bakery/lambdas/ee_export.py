@@ -1,18 +1,32 @@
 """Export current ballots with their boundaries (WKT) from EveryElection's PostgreSQL.
 
-One CSV row per piece of a ballot's boundary: the geography is cut with
-ST_Subdivide so that point-in-polygon tests downstream stay fast, so a ballot
-has several rows. Columns: election_id, division_id, geometry, source_table.
+The file is the one EveryElection's own `export_ballots_as_wkt_csv` command and
+the running system's Lambda write to the same key, row for row:
 
-- Approved ballots only (`current_status = 'Approved'`, `group_type IS NULL`:
-  ballots, not election groups) polling in the last 30 days or later.
-- The boundary is the division's geography when the ballot has a division,
-  otherwise the organisation's geography valid on polling day.
-  `source_table` says which: Division, Organisation, or None (no geography:
-  an empty geometry that matches no address).
+- header `election_id,geography_id,geography_text,source_table`, lines ending
+  in CRLF (Python's csv default, which both of them use); no particular order;
+- ballots only (`group_type IS NULL`) that are `Approved`;
+- current: polling on or after today minus 30 days, or `current` true; never
+  a ballot whose `current` is false (NULL: decided by the date);
+- one row per piece EE has already cut with ST_Subdivide: the pieces of the
+  ballot's `division_geography_id` and of its `organisation_geography_id`
+  (both left joins). `geography_id` is the piece's id, `geography_text` its
+  WKT (EPSG:4326, lon/lat); `source_table` is `Organisation` when an
+  organisation piece matched, else `Division` when a division piece did, else
+  `None` (empty id and text: the ballot matches no address). A ballot with both
+  ids set gets a row per (division piece, organisation piece) pair holding the
+  division piece, labelled `Organisation`, exactly as EE's query gives it.
 
-`run_export(dsn, out)` is the plain core the local engine calls; `handler` is
-the Lambda entry point (host and password from SSM, CSV to S3).
+The layer's Glue table reads the four positions as `election_id, division_id,
+geometry, source_table` (the running system's names; its CSV reader goes by position).
+
+`write_export(conn, out)` is the core: any DB-API connection, rows streamed from
+a server-side cursor into a text stream (memory does not grow with the rows).
+`run_export(dsn, out)` and `run_local(dsn, folder, environment)` serve the local
+engine (`bakery bake --ee-dsn`, psycopg, TLS as the libpq DSN says).
+`handler` is the Lambda: connection from SSM and the environment (see
+`ee_connection`), the CSV written to /tmp, then uploaded to
+TABLE_LOCATION + FILE_NAME (default `current_elections.csv`).
 """
 
 from __future__ import annotations
@@ -21,58 +35,54 @@ import csv
 import datetime
 import os
 import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
-HEADER = ["election_id", "division_id", "geometry", "source_table"]
-WINDOW_DAYS = 30
+from bakery.lambdas import ee_connection
 
-# Positional %s parameters: the same text runs on psycopg (local) and pg8000 (Lambda).
+HEADER = ["election_id", "geography_id", "geography_text", "source_table"]
+WINDOW_DAYS = 30
+FILE_NAME = "current_elections.csv"
+# What the local engine calls this handler's output in its messages.
+OUTPUT_NAME = "ballots CSV"
+
+# Positional %s parameter: the same text runs on psycopg (local) and pg8000 (Lambda).
 QUERY = """
 SELECT
     e.election_id,
-    COALESCE(e.division_id::text, '') AS division_id,
-    COALESCE(ST_AsText(ST_Transform(part.geom, 4326)), '') AS geometry,
+    COALESCE(dp.id, op.id) AS geography_id,
+    COALESCE(ST_AsText(dp.geography), ST_AsText(op.geography)) AS geography_text,
     CASE
-        WHEN part.geom IS NULL THEN 'None'
-        WHEN e.division_id IS NOT NULL THEN 'Division'
-        ELSE 'Organisation'
+        WHEN op.id IS NOT NULL THEN 'Organisation'
+        WHEN dp.id IS NOT NULL THEN 'Division'
+        ELSE 'None'
     END AS source_table
 FROM elections_election AS e
-LEFT JOIN organisations_divisiongeography AS dg
-    ON e.division_id IS NOT NULL AND dg.division_id = e.division_id
-LEFT JOIN LATERAL (
-    SELECT og.geography
-    FROM organisations_organisationgeography AS og
-    WHERE e.division_id IS NULL
-      AND og.organisation_id = e.organisation_id
-      AND (og.start_date IS NULL OR og.start_date <= e.poll_open_date)
-      AND (og.end_date IS NULL OR og.end_date >= e.poll_open_date)
-    ORDER BY og.start_date DESC NULLS LAST, og.id DESC
-    LIMIT 1
-) AS org ON true
-LEFT JOIN LATERAL ST_Subdivide(COALESCE(dg.geography, org.geography))
-    WITH ORDINALITY AS part(geom, n) ON true
+LEFT JOIN organisations_divisiongeographysubdivided AS dp
+    ON dp.division_geography_id = e.division_geography_id
+LEFT JOIN organisations_organisationgeographysubdivided AS op
+    ON op.organisation_geography_id = e.organisation_geography_id
 WHERE e.current_status = 'Approved'
   AND e.group_type IS NULL
-  AND e.poll_open_date >= %s
-ORDER BY e.election_id, part.n
+  AND (e.poll_open_date >= %s OR e."current")
+  AND e."current" IS DISTINCT FROM false
 """
 
 
+def since(today: datetime.date | None = None) -> datetime.date:
+    """The earliest polling day still current without the `current` flag."""
+    return (today or datetime.date.today()) - datetime.timedelta(days=WINDOW_DAYS)
+
+
 def write_export(conn: Any, out: TextIO, *, today: datetime.date | None = None) -> int:
-    """Write the CSV from any DB-API connection; return the number of data rows."""
-    since = (today or datetime.date.today()) - datetime.timedelta(days=WINDOW_DAYS)
-    writer = csv.writer(out, lineterminator="\n")
+    """Write the CSV from a DB-API connection (not in autocommit); return the data rows."""
+    writer = csv.writer(out)  # excel dialect: CRLF, as EE's command writes
     writer.writerow(HEADER)
-    cursor = conn.cursor()
-    try:
-        cursor.execute(QUERY, (since,))
-        n = 0
-        while rows := cursor.fetchmany(1000):
-            writer.writerows(rows)
-            n += len(rows)
-    finally:
-        cursor.close()
+    n = 0
+    for row in ee_connection.stream_rows(conn, QUERY, (since(today),)):
+        writer.writerow(row)
+        n += 1
     return n
 
 
@@ -84,59 +94,32 @@ def run_export(dsn: str, out: TextIO, *, today: datetime.date | None = None) -> 
         return write_export(conn, out, today=today)
 
 
-def _connect(host: str, password: str, user: str, dbname: str, port: int) -> Any:
-    """psycopg when it is installed, else pg8000 (shipped in the AWS SDK for pandas layer)."""
-    try:
-        import psycopg
-    except ImportError:
-        import ssl
-
-        import pg8000.dbapi
-
-        return pg8000.dbapi.connect(
-            host=host,
-            password=password,
-            user=user,
-            database=dbname,
-            port=port,
-            ssl_context=ssl.create_default_context(),
-        )
-    return psycopg.connect(
-        host=host, password=password, user=user, dbname=dbname, port=port, sslmode="require"
-    )
+def run_local(dsn: str, folder: Path, environment: Mapping[str, str]) -> int:
+    """The local engine's entry: write FILE_NAME into `folder`; return the row count."""
+    path = folder / (environment.get("FILE_NAME") or FILE_NAME)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        return run_export(dsn, out)
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Read the connection details from SSM, write FILE_NAME under TABLE_LOCATION in S3.
-
-    Environment: DATABASE_HOST and DATABASE_PASSWORD hold SSM parameter *names*;
-    TABLE_LOCATION is the s3:// location of the table written; FILE_NAME the object name;
-    DATABASE_USER, DATABASE_NAME, DATABASE_PORT are optional (every_election, 5432).
-    """
+    """Export to TABLE_LOCATION + FILE_NAME in S3; connection settings in `ee_connection`."""
     import boto3
 
-    from bakery.lambdas.purge import split_location
+    from bakery.lambdas import s3uri
 
-    ssm = boto3.client("ssm")
-
-    def parameter(env_name: str) -> str:
-        name = os.environ[env_name]
-        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-
-    bucket, prefix = split_location(event.get("table_location") or os.environ["TABLE_LOCATION"])
-    key = prefix + os.environ.get("FILE_NAME", "current_elections.csv")
-    conn = _connect(
-        parameter("DATABASE_HOST"),
-        parameter("DATABASE_PASSWORD"),
-        os.environ.get("DATABASE_USER", "every_election"),
-        os.environ.get("DATABASE_NAME", "every_election"),
-        int(os.environ.get("DATABASE_PORT", "5432")),
-    )
-    with tempfile.NamedTemporaryFile("w+", suffix=".csv", newline="", encoding="utf-8") as tmp:
-        try:
+    bucket, prefix = s3uri.split(os.environ["TABLE_LOCATION"])
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    key = prefix + (os.environ.get("FILE_NAME") or FILE_NAME)
+    conn = ee_connection.connect_from_environment()
+    try:
+        encryption = ee_connection.encryption(conn)
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", newline="", encoding="utf-8") as tmp:
             rows = write_export(conn, tmp)
-        finally:
-            conn.close()
-        tmp.flush()
-        boto3.client("s3").upload_file(tmp.name, bucket, key)
-    return {"location": f"s3://{bucket}/{key}", "rows": rows}
+            tmp.flush()
+            size = os.path.getsize(tmp.name)
+            boto3.client("s3").upload_file(tmp.name, bucket, key)
+    finally:
+        conn.close()
+    print(f"exported {rows} rows ({size} bytes) to s3://{bucket}/{key}; connection {encryption}")
+    return {"location": f"s3://{bucket}/{key}", "rows": rows, "bytes": size}

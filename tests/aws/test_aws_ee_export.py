@@ -1,246 +1,309 @@
-"""The EveryElection export against a real PostgreSQL + PostGIS started by the test.
+"""The ballots export against a real PostgreSQL + PostGIS with EveryElection's tables.
 
-The schema is a small copy of EveryElection's Django tables (elections_election,
-organisations_organisation/-division/-divisionset, organisations_divisiongeography,
-organisations_organisationgeography), enough for the export's query.
+The tables come from tests/fixtures/everyelection_schema.sql (EE's real columns:
+`current`, `division_geography_id`, `organisation_geography_id`, pre-subdivided
+pieces). The rows below cover each rule of the selection once.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
-import glob
 import io
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
 
 import psycopg
 import pytest
 import shapely.wkt
+from ee_postgres import PostgresServer, create_everyelection
 
+from bakery.lambdas import ee_export
 from bakery.lambdas.ee_export import HEADER, run_export
 
-TODAY = datetime.date(2026, 5, 1)
+TODAY = datetime.date(2026, 5, 1)  # the window starts on 2026-04-01
 
-SCHEMA = """
-CREATE EXTENSION postgis;
-CREATE TABLE organisations_organisation (
-    id serial PRIMARY KEY,
-    official_identifier varchar(255) NOT NULL,
-    organisation_type varchar(255) NOT NULL,
-    official_name text NOT NULL,
-    slug varchar(100) NOT NULL,
-    start_date date NOT NULL,
-    end_date date
-);
-CREATE TABLE organisations_organisationdivisionset (
-    id serial PRIMARY KEY,
-    organisation_id integer NOT NULL REFERENCES organisations_organisation,
-    start_date date NOT NULL,
-    end_date date
-);
-CREATE TABLE organisations_organisationdivision (
-    id serial PRIMARY KEY,
-    divisionset_id integer NOT NULL REFERENCES organisations_organisationdivisionset,
-    name text NOT NULL,
-    official_identifier varchar(255) NOT NULL,
-    slug varchar(100) NOT NULL,
-    division_type varchar(255) NOT NULL
-);
-CREATE TABLE organisations_divisiongeography (
-    id serial PRIMARY KEY,
-    division_id integer UNIQUE NOT NULL REFERENCES organisations_organisationdivision,
-    geography geometry(MultiPolygon, 4326) NOT NULL,
-    source varchar(255) NOT NULL DEFAULT ''
-);
-CREATE TABLE organisations_organisationgeography (
-    id serial PRIMARY KEY,
-    organisation_id integer NOT NULL REFERENCES organisations_organisation,
-    geography geometry(MultiPolygon, 4326),
-    start_date date,
-    end_date date,
-    gss varchar(20) NOT NULL DEFAULT '',
-    source varchar(255) NOT NULL DEFAULT ''
-);
-CREATE TABLE elections_election (
-    id serial PRIMARY KEY,
-    election_id varchar(250) UNIQUE,
-    election_title text NOT NULL DEFAULT '',
-    poll_open_date date NOT NULL,
-    group_type varchar(100),
-    group_id integer REFERENCES elections_election,
-    current_status varchar(32) NOT NULL,
-    organisation_id integer REFERENCES organisations_organisation,
-    division_id integer REFERENCES organisations_organisationdivision
-);
-"""
 
-SQUARE = "SRID=4326;MULTIPOLYGON(((-0.2 51.4,-0.1 51.4,-0.1 51.5,-0.2 51.5,-0.2 51.4)))"
-NEXT_SQUARE = "SRID=4326;MULTIPOLYGON(((-0.1 51.4,0 51.4,0 51.5,-0.1 51.5,-0.1 51.4)))"
-OLD_COUNCIL = "SRID=4326;MULTIPOLYGON(((1 50,2 50,2 51,1 51,1 50)))"
+def square(x: float, y: float, size: float = 0.01) -> str:
+    x2, y2 = round(x + size, 6), round(y + size, 6)
+    return f"POLYGON(({x} {y},{x2} {y},{x2} {y2},{x} {y2},{x} {y}))"
+
+
+# Pieces EE has already cut: ward one in two pieces, the council in three.
+WARD_ONE = [square(-0.10, 51.50), square(-0.09, 51.50)]
+WARD_THREE = [square(-0.05, 51.50)]
+COUNCIL = [square(-0.10, 51.52, 0.02), square(-0.08, 51.52, 0.02), square(-0.06, 51.52, 0.02)]
+
+
+def multi(pieces: list[str]) -> str:
+    return (
+        f"ST_Multi(ST_Union(ARRAY[{', '.join(f'ST_GeomFromText({p!r}, 4326)' for p in pieces)}]))"
+    )
+
 
 DATA = f"""
-INSERT INTO organisations_organisation VALUES
-    (1, 'LBH', 'local-authority', 'Hackney', 'hackney', '1965-04-01', NULL),
-    (2, 'NOGEO', 'local-authority', 'No Geography', 'nogeo', '2000-01-01', NULL);
--- Council A's boundary: a circle of 400 vertices, which ST_Subdivide cuts into pieces;
--- an older boundary (ended in 2020) must not be used.
-INSERT INTO organisations_organisationgeography
-    (organisation_id, geography, start_date, end_date) VALUES
-    (1, ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(-0.05, 51.55), 4326), 0.1, 100)),
-        '2020-01-01', NULL),
-    (1, '{OLD_COUNCIL}', '1965-04-01', '2019-12-31');
-INSERT INTO organisations_organisationdivisionset VALUES (1, 1, '2022-05-05', NULL);
-INSERT INTO organisations_organisationdivision VALUES
+INSERT INTO organisations_organisation (id, official_identifier, organisation_type,
+    official_name, common_name, slug, start_date, end_date) VALUES
+    (1, 'HCK', 'local-authority', 'London Borough of Hackney', 'Hackney', 'hackney',
+     '1965-04-01', NULL);
+INSERT INTO organisations_organisationgeography (id, organisation_id, start_date, end_date,
+    gss, geography) VALUES (1, 1, '2014-05-22', NULL, 'E09000012', {multi(COUNCIL)});
+INSERT INTO organisations_organisationgeographysubdivided
+    (id, organisation_geography_id, geography) VALUES
+    (501, 1, ST_GeomFromText('{COUNCIL[0]}', 4326)),
+    (502, 1, ST_GeomFromText('{COUNCIL[1]}', 4326)),
+    (503, 1, ST_GeomFromText('{COUNCIL[2]}', 4326));
+INSERT INTO organisations_organisationdivisionset (id, organisation_id, start_date, end_date,
+    pmtiles_md5_hash) VALUES (1, 1, '2014-05-22', NULL, 'abc');
+INSERT INTO organisations_organisationdivision (id, divisionset_id, name, official_identifier,
+    slug, division_type) VALUES
     (10, 1, 'Ward One', 'E05000001', 'ward-one', 'LBW'),
     (11, 1, 'Ward Two', 'E05000002', 'ward-two', 'LBW'),
     (12, 1, 'Ward Three', 'E05000003', 'ward-three', 'LBW');
-INSERT INTO organisations_divisiongeography (division_id, geography) VALUES
-    (10, '{SQUARE}'), (12, '{NEXT_SQUARE}');
-INSERT INTO elections_election
-    (id, election_id, poll_open_date, group_type, group_id, current_status,
-     organisation_id, division_id) VALUES
-    (1, 'local.2026-05-07', '2026-05-07', 'election', NULL, 'Approved', NULL, NULL),
-    (2, 'local.hackney.2026-05-07', '2026-05-07', 'organisation', 1, 'Approved', 1, NULL),
-    (3, 'local.hackney.ward-one.2026-05-07', '2026-05-07', NULL, 2, 'Approved', 1, 10),
-    (4, 'local.hackney.ward-two.2026-05-07', '2026-05-07', NULL, 2, 'Approved', 1, 11),
-    (5, 'mayor.hackney.2026-05-07', '2026-05-07', NULL, NULL, 'Approved', 1, NULL),
-    (6, 'local.hackney.ward-three.2026-04-01', '2026-04-01', NULL, NULL, 'Approved', 1, 12),
-    (7, 'local.hackney.ward-one.2026-03-31', '2026-03-31', NULL, NULL, 'Approved', 1, 10),
-    (8, 'local.hackney.ward-three.2026-06-01', '2026-06-01', NULL, NULL, 'Suggested', 1, 12),
-    (9, 'local.hackney.ward-one.2026-06-02', '2026-06-02', NULL, NULL, 'Rejected', 1, 10),
-    (10, 'local.nogeo.2026-05-07', '2026-05-07', NULL, NULL, 'Approved', 2, NULL);
+INSERT INTO organisations_divisiongeography (id, division_id, geography) VALUES
+    (100, 10, {multi(WARD_ONE)}),
+    (101, 11, NULL),
+    (102, 12, {multi(WARD_THREE)});
+INSERT INTO organisations_divisiongeographysubdivided (id, division_geography_id, geography) VALUES
+    (901, 100, ST_GeomFromText('{WARD_ONE[0]}', 4326)),
+    (902, 100, ST_GeomFromText('{WARD_ONE[1]}', 4326)),
+    (903, 102, ST_GeomFromText('{WARD_THREE[0]}', 4326));
+INSERT INTO elections_election (id, election_id, poll_open_date, "current", current_status,
+    group_type, organisation_id, division_id, division_geography_id,
+    organisation_geography_id, cancelled) VALUES
+    -- groups: never exported, whatever their status and dates
+    (1, 'local.2026-05-07', '2026-05-07', NULL, 'Approved', 'election', NULL, NULL, NULL,
+     NULL, false),
+    (2, 'local.hackney.2026-05-07', '2026-05-07', true, 'Approved', 'organisation', 1, NULL,
+     NULL, 1, false),
+    (3, 'local.hackney.2026-05-07.subtype', '2026-05-07', NULL, 'Approved', 'subtype', 1,
+     NULL, NULL, 1, false),
+    -- a division ballot: its division's two pieces
+    (4, 'local.hackney.ward-one.2026-05-07', '2026-05-07', NULL, 'Approved', NULL, 1, 10,
+     100, NULL, false),
+    -- an organisation ballot: the council's three pieces
+    (5, 'mayor.hackney.2026-05-07', '2026-05-07', NULL, 'Approved', NULL, 1, NULL, NULL, 1,
+     false),
+    -- ballots without geography: no ids at all, or a division geography with no pieces
+    (6, 'local.hackney.ward-two.2026-05-07', '2026-05-07', NULL, 'Approved', NULL, 1, 11,
+     101, NULL, false),
+    (7, 'parl.nowhere.2026-05-07', '2026-05-07', NULL, 'Approved', NULL, NULL, NULL, NULL,
+     NULL, false),
+    -- `current` true forces an old ballot in; false forces a future one out
+    (8, 'local.hackney.ward-three.2019-05-02', '2019-05-02', true, 'Approved', NULL, 1, 12,
+     102, NULL, false),
+    (9, 'local.hackney.ward-three.2026-06-04', '2026-06-04', false, 'Approved', NULL, 1, 12,
+     102, NULL, false),
+    -- `current` NULL: the date decides (TODAY - 30 days is in, one day earlier is out)
+    (10, 'local.hackney.ward-three.2026-04-01', '2026-04-01', NULL, 'Approved', NULL, 1, 12,
+     102, NULL, false),
+    (11, 'local.hackney.ward-three.2026-03-31', '2026-03-31', NULL, 'Approved', NULL, 1, 12,
+     102, NULL, false),
+    -- no polling day: out unless forced in
+    (12, 'local.hackney.ward-one.undated', NULL, NULL, 'Approved', NULL, 1, 10, 100, NULL,
+     false),
+    (13, 'local.hackney.ward-three.undated', NULL, true, 'Approved', NULL, 1, 12, 102, NULL,
+     false),
+    -- not approved: out, even when `current` is true
+    (14, 'local.hackney.ward-one.2026-06-11', '2026-06-11', NULL, 'Suggested', NULL, 1, 10,
+     100, NULL, false),
+    (15, 'local.hackney.ward-three.2026-06-18', '2026-06-18', true, 'Rejected', NULL, 1, 12,
+     102, NULL, false),
+    (16, 'local.hackney.ward-one.2026-06-25', '2026-06-25', NULL, NULL, NULL, 1, 10, 100,
+     NULL, false),
+    -- both geographies set (EE's referendum command does this): EE's rows, as its query
+    (17, 'ref.hackney.ward-three.2026-05-07', '2026-05-07', NULL, 'Approved', NULL, 1, 12,
+     102, 1, false);
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def postgres():
-    """A throwaway PostgreSQL server on a unix socket in a temporary folder."""
-    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bindirs:
-        pytest.fail("PostgreSQL is not installed: apt-get install postgresql postgis")
-    bindir = Path(bindirs[-1]).parent
-    base = Path(tempfile.mkdtemp(prefix="bakery-pg-"))
-    as_root = os.geteuid() == 0
-    if as_root:  # initdb refuses root: run the server as the 'postgres' user
-        shutil.chown(base, "postgres", "postgres")
-
-    def run(*command: str) -> None:
-        full = ["runuser", "-u", "postgres", "--", *command] if as_root else list(command)
-        result = subprocess.run(full, capture_output=True, text=True, check=False)
-        if result.returncode:
-            log = (base / "log").read_text() if (base / "log").exists() else ""
-            pytest.fail(f"{' '.join(command)} failed: {result.stderr}{result.stdout}{log}")
-
-    port = _free_port()
-    data = base / "data"
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
-    run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(base / "log"),
-        "-o",
-        f"-k {base} -p {port} -c listen_addresses='' -c fsync=off",
-        "-w",
-        "start",
-    )
+def server():
+    pg = PostgresServer()
     try:
-        yield f"host={base} port={port} user=postgres dbname=postgres"
+        yield pg
     finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+        pg.stop()
 
 
 @pytest.fixture(scope="module")
-def everyelection(postgres: str) -> str:
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute("CREATE DATABASE every_election")
-    dsn = postgres.replace("dbname=postgres", "dbname=every_election")
+def everyelection(server: PostgresServer) -> str:
+    dsn = create_everyelection(server)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(SCHEMA)
         conn.execute(DATA)
     return dsn
 
 
-def export(dsn: str) -> tuple[int, list[dict[str, str]], str]:
-    out = io.StringIO()
-    n = run_export(dsn, out, today=TODAY)
-    text = out.getvalue()
-    return n, list(csv.DictReader(io.StringIO(text))), text
+def export(dsn: str, today: datetime.date = TODAY) -> tuple[int, str]:
+    out = io.StringIO(newline="")
+    n = run_export(dsn, out, today=today)
+    return n, out.getvalue()
 
 
-def test_header_and_row_count(everyelection: str):
-    n, rows, text = export(everyelection)
-    assert text.splitlines()[0] == ",".join(HEADER)
-    assert n == len(rows)
+def rows_of(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
-def test_rows(everyelection: str):
-    _, rows, _ = export(everyelection)
-    ids = [r["election_id"] for r in rows]
-    # Approved ballots (not groups) polling on or after TODAY - 30 days, sorted by id.
-    assert sorted(set(ids)) == [
-        "local.hackney.ward-one.2026-05-07",
-        "local.hackney.ward-three.2026-04-01",  # exactly 30 days ago: still in
-        "local.hackney.ward-two.2026-05-07",
-        "local.nogeo.2026-05-07",
-        "mayor.hackney.2026-05-07",
-    ]
-    assert ids == sorted(ids)
-    by_id: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        by_id.setdefault(row["election_id"], []).append(row)
+def test_header_is_the_one_ee_writes(everyelection: str):
+    n, text = export(everyelection)
+    assert text.startswith("election_id,geography_id,geography_text,source_table\r\n")
+    assert HEADER == ["election_id", "geography_id", "geography_text", "source_table"]
+    assert n == len(rows_of(text)) == text.count("\r\n") - 1
 
-    # A ballot with a division: the division's geography, one piece, as WKT lon/lat.
-    (ward_one,) = by_id["local.hackney.ward-one.2026-05-07"]
-    assert ward_one["division_id"] == "10" and ward_one["source_table"] == "Division"
-    assert ward_one["geometry"].startswith(("POLYGON((", "MULTIPOLYGON((("))
-    assert shapely.wkt.loads(ward_one["geometry"]).equals(shapely.wkt.loads(SQUARE.split(";")[1]))
-    (ward_three,) = by_id["local.hackney.ward-three.2026-04-01"]
-    assert ward_three["source_table"] == "Division" and ward_three["division_id"] == "12"
 
-    # A division with no geography: one None row with an empty geometry (no fallback).
-    (ward_two,) = by_id["local.hackney.ward-two.2026-05-07"]
-    assert ward_two == {
-        "election_id": "local.hackney.ward-two.2026-05-07",
-        "division_id": "11",
-        "geometry": "",
-        "source_table": "None",
-    }
+def test_selection(everyelection: str):
+    _, text = export(everyelection)
+    got = sorted((r["election_id"], r["geography_id"], r["source_table"]) for r in rows_of(text))
+    assert got == sorted(
+        [
+            ("local.hackney.ward-one.2026-05-07", "901", "Division"),
+            ("local.hackney.ward-one.2026-05-07", "902", "Division"),
+            ("mayor.hackney.2026-05-07", "501", "Organisation"),
+            ("mayor.hackney.2026-05-07", "502", "Organisation"),
+            ("mayor.hackney.2026-05-07", "503", "Organisation"),
+            ("local.hackney.ward-two.2026-05-07", "", "None"),
+            ("parl.nowhere.2026-05-07", "", "None"),
+            ("local.hackney.ward-three.2019-05-02", "903", "Division"),
+            ("local.hackney.ward-three.2026-04-01", "903", "Division"),
+            ("local.hackney.ward-three.undated", "903", "Division"),
+            # one row per (division piece, organisation piece): the division's piece id
+            ("ref.hackney.ward-three.2026-05-07", "903", "Organisation"),
+            ("ref.hackney.ward-three.2026-05-07", "903", "Organisation"),
+            ("ref.hackney.ward-three.2026-05-07", "903", "Organisation"),
+        ]
+    )
 
-    # No division: the organisation's current geography, subdivided into several rows.
-    mayor = by_id["mayor.hackney.2026-05-07"]
-    assert len(mayor) > 1
-    assert {r["source_table"] for r in mayor} == {"Organisation"}
-    assert {r["division_id"] for r in mayor} == {""}
-    pieces = [shapely.wkt.loads(r["geometry"]) for r in mayor]
-    assert all(len(p.exterior.coords if p.geom_type == "Polygon" else []) <= 256 for p in pieces)
-    whole = shapely.union_all(pieces)
-    assert whole.area == pytest.approx(3.14159 * 0.1**2, rel=0.01)
-    assert whole.centroid.x == pytest.approx(-0.05, abs=1e-6)  # lon first
-    assert whole.centroid.y == pytest.approx(51.55, abs=1e-6)
-    assert not whole.intersects(shapely.wkt.loads(OLD_COUNCIL.split(";")[1]))
 
-    # An organisation with no geography at all.
-    (nogeo,) = by_id["local.nogeo.2026-05-07"]
-    assert (nogeo["geometry"], nogeo["source_table"]) == ("", "None")
+def test_geometry_is_each_piece_as_wkt(everyelection: str):
+    _, text = export(everyelection)
+    pieces = {**dict(zip(["901", "902"], WARD_ONE, strict=True)), "903": WARD_THREE[0]}
+    pieces |= dict(zip(["501", "502", "503"], COUNCIL, strict=True))
+    for row in rows_of(text):
+        if row["source_table"] == "None":
+            assert row["geography_text"] == ""
+            continue
+        wkt = row["geography_text"]
+        assert wkt.startswith("POLYGON((")  # lon/lat, no SRID prefix
+        assert shapely.wkt.loads(wkt).equals(shapely.wkt.loads(pieces[row["geography_id"]]))
+        if row["election_id"].startswith("ref."):
+            assert row["geography_id"] == "903"  # the division piece, as EE's query gives
 
 
 def test_window_moves_with_today(everyelection: str):
-    out = io.StringIO()
-    run_export(everyelection, out, today=datetime.date(2026, 5, 2))
-    ids = {r["election_id"] for r in csv.DictReader(io.StringIO(out.getvalue()))}
-    assert "local.hackney.ward-three.2026-04-01" not in ids  # 31 days ago
+    _, text = export(everyelection, today=datetime.date(2026, 5, 2))
+    ids = {r["election_id"] for r in rows_of(text)}
+    assert "local.hackney.ward-three.2026-04-01" not in ids  # now 31 days ago
+    assert "local.hackney.ward-three.2019-05-02" in ids  # forced in by `current`
     assert "local.hackney.ward-one.2026-05-07" in ids
+
+
+class RecordingCursor:
+    def __init__(self, cursor, statements: list[str]) -> None:
+        self.cursor, self.statements = cursor, statements
+
+    def execute(self, query, params=None):
+        self.statements.append(query.split()[0])
+        return self.cursor.execute(query, params)
+
+    def fetchall(self):
+        return self.cursor.fetchall()
+
+    def close(self) -> None:
+        self.cursor.close()
+
+
+class RecordingConnection:
+    """A DB-API connection that remembers the first word of every statement it runs."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.statements: list[str] = []
+
+    def cursor(self):
+        return RecordingCursor(self.conn.cursor(), self.statements)
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+
+def test_streams_in_batches_from_a_server_side_cursor(everyelection: str):
+    """Rows arrive FETCH by FETCH from a cursor declared on the server."""
+    from bakery.lambdas import ee_connection
+
+    with psycopg.connect(everyelection) as conn:
+        recording = RecordingConnection(conn)
+        since = ee_export.since(TODAY)
+        rows = list(ee_connection.stream_rows(recording, ee_export.QUERY, (since,), batch=2))
+        assert len(rows) == 13
+        assert recording.statements == ["SET", "DECLARE"] + ["FETCH"] * 8  # 7 full, 1 empty
+        # nothing left open: the read-only transaction was rolled back
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_run_local_writes_the_file_the_layer_reads(everyelection: str, tmp_path):
+    rows = ee_export.run_local(everyelection, tmp_path, {"FILE_NAME": "x.csv"})
+    text = (tmp_path / "x.csv").read_bytes().decode()
+    assert text.splitlines()[0] == ",".join(HEADER)
+    assert rows == text.count("\r\n") - 1 > 0
+
+
+def test_bake_with_an_ee_dsn_joins_the_exported_ballots(server: PostgresServer, plan, tmp_path):
+    """`bakery bake --ee-dsn`: the local engine runs this export and bakes what it wrote."""
+    from bakery.engine import bake
+    from bakery.store import LocalStore
+    from tests.local.conftest import read_outcodes, write_inputs
+
+    dsn = create_everyelection(server, "ee_bake")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            f"""
+            INSERT INTO organisations_organisation (id, slug) VALUES (1, 'hackney');
+            INSERT INTO organisations_organisationdivisionset (id, organisation_id) VALUES (1, 1);
+            INSERT INTO organisations_organisationdivision (id, divisionset_id, slug)
+                VALUES (10, 1, 'ward-one');
+            INSERT INTO organisations_divisiongeography (id, division_id) VALUES (100, 10);
+            INSERT INTO organisations_divisiongeographysubdivided
+                (id, division_geography_id, geography) VALUES
+                (901, 100, ST_GeomFromText('{WARD_ONE[0]}', 4326)),
+                (902, 100, ST_GeomFromText('{WARD_ONE[1]}', 4326));
+            INSERT INTO elections_election (election_id, poll_open_date, current_status,
+                division_geography_id) VALUES
+                ('local.hackney.ward-one.soon', CURRENT_DATE + 7, 'Approved', 100),
+                ('local.hackney.ward-one.old', CURRENT_DATE - 400, 'Approved', 100);
+            """
+        )
+    store = LocalStore(tmp_path / "store")
+    addresses = [
+        ("1", "1 Ward Road", "E8 1AA", "SRID=4326;POINT(-0.095 51.505)", "R"),
+        ("2", "2 Ward Road", "E8 1AB", "SRID=4326;POINT(-0.085 51.505)", "R"),
+        ("3", "3 Far Road", "E8 2BB", "SRID=4326;POINT(1.5 52.5)", "R"),
+    ]
+    write_inputs(plan, store, addresses, [("stale.ballot", "", "", "None")])
+    result = bake(plan, ["current_elections"], store, with_upstream=True, ee_dsn=dsn)
+    step = next(s for s in result.steps if s.id == "export_ballots")
+    assert (step.rows, step.note) == (2, "exported from EveryElection")
+    ballots = store.read_bytes(
+        plan.table("current_elections.current_ballots").location + "current_elections.csv"
+    )
+    assert ballots.startswith(b"election_id,geography_id,geography_text,source_table\r\n")
+    e8 = read_outcodes(store, plan)["E8"].to_pylist()
+    got = {r["uprn"]: list(r["ballot_ids"]) for r in e8}
+    assert got == {
+        "1": ["local.hackney.ward-one.soon"],  # first piece
+        "2": ["local.hackney.ward-one.soon"],  # second piece
+        "3": [],
+    }
+
+
+def test_the_function_is_sized_from_the_measurement(synthesized):
+    """benchmarks/ee_export_memory.py: 121 MB peak for 496 MB of CSV, which /tmp holds."""
+    from bakery.compile.names import layer_stack_name
+
+    template = synthesized.templates[layer_stack_name(synthesized.plan, "current_elections")]
+    (fn,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Handler"] == "bakery.lambdas.ee_export.handler"
+    ]
+    assert fn["MemorySize"] == 1024
+    assert fn["EphemeralStorage"] == {"Size": 2048}
+    assert fn["Timeout"] == 900
