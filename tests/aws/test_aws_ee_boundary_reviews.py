@@ -371,3 +371,4 @@ def test_synth_passes_the_rendered_selection_to_the_function(tmp_path):
     assert env["BOUNDARY_REVIEW_IDS"] == "963,964"
     assert env["DATABASE_HOST"] == "/EveryElectionProd/DATABASE_HOST"
     assert env["TABLE_LOCATION"] == "s3://ee-reviews-results/current_boundary_reviews_with_wkt/"
+    assert (fn["MemorySize"], fn["EphemeralStorage"]) == (512, {"Size": 1024})

@@ -293,17 +293,23 @@ def test_bake_with_an_ee_dsn_joins_the_exported_ballots(server: PostgresServer, 
     }
 
 
-def test_the_function_is_sized_from_the_measurement(synthesized):
-    """benchmarks/ee_export_memory.py: 121 MB peak for 496 MB of CSV, which /tmp holds."""
-    from bakery.compile.names import layer_stack_name
+def test_the_function_is_sized_from_the_measurement():
+    """benchmarks/ee_export_memory.py: 121 MB peak for 496 MB of CSV, which /tmp holds.
 
-    template = synthesized.templates[layer_stack_name(synthesized.plan, "current_elections")]
-    (fn,) = [
-        r["Properties"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"]["Handler"] == "bakery.lambdas.ee_export.handler"
+    The repository's real layer (the synth of `ephemeral_storage_mb` is checked on
+    tests/fixtures/ee_reviews_project in test_aws_ee_boundary_reviews.py).
+    """
+    from aws_helpers import REPO
+
+    from bakery.plan import build_plan
+    from bakery.workspace import load_workspace
+
+    plan = build_plan(load_workspace(REPO), "production")
+    (step,) = [
+        s
+        for layer in plan.layers
+        for s in layer.walk()
+        if s.kind == "lambda" and s.spec.handler == "bakery.lambdas.ee_export.handler"
     ]
-    assert fn["MemorySize"] == 1024
-    assert fn["EphemeralStorage"] == {"Size": 2048}
-    assert fn["Timeout"] == 900
+    assert (step.spec.memory_mb, step.spec.ephemeral_storage_mb) == (1024, 2048)
+    assert step.spec.timeout_seconds == 900
