@@ -285,8 +285,13 @@ class LambdaStep(StepConstruct):
             access.grant_s3(fn.role, loc, access.S3_READ, f"{spec.handler} reads {ref}")
         for ref in self.step.writes:
             loc = self.ctx.plan.table(ref).location
+            # Delete too: a Lambda's table is not staged, so the handler replaces its
+            # files itself (ee_boundary_reviews removes the partitions no longer selected).
             access.grant_s3(
-                fn.role, loc, access.S3_READ + access.S3_WRITE, f"{spec.handler} writes {ref}"
+                fn.role,
+                loc,
+                access.S3_READ + access.S3_WRITE + access.S3_DELETE,
+                f"{spec.handler} writes {ref}",
             )
         if spec.ssm_parameters:
             fn.role.add_to_principal_policy(

@@ -8,7 +8,7 @@ whatever the size of the result. Neither pg8000 (on Lambda) nor psycopg's
 client-side cursors stream a plain `execute`: both read the whole result first.
 The same SQL runs on both drivers (`%s` parameters).
 
-On Lambda (`connect_from_environment`, pg8000 from the AWS SDK for pandas layer):
+On Lambda (`connect_from_environment`, pg8000 1.31 from the AWS SDK for pandas layer):
 
 - DATABASE_HOST, DATABASE_PASSWORD: names of SSM parameters (SecureString is fine).
 - DATABASE_USER, DATABASE_NAME (both default `every_election`), DATABASE_PORT (5432).
@@ -119,25 +119,35 @@ def connect(
     """A pg8000 DB-API connection, encrypted as `tls` says (see the module docstring)."""
     import pg8000.dbapi
 
+    def attempt(ssl_context: Any) -> Any:
+        return pg8000.dbapi.connect(
+            host=host,
+            password=password,
+            user=user,
+            database=database,
+            port=port,
+            ssl_context=ssl_context,
+            timeout=timeout,
+            application_name="bakery-ee-export",
+        )
+
     if tls == "verify":
         if not ca_pem:
             raise ConfigurationError("DATABASE_TLS=verify needs a CA bundle")
-        # pg8000 requires TLS when given a context, and fails if the server has none.
-        ssl_context: ssl.SSLContext | None = verifying_context(ca_pem)
-    else:
-        # None: pg8000 (1.29 and later) asks for TLS, encrypts without checking the
-        # certificate when the server agrees, and goes on in plain text when it refuses.
-        ssl_context = None
-    return pg8000.dbapi.connect(
-        host=host,
-        password=password,
-        user=user,
-        database=database,
-        port=port,
-        ssl_context=ssl_context,
-        timeout=timeout,
-        application_name="bakery-ee-export",
-    )
+        # Given a context, pg8000 requires TLS: a server without it is refused.
+        return attempt(verifying_context(ca_pem))
+    # prefer, spelt out rather than left to pg8000's default for ssl_context=None
+    # (which changed across versions): TLS without certificate checks, and plain
+    # text only when the server says it has no TLS.
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    try:
+        return attempt(unverified)
+    except pg8000.InterfaceError as exc:
+        if "refuses SSL" not in str(exc):
+            raise
+    return attempt(False)
 
 
 def connect_from_environment(

@@ -372,3 +372,14 @@ def test_synth_passes_the_rendered_selection_to_the_function(tmp_path):
     assert env["DATABASE_HOST"] == "/EveryElectionProd/DATABASE_HOST"
     assert env["TABLE_LOCATION"] == "s3://ee-reviews-results/current_boundary_reviews_with_wkt/"
     assert (fn["MemorySize"], fn["EphemeralStorage"]) == (512, {"Size": 1024})
+    # the handler deletes what it no longer writes, under its table's prefix only
+    role = fn["Role"]["Fn::GetAtt"][0]
+    (stack,) = [t for t in templates if role in t.get("Resources", {})]
+    statements = [
+        st
+        for r in stack["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
+        for st in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    deletes = [st["Resource"] for st in statements if "s3:DeleteObject" in st["Action"]]
+    assert deletes == ["arn:aws:s3:::ee-reviews-results/current_boundary_reviews_with_wkt/*"]
