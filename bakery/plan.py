@@ -43,6 +43,9 @@ class TablePlan:
     glue_database: str
     written_by: list[str] = field(default_factory=list)  # step ids of the owning layer
     read_by: list[str] = field(default_factory=list)  # "layer.step" that read it
+    sample: s.Sample | None = None  # where a local bake gets its rows (bakery.sample_data)
+    sample_file: str | None = None  # project-relative path of sample.file
+    declared_at: str = ""  # "layers/x.yaml:LINE:COL" of its glue_table step
 
     @property
     def ref(self) -> str:
@@ -430,9 +433,59 @@ class _Builder:
                     description=step.description,
                     glue_database=self.ws.project.glue_database,
                 )
+                table.sample = step.sample
+                table.sample_file = self.sample_file(lf, path + ("sample",), step)
+                line, col = lf.doc.where(path)
+                table.declared_at = f"{lf.doc.file}:{line}:{col}"
                 self.tables[table.ref] = table
                 if location:
                     self.table_paths[table.ref] = (lf.doc, path + ("location",))
+
+    def sample_file(self, lf: LayerFile, path: tuple, step: s.GlueTable) -> str | None:
+        """Check a table's `sample`; return its file, project-relative, when it has one."""
+        from bakery.sample_data import GENERATORS, SAMPLE_SUFFIXES
+
+        sample = step.sample
+        if sample is None:
+            return None
+        if (sample.file is None) == (sample.generator is None):
+            self.problem(lf.doc, path, "give exactly one of 'file' or 'generator'")
+            return None
+        if sample.generator is not None:
+            if sample.generator not in GENERATORS:
+                names = list(GENERATORS)
+                hint = _suggest(sample.generator, names) or f"; registered: {', '.join(names)}"
+                self.problem(
+                    lf.doc, path + ("generator",), f"no sample generator {sample.generator!r}{hint}"
+                )
+            return None
+        assert sample.file is not None
+        fpath = path + ("file",)
+        if sample.rows is not None:
+            self.problem(lf.doc, path + ("rows",), "'rows' sizes a generator, not a file")
+        target = (lf.path.parent / sample.file).resolve()
+        if not target.is_relative_to(self.ws.root.resolve()):
+            self.problem(lf.doc, fpath, f"sample {sample.file!r} is outside the project")
+            return None
+        if target.suffix.lower() not in SAMPLE_SUFFIXES:
+            self.problem(lf.doc, fpath, f"sample {sample.file!r} must be a .csv or .parquet file")
+            return None
+        if not target.is_file():
+            self.problem(lf.doc, fpath, f"sample {sample.file!r} not found (looked at {target})")
+            return None
+        if target.suffix.lower() == ".csv":
+            with target.open(encoding="utf-8", errors="replace", newline="") as fh:
+                first = fh.readline().rstrip("\r\n")
+            header = [h.strip().strip('"') for h in first.split(",")] if first else []
+            want = [c.name for c in [*step.columns, *step.partition_keys]]
+            if header != want:
+                self.problem(
+                    lf.doc,
+                    fpath,
+                    f"sample {sample.file!r} must start with the header line "
+                    f"{','.join(want)} (found {first[:80]!r})",
+                )
+        return target.relative_to(self.ws.root.resolve()).as_posix()
 
     def build_layer(self, lf: LayerFile) -> LayerPlan:
         layer = lf.spec.name

@@ -109,6 +109,24 @@ class Csv(Strict):
     quote: str = Field('"', min_length=1, max_length=1)
 
 
+class Sample(Strict):
+    """Where a local bake gets this table's rows when the store has none (`bake --sample`,
+    `bakery sample-data`); only local, never deployed."""
+
+    file: str | None = Field(
+        None,
+        description="A small CSV (with a header row of the declared columns) or Parquet file, "
+        "relative to the layer file.",
+    )
+    generator: str | None = Field(
+        None,
+        description="A generator registered by name in bakery/sample_data.py (GENERATORS).",
+    )
+    rows: int | None = Field(
+        None, ge=1, description="How many rows (or items) the generator makes by default."
+    )
+
+
 # ---------------------------------------------------------------- steps
 
 
@@ -129,6 +147,9 @@ class GlueTable(StepBase):
     compression: Literal["snappy", "gzip", "zstd", "none"] = "snappy"
     columns: list[Column] = Field(min_length=1)
     partition_keys: list[Column] = Field(default_factory=list)
+    sample: Sample | None = Field(
+        None, description="Sample rows for local bakes: a file or a registered generator."
+    )
 
 
 class PurgePrefix(StepBase):

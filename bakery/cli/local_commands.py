@@ -341,16 +341,7 @@ def bake(
     try:
         with _s3_errors(url):
             if sample:
-                from bakery import sample_data
-
-                missing = sample_data.missing_inputs(plan, target)
-                if missing:
-                    t0 = time.perf_counter()
-                    summary = sample_data.write_sample_data(plan, target, only=missing)
-                    reporter.note(
-                        f"seeded sample data for {', '.join(missing)} in "
-                        f"{time.perf_counter() - t0:.1f}s: {', '.join(summary.files)}"
-                    )
+                _seed_missing(plan, target, order, reporter, url)
             result = run_bake(
                 plan,
                 layers,
@@ -388,37 +379,115 @@ def bake(
         _summary(result)
 
 
+def _seed_missing(plan: Any, target: Any, order: list[str], reporter: Any, url: Any) -> None:
+    """bake --sample: seed the inputs of the layers being baked that have no files."""
+    from bakery import sample_data
+
+    missing = sample_data.missing(plan, target, order)
+    if not missing:
+        return
+    t0 = time.perf_counter()
+    try:
+        seeded = sample_data.seed_tables(plan, target, missing, s3_endpoint=url)
+    except sample_data.SampleError as exc:
+        print(f"bakery: error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED) from None
+    reporter.note(
+        f"seeded sample data for {', '.join(s.ref for s in seeded)} in "
+        f"{time.perf_counter() - t0:.1f}s: {', '.join(f for s in seeded for f in s.files)}"
+    )
+
+
+def _sizes(rows: list[str], addresses: int | None, ballots: int | None) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for item in rows:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value.isdigit() or int(value) < 1:
+            usage_error(f"--rows {item!r}: give NAME=N (a generator or table, N >= 1)")
+        sizes[name] = int(value)
+    if addresses is not None:
+        sizes["addressbase"] = addresses
+    if ballots is not None:
+        sizes["ballots"] = ballots
+    return sizes
+
+
 @app.command("sample-data")
 def sample_data_command(
-    addresses: Annotated[int, typer.Option("--addresses", min=1, help="Addresses.")] = 50_000,
-    ballots: Annotated[int, typer.Option("--ballots", min=2, help="Ballots.")] = 300,
+    layers: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Layers whose inputs to seed (default: every layer).",
+            show_default=False,
+            metavar="[LAYER]...",
+        ),
+    ] = None,
+    rows: Annotated[
+        list[str],
+        typer.Option(
+            "--rows",
+            help="Size of a generated sample, NAME=N with NAME a generator (addressbase, "
+            "ballots) or a table (layer.table); repeatable. Default: the YAML's rows, else "
+            "the generator's own default.",
+            metavar="NAME=N",
+            show_default=False,
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default for a repeatable option
+    addresses: Annotated[
+        int | None, typer.Option("--addresses", min=1, hidden=True, help="= --rows addressbase=N")
+    ] = None,
+    ballots: Annotated[
+        int | None, typer.Option("--ballots", min=2, hidden=True, help="= --rows ballots=N")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 1,
     store: StoreOption = None,
     s3_endpoint: SampleEndpointOption = None,
     env: EnvOption = "development",
 ) -> None:
-    """Write deterministic synthetic AddressBase and ballots CSVs at their real locations.
+    """Write the sample rows of every input that declares a `sample` (a file next to the
+    layer or a registered generator) at its real location, replacing what is there.
 
-    Exit 0 when written, 1 when the S3 endpoint cannot be reached, 2 on usage errors
-    (including a --store that is not a usable directory or a malformed --s3-endpoint).
+    Exit 0 when written, 1 when an input declares no sample or the S3 endpoint cannot be
+    reached, 2 on usage errors (including a --store that is not a usable directory or a
+    malformed --s3-endpoint).
     """
     from bakery import sample_data
 
     plan = load_plan(env)
+    _check_layers(plan, layers or [])
+    sizes = _sizes(rows, addresses, ballots)
     target = _store(store, s3_endpoint, plan)
+    url = getattr(target, "endpoint", None)
+    tables = sample_data.inputs(plan, layers or None)
     t0 = time.perf_counter()
-    with _s3_errors(getattr(target, "endpoint", None)):
-        summary = sample_data.write_sample_data(
-            plan, target, addresses=addresses, ballots=ballots, seed=seed
-        )
+    try:
+        with _s3_errors(url):
+            seeded = sample_data.seed_tables(
+                plan, target, tables, rows=sizes, seed=seed, s3_endpoint=url
+            )
+    except sample_data.SampleError as exc:
+        print(f"bakery: error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED) from None
+    for item in seeded:
+        print(f"wrote {item.summary} for {item.ref} ({item.source})", file=sys.stderr)
+        for uri in item.files:
+            print(f"  {uri}", file=sys.stderr)
     print(
-        f"wrote {summary.addresses:,} addresses ({summary.outcodes:,} outcodes) and "
-        f"{summary.ballots:,} ballots ({summary.polygon_rows:,} polygon rows) "
+        f"seeded {len(seeded)} input table{'s' if len(seeded) != 1 else ''} "
         f"in {time.perf_counter() - t0:.1f}s",
         file=sys.stderr,
     )
-    for uri in summary.files:
-        print(f"  {uri}", file=sys.stderr)
+
+
+def _check_layers(plan: Any, layers: list[str]) -> None:
+    names = [ly.name for ly in plan.layers]
+    for name in layers:
+        if name not in names:
+            import difflib
+
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; layers: {', '.join(names)}"
+            usage_error(f"unknown layer {name!r}{hint}")
 
 
 def normalise_postcode(text: str) -> str:

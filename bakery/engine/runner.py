@@ -16,6 +16,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bakery import sample_data
 from bakery.engine import duck, publish, tables
 from bakery.engine.steps import RUNNERS, StepFailed, StepOutcome
 from bakery.plan import LayerPlan, Plan, StepPlan
@@ -140,8 +141,8 @@ def _check_inputs(ctx: Context, layer: LayerPlan) -> None:
         if table.external and not ctx.store.list(table.location):
             raise BakeError(
                 f"layer {layer.name}: input table {ref} has no files at {table.location} "
-                f"(store {ctx.store.description}); put the data there, or seed sample data "
-                "with `bakery sample-data` (or bake with --sample)"
+                f"(store {ctx.store.description}); put the data there, or "
+                + sample_data.how_to_seed(table)
             )
 
 

@@ -98,7 +98,9 @@ def copy_into(
         assert csv is not None
         opts = (
             f"FORMAT csv, HEADER {'true' if csv.header else 'false'}, "
-            f"DELIMITER {quote(csv.delimiter)}, QUOTE {quote(csv.quote)}"
+            f"DELIMITER {quote(csv.delimiter)}, QUOTE {quote(csv.quote)}, "
+            # NULL as \N, as the reader above (and Athena's LazySimpleSerDe) expects
+            "NULLSTR '\\N'"
         )
         ext = ".csv"
     else:

@@ -252,3 +252,17 @@ def write(
         store.write_bytes(table.location + path, data)
         written.append(table.location + path)
     return written
+
+
+def generate(request: Any) -> Any:
+    """The `boundary_reviews` sample generator (bakery/sample_data.py): reviews around
+    the sample addresses of the same seeding (their size and seed)."""
+    from bakery.sample_addressbase import DEFAULT_ROWS, addresses_table
+    from bakery.sample_data import SampleFiles
+
+    n = request.rows or DEFAULT_REVIEWS
+    addresses = request.sizes.get("addressbase", DEFAULT_ROWS)
+    points = addresses_table(addresses, request.seed)["location"].to_pylist()
+    items = reviews(n, request.seed, 9, centres=centres_from(points, max(1, n // 2), request.seed))
+    made = files(items)
+    return SampleFiles(made, len(rows(items)), f"{n} boundary reviews ({len(made)} files)")

@@ -49,7 +49,7 @@ def test_validate_reports_every_problem_on_its_own_line_and_exits_1(project):
     lines = result.stderr.splitlines()
     assert result.exit_code == 1 and lines[-1] == "2 problems found"
     assert lines[0].startswith(
-        "layers/addressbase.yaml:52:65: steps[4].check.column: table "
+        "layers/addressbase.yaml:53:65: steps[4].check.column: table "
         "'addressbase.addressbase_partitioned' has no column 'source'"
     )
     assert lines[1].startswith("layers/mini.yaml:16:5: steps[2].sql: column 'postcod' is not")
@@ -247,7 +247,7 @@ def test_pre_commit_runs_on_the_repository(tmp_path):
         text=True,
     )
     assert result.returncode == 1
-    assert "layers/addressbase.yaml:26:5: steps[1].format: Input should be 'csv' or 'parquet'" in (
+    assert "layers/addressbase.yaml:27:5: steps[1].format: Input should be 'csv' or 'parquet'" in (
         result.stdout
     )
 
