@@ -201,6 +201,8 @@ def load_file(path: Path, table: TablePlan, store: Store, s3_endpoint: str | Non
 
     con = duck.connect(s3_endpoint=s3_endpoint)
     try:
+        if store.is_local:  # DuckDB's partitioned COPY wants the folder to exist
+            Path(store.duck_path(table.location)).mkdir(parents=True, exist_ok=True)
         return copy_into(con, table, store, table.location, read_sql(path))
     except Exception as exc:  # duckdb conversion and I/O errors: one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

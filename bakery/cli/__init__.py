@@ -13,7 +13,13 @@ import sys
 from bakery.cli.common import app
 
 # Registration order is the order `bakery --help` lists the commands in.
-for _group in ("spec_commands", "local_commands", "docs_commands", "aws_commands"):
+for _group in (
+    "spec_commands",
+    "local_commands",
+    "authoring_commands",
+    "docs_commands",
+    "aws_commands",
+):
     importlib.import_module(f"bakery.cli.{_group}")
 
 

@@ -190,13 +190,17 @@ def bake(
     s3_endpoint: str | None = None,
     threads: int | None = None,
     memory_limit: str | None = None,
+    con: Any = None,
 ) -> BakeResult:
     """Bake `layers` (and, with_upstream, what they depend on) into `store`.
 
     Raises BakeError when a step or check fails: the failing layer's published tables
     and files are then unchanged (layers before it that succeeded stay published).
     s3_endpoint defaults to the store's own endpoint when the store is an S3Store.
+    con: a DuckDB connection from duck.connect() to reuse (layer tests run many small
+    bakes on one); the caller closes it.
     """
+    own = con is None
     reporter = reporter or Reporter()
     if s3_endpoint is None and not store.is_local:
         s3_endpoint = getattr(store, "endpoint", None)
@@ -215,12 +219,12 @@ def bake(
         staging.acquire()
     except publish.StoreBusy as exc:
         raise BakeError(str(exc)) from None
-    con = None
     try:
         for note in staging.recover():
             result.notes.append(note)
             reporter.note(note)
-        con = duck.connect(s3_endpoint=s3_endpoint, threads=threads, memory_limit=memory_limit)
+        if own:
+            con = duck.connect(s3_endpoint=s3_endpoint, threads=threads, memory_limit=memory_limit)
         ctx = Context(plan, store, con, staging, ee_dsn)
         for layer in order:
             reporter.layer(layer)
@@ -268,6 +272,6 @@ def bake(
         raise
     finally:
         result.seconds = time.perf_counter() - started
-        if con is not None:
+        if own and con is not None:
             con.close()
         staging.release()
