@@ -127,6 +127,20 @@ def load_yaml(path: Path, display: str | None = None) -> Document:
     return load_yaml_text(text, file)
 
 
+def _indent_hint(exc: yaml.MarkedYAMLError) -> str:
+    """Most YAML syntax errors in hand-written specs are indentation: say how to fix it."""
+    problem = f"{exc.problem} {exc.context}"
+    if "tab" in problem:
+        return "; indent with spaces, not tabs"
+    if any(
+        words in problem
+        for words in ("mapping values are not allowed", "expected '-' indicator",
+                      "expected <block end>", "could not find expected ':'")
+    ):  # fmt: skip
+        return "; check the indentation: indent with spaces, the same amount at each level"
+    return ""
+
+
 def load_yaml_text(text: str, file: str) -> Document:
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
@@ -136,7 +150,7 @@ def load_yaml_text(text: str, file: str) -> Document:
         message = f"YAML syntax error: {exc.problem or exc.context}"
         if exc.context and exc.problem:
             message = f"YAML syntax error: {exc.problem} ({exc.context})"
-        raise SpecError([Problem(file, line, col, "", message)]) from None
+        raise SpecError([Problem(file, line, col, "", message + _indent_hint(exc))]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(file, 1, 1, "", f"YAML error: {exc}")]) from None
     if not nodes or nodes[0] is None:

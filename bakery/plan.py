@@ -21,7 +21,14 @@ from bakery import spec as s
 from bakery.errors import Problem, SpecError
 from bakery.lambdas import s3uri
 from bakery.loader import Document
-from bakery.sql import Rendered, TemplateProblem, analyse, render, render_text
+from bakery.sql import (
+    Rendered,
+    TemplateProblem,
+    analyse,
+    render,
+    render_text,
+    undefined_message,
+)
 from bakery.workspace import LayerFile, Workspace
 
 LAMBDAS_DIR = Path(__file__).parent / "lambdas"
@@ -213,6 +220,11 @@ class _Builder:
     def render_location(self, doc: Document, path: tuple, template: str) -> str | None:
         try:
             value = render_text(template, self.context)
+        except jinja2.UndefinedError as exc:
+            self.problem(
+                doc, path, f"location template: {undefined_message(exc, template, self.context)}"
+            )
+            return None
         except jinja2.TemplateError as exc:
             self.problem(doc, path, f"location template: {exc}")
             return None
@@ -350,15 +362,48 @@ class _Builder:
             self.problem(lf.doc, anchor, exc.message)
 
     def analyse_sql(
-        self, lf: LayerFile, anchor: tuple, rendered: Rendered, template: str | None
+        self,
+        lf: LayerFile,
+        anchor: tuple,
+        rendered: Rendered,
+        template: str | None,
+        into: str | None = None,
     ) -> list[str] | None:
         if not self.check_sql:
             return None
         try:
-            return analyse(rendered.sql, self.schema(), template).output_columns
+            analysis = analyse(rendered.sql, self.schema(), template, annotate=into is not None)
         except TemplateProblem as exc:
             self._template_problem(lf, anchor, exc, template)
             return None
+        if into is not None and into in self.tables:
+            self.check_types(lf, anchor, rendered.sql, analysis.selects, into, template)
+        return analysis.output_columns
+
+    def check_types(
+        self,
+        lf: LayerFile,
+        anchor: tuple,
+        sql: str,
+        selects: list[Any],
+        into: str,
+        template: str | None,
+    ) -> None:
+        """Output types inferred by sqlglot must fit the columns of the table written."""
+        from bakery.sql_checks import check_types
+
+        table = self.tables[into]
+        names = [getattr(s, "alias_or_name", None) for s in selects]
+        want = {c.name: c.type for c in table.all_columns}
+        pairs = [(n, want[n]) for n in names if n in want]
+        typed = [s for s, n in zip(selects, names, strict=True) if n in want]
+        for found in check_types(sql, typed, pairs, into):
+            self._template_problem(
+                lf,
+                anchor,
+                TemplateProblem(found.message, template, found.line, found.col),
+                template,
+            )
 
     def check_output(
         self, lf: LayerFile, anchor: tuple, got: list[str] | None, into: str | None
@@ -597,7 +642,9 @@ class _Builder:
             plan.reads = rendered.reads
             plan.writes = [into] if into else []
             anchor = path + ("query" if step.query else "sql",)
-            self.check_output(lf, anchor, self.analyse_sql(lf, anchor, rendered, template), into)
+            self.check_output(
+                lf, anchor, self.analyse_sql(lf, anchor, rendered, template, into), into
+            )
         elif isinstance(step, s.Check):
             self.build_check(lf, path, step, plan, params)
         elif isinstance(step, s.PurgePrefix):

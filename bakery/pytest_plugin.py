@@ -1,7 +1,7 @@
 """pytest collects layer tests: every <layers_dir>/tests/*.yaml of a bakery project becomes
 one pytest item per test, run with bakery/layer_tests.py (the same as `bakery test`).
 
-Enabled by the repository's conftest.py (`pytest_plugins = ["bakery.pytest_plugin"]`),
+Enabled by `-p bakery.pytest_plugin` in pyproject.toml's pytest addopts,
 with `layers` in pytest's testpaths.
 """
 

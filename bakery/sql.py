@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import sqlglot
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
@@ -85,7 +85,9 @@ def render(
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax error: {exc.message}", name, exc.lineno) from None
     except jinja2.UndefinedError as exc:
-        raise TemplateProblem(f"template uses an undefined variable: {exc.message}", name) from None
+        text = env.loader.get_source(env, source)[0] if is_file and env.loader else source
+        line, col = _undefined_at(exc, text)
+        raise TemplateProblem(undefined_message(exc, text, context), name, line, col) from None
     except jinja2.TemplateNotFound:
         raise TemplateProblem(f"template {source!r} not found") from None
     except LookupError as exc:
@@ -93,6 +95,46 @@ def render(
     except jinja2.TemplateError as exc:
         raise TemplateProblem(f"template error: {exc}", name) from None
     return out
+
+
+def _undefined_name(exc: jinja2.UndefinedError) -> str | None:
+    m = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined", exc.message or "")
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def undefined_message(exc: jinja2.UndefinedError, text: str, context: dict[str, Any]) -> str:
+    """Say which variable is undefined and what is defined: `buckets.privat` lists the
+    bucket aliases, `vars.x` the project variables."""
+    name = _undefined_name(exc)
+    for group, what in (("buckets", "bucket alias"), ("vars", "project variable")):
+        known = context.get(group)
+        if name and isinstance(known, dict) and re.search(rf"\b{group}\s*\.\s*{name}\b", text):
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            return (
+                f"unknown {what} {name!r} ({group}.{name}); {hint}"
+                f"known: {', '.join(known) or 'none'}"
+            )
+    return f"template uses an undefined variable: {exc.message}"
+
+
+def _undefined_at(exc: BaseException, text: str) -> tuple[int, int]:
+    """Line (from Jinja's rewritten traceback) and column of an undefined variable."""
+    import traceback
+
+    line = 0
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if not frame.filename.endswith(".py") and frame.lineno:
+            line = frame.lineno
+    if not line:
+        return 0, 0
+    lines = text.splitlines()
+    name = _undefined_name(exc) if isinstance(exc, jinja2.UndefinedError) else None
+    col = 1
+    if name and line <= len(lines):
+        found = lines[line - 1].find(name)
+        col = found + 1 if found >= 0 else 1
+    return line, col
 
 
 def render_text(text: str, context: dict[str, Any]) -> str:
@@ -108,16 +150,34 @@ def _glue_name(qualified: str, context: dict[str, Any]) -> str:
 class Analysis:
     output_columns: list[str]
     tables: list[str]  # "db.table" read by the query
+    selects: list[exp.Expression] = field(default_factory=list)  # typed when annotated
 
 
-def analyse(sql: str, schema: dict[str, dict[str, dict[str, str]]], file: str | None) -> Analysis:
+def analyse(
+    sql: str,
+    schema: dict[str, dict[str, dict[str, str]]],
+    file: str | None,
+    *,
+    annotate: bool = False,
+) -> Analysis:
     """Parse a SELECT in Athena SQL and resolve its tables and columns against `schema`.
 
     schema: {database: {table: {column: type}}}. Raises TemplateProblem saying what
-    does not resolve, so a bad column is caught at commit time, not an hour into a run.
+    does not resolve, or which function Athena (or the local engine) lacks, so a bad
+    query is caught at commit time, not an hour into a run. annotate: infer the type of
+    each output column (Analysis.selects[i].type).
     """
+    from bakery.sql_checks import check_functions
+
+    dialect = Dialect.get_or_raise(DIALECT)
     try:
-        tree = sqlglot.parse_one(sql, read=DIALECT)
+        # tokenised once: the function check below reads the same tokens
+        tokens = dialect.tokenize(sql)
+        tree = dialect.parser().parse(tokens, sql)[0]
+        if tree is None:
+            raise ParseError("no statement")
+    except TokenError as exc:
+        raise TemplateProblem(f"not valid Athena SQL: {exc}", file, 1, 1) from None
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         desc = _parse_message(err.get("description") or str(exc).splitlines()[0])
@@ -128,6 +188,9 @@ def analyse(sql: str, schema: dict[str, dict[str, dict[str, str]]], file: str | 
         raise TemplateProblem(
             f"a query template must be a SELECT, found {tree.key.upper()}", file, 1, 1
         )
+    found = check_functions(sql, tree, tokens)
+    if found is not None:
+        raise TemplateProblem(found.message, file, found.line, found.col)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     tables: list[str] = []
     for table in tree.find_all(exp.Table):
@@ -153,15 +216,37 @@ def analyse(sql: str, schema: dict[str, dict[str, dict[str, str]]], file: str | 
             identify=False,
         )
     except OptimizeError as exc:
-        raise TemplateProblem(_explain_unresolved(str(exc), schema, tables), file) from None
-    return Analysis(list(qualified.named_selects), tables)
+        line, col = _unresolved_at(str(exc), sql, tree)
+        raise TemplateProblem(
+            _explain_unresolved(str(exc), schema, tables), file, line, col
+        ) from None
+    selects: list[exp.Expression] = []
+    if annotate:
+        from sqlglot.optimizer.annotate_types import annotate_types
+
+        selects = list(annotate_types(qualified, schema=schema, dialect=DIALECT).selects)
+    return Analysis(list(qualified.named_selects), tables, selects)
+
+
+def _unresolved_at(message: str, sql: str, tree: exp.Expression) -> tuple[int, int]:
+    """Where the column sqlglot could not resolve is used (0, 0 when not found)."""
+    from bakery.sql_checks import node_position
+
+    m = re.match(r"Column '([^']+)' could not be resolved|Unknown column: (\S+)", message)
+    if not m:
+        return 0, 0
+    name = (m.group(1) or m.group(2)).split(".")[-1].strip('"')
+    for column in tree.find_all(exp.Column):
+        if column.name == name:
+            return node_position(sql, column)
+    return 0, 0
 
 
 def _explain_unresolved(message: str, schema: dict, tables: list[str]) -> str:
-    m = re.match(r"Column '([^']+)' could not be resolved", message)
+    m = re.match(r"Column '([^']+)' could not be resolved|Unknown column: (\S+)", message)
     if not m:
         return f"query does not resolve: {message.split('. Line:')[0]}"
-    column = m.group(1).split(".")[-1].strip('"')
+    column = (m.group(1) or m.group(2)).split(".")[-1].strip('"')
     available = [c for name in tables for c in schema[name.split(".")[0]][name.split(".")[1]]]
     close = difflib.get_close_matches(column, available, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -37,7 +37,12 @@ def validate(
     for path in paths or []:
         if not path.exists():
             usage_error(f"no such file: {path}")
-        if path.suffix in (".yaml", ".yml") and path.name != "bakery.yaml":
+        # layer tests (layers/tests/*.yaml, run by `bakery test`) are not layer files
+        if (
+            path.suffix in (".yaml", ".yml")
+            and path.name != "bakery.yaml"
+            and path.parent.name != "tests"
+        ):
             layer_files.append(path)
     plans = load_plans(None if all_envs else [env], layer_files or None)
     envs = [p.env for p in plans]

@@ -278,9 +278,10 @@ def test_template_file_undefined_variable(project):
         "    sql: SELECT uprn, postcode FROM {{ ref('addressbase.addressbase_partitioned') }}",
         "    query: queries/mini.sql",
     )
+    # at the .sql line and column, naming the variables there are
     assert project.problems() == [
-        f"{M}:16:5: steps[2].query: template uses an undefined variable: "
-        "'dict object' has no attribute 'missing'"
+        "layers/queries/mini.sql:1:16: steps[2].query: unknown project variable 'missing' "
+        "(vars.missing); known: addressbase_release"
     ]
 
 

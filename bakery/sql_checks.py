@@ -1,0 +1,242 @@
+"""What Athena would reject that sqlglot's name resolution does not see: functions Athena
+(or the local DuckDB) lacks, and output types that do not fit the table written.
+
+Positions are 1-based (line, column) in the rendered SQL, which keeps the template's
+lines, so problems point into the .sql file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+from sqlglot.tokens import TokenType
+
+from bakery import function_catalog
+
+DIALECT = "athena"
+
+
+@dataclass
+class Finding:
+    message: str
+    line: int
+    col: int
+
+
+def position(sql: str, start: int) -> tuple[int, int]:
+    """Character offset -> (line, column), both 1-based."""
+    line = sql.count("\n", 0, start) + 1
+    return line, start - (sql.rfind("\n", 0, start) + 1) + 1
+
+
+def node_position(sql: str, node: exp.Expression) -> tuple[int, int]:
+    """Where an expression starts in `sql` (0, 0 when sqlglot kept no position)."""
+    starts = [n.meta["start"] for n in node.walk() if n.meta and "start" in n.meta]
+    if not starts:
+        return 0, 0
+    return position(sql, min(starts))
+
+
+def _leading_name(text: str) -> str | None:
+    head, paren, _ = text.partition("(")
+    head = head.strip()
+    if not paren or not head.replace("_", "").isalnum():
+        return None
+    return head
+
+
+def calls(sql: str, tokens: list, ctes: set[str]) -> list[tuple[str, int]]:
+    """(name, character offset) of every `name(` in the token stream that calls a function."""
+    out = []
+    for i, tok in enumerate(tokens[:-1]):
+        if tokens[i + 1].token_type != TokenType.L_PAREN:
+            continue
+        if tok.token_type in (TokenType.STRING, TokenType.NUMBER, TokenType.R_PAREN):
+            continue
+        if i and tokens[i - 1].token_type in (TokenType.DOT, TokenType.DCOLON):
+            continue
+        text = tok.text
+        if not text.replace("_", "").isalnum() or text[0].isdigit():
+            continue
+        if sql[tok.start : tok.end + 1] != text:  # quoted identifiers are never calls
+            continue
+        if text.lower() in ctes:
+            continue
+        out.append((text, tok.start))
+    return out
+
+
+_LOCAL_NAMES: dict[tuple, str | None] = {}
+
+
+def _local_name(node: exp.Func) -> str | None:
+    """The function DuckDB runs for this node (sqlglot's translation). Mostly decided by
+    the node's class and which arguments it has, so generated once per such shape."""
+    key = (type(node), tuple(sorted(k for k, v in node.args.items() if v is not None)))
+    if key not in _LOCAL_NAMES:
+        text = node.sql(dialect="duckdb", unsupported_level=ErrorLevel.IGNORE)
+        _LOCAL_NAMES[key] = _leading_name(text)
+    return _LOCAL_NAMES[key]
+
+
+def check_functions(sql: str, tree: exp.Expression, tokens: list) -> Finding | None:
+    """The first function call Athena engine 3 or the local engine cannot run; `tokens`
+    are the Athena tokens of `sql`."""
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    for name, start in calls(sql, tokens, ctes):
+        if not function_catalog.in_athena(name):
+            ideas = function_catalog.suggestions(name)
+            hint = f"; did you mean {' or '.join(repr(i) for i in ideas)}?" if ideas else ""
+            return Finding(
+                f"Athena (engine 3) has no function {name!r}{hint}", *position(sql, start)
+            )
+    for node in tree.find_all(exp.Func):
+        if isinstance(node, exp.Anonymous):
+            continue  # already checked by name above, and DuckDB gets the same name
+        local = _local_name(node)
+        if local and not function_catalog.in_duckdb(local):
+            athena = (_leading_name(node.sql(dialect=DIALECT)) or local).lower()
+            line, col = node_position(sql, node)
+            return Finding(
+                f"{athena}() runs on Athena but not on the local engine (DuckDB has no "
+                f"{local.lower()}()), so `bakery bake` would fail; use another function or ask for "
+                "a macro in bakery/engine/duck.py",
+                line,
+                col,
+            )
+    for node in tree.find_all(exp.Anonymous):
+        if not function_catalog.in_duckdb(node.name):
+            line, col = node_position(sql, node)
+            return Finding(
+                f"{node.name}() runs on Athena but not on the local engine (DuckDB has no "
+                f"{node.name}()), so `bakery bake` would fail; use another function or ask for "
+                "a macro in bakery/engine/duck.py",
+                line,
+                col,
+            )
+    return None
+
+
+# ---------------------------------------------------------------- types
+
+_T = exp.DataType.Type
+_KINDS: dict[str, set] = {
+    "string": {_T.VARCHAR, _T.CHAR, _T.TEXT, _T.NVARCHAR, _T.NCHAR},
+    "integer": {_T.TINYINT, _T.SMALLINT, _T.INT, _T.BIGINT},
+    "floating": {_T.FLOAT, _T.DOUBLE},
+    "decimal": {_T.DECIMAL},
+    "boolean": {_T.BOOLEAN},
+    "date": {_T.DATE},
+    "timestamp": {_T.TIMESTAMP, _T.TIMESTAMPTZ, _T.DATETIME},
+    "binary": {_T.VARBINARY, _T.BINARY},
+    "map": {_T.MAP},
+    "struct": {_T.STRUCT},
+}
+_CAST = {
+    "string": "varchar",
+    "integer": "bigint",
+    "floating": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+
+
+def kind(dt: exp.DataType | None) -> str | tuple | None:
+    """A comparable shape: 'string', 'integer', ..., ('array', element) or None (unknown)."""
+    if dt is None:
+        return None
+    if dt.this == _T.ARRAY:
+        inner = dt.expressions[0] if dt.expressions else None
+        return ("array", kind(inner) if isinstance(inner, exp.DataType) else None)
+    for name, types in _KINDS.items():
+        if dt.this in types:
+            return name
+    return None
+
+
+# Functions whose result is an array even where sqlglot leaves the type unknown; the
+# element type is that of their first argument when it is an array.
+_ARRAY_OF_FIRST = (
+    "ArraySort",
+    "ArrayFilter",
+    "ArrayDistinct",
+    "ArrayUnion",
+    "ArrayIntersect",
+    "ArrayExcept",
+    "ArrayConcat",
+    "ArrayRemove",
+    "Slice",
+)
+_ARRAYS = ("ArrayAgg", "Array", "Split", "RegexpSplit", *_ARRAY_OF_FIRST)
+
+
+def expr_kind(node: exp.Expression) -> str | tuple | None:
+    """kind() of an expression's inferred type, filling in the arrays sqlglot leaves
+    untyped (array_sort(filter(...)) is still an array)."""
+    found = kind(node.type) if isinstance(node.type, exp.DataType) else None
+    if found is not None:
+        return found
+    inner = node.this if isinstance(node, exp.Alias) else node
+    name = type(inner).__name__
+    if name not in _ARRAYS:
+        return None
+    if name in _ARRAY_OF_FIRST and isinstance(inner.this, exp.Expression):
+        first = expr_kind(inner.this)
+        if isinstance(first, tuple):
+            return first
+    return ("array", None)
+
+
+def fits(got: str | tuple | None, want: str | tuple | None) -> bool:
+    if got is None or want is None:
+        return True
+    if isinstance(got, tuple) or isinstance(want, tuple):
+        if not (isinstance(got, tuple) and isinstance(want, tuple)):
+            return False
+        return fits(got[1], want[1])
+    return got == want
+
+
+def describe(k: str | tuple | None) -> str:
+    if isinstance(k, tuple):
+        return f"array<{describe(k[1]) if k[1] else '?'}>"
+    return {"string": "string", "integer": "an integer", "floating": "double"}.get(
+        k or "", k or "?"
+    )
+
+
+def hive_kind(hive: str) -> str | tuple | None:
+    try:
+        return kind(exp.DataType.build(hive, dialect="hive"))
+    except Exception:  # a declared type sqlglot cannot read: do not guess
+        return None
+
+
+def check_types(
+    sql: str, selects: list[exp.Expression], columns: list[tuple[str, str]], table: str
+) -> list[Finding]:
+    """Every output column whose inferred type cannot go into the declared column."""
+    out = []
+    for select, (name, hive) in zip(selects, columns, strict=False):
+        got, want = expr_kind(select), hive_kind(hive)
+        if fits(got, want):
+            continue
+        line, col = node_position(sql, select)
+        fix = (
+            f"CAST(... AS {_CAST[want]})"  # type: ignore[index]
+            if isinstance(want, str) and want in _CAST and not isinstance(got, tuple)
+            else "a different expression"
+        )
+        out.append(
+            Finding(
+                f"column {name!r} is {describe(got)} here but table {table!r} declares it "
+                f"{hive}; Athena would fail reading it back: use {fix} or change the column "
+                "type",
+                line,
+                col,
+            )
+        )
+    return out
