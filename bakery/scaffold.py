@@ -66,7 +66,15 @@ def render_files(
 ) -> dict[str, str]:
     """Project-relative path -> text of the files `bakery new NAME` writes."""
     bucket = "private_data" if "private_data" in buckets else sorted(buckets)[0]
-    context = {"name": name, "table": name, "bucket": bucket, "source": source}
+    from bakery.spec import Layer, Triggers
+
+    # the models' defaults, written out, so the skeleton says what omitting them means
+    defaults = {
+        "singleton": Layer.model_fields["singleton"].default,
+        "timeout_minutes": Layer.model_fields["timeout_minutes"].default,
+        "delay_seconds": Triggers.model_fields["delay_seconds"].default,
+    }
+    context = {"name": name, "table": name, "bucket": bucket, "source": source, **defaults}
     env = _environment()
     return {
         f"{layers_dir}/{name}.yaml": env.get_template("new_layer.yaml.j2").render(context),

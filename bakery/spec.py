@@ -359,5 +359,7 @@ class Layer(Strict):
     depends_on: list[Identifier] = Field(default_factory=list)
     triggers: Triggers = Field(default_factory=Triggers)
     singleton: bool = Field(False, description="A second run while one runs stops at once.")
-    timeout_minutes: int = Field(120, ge=1, le=60 * 24 * 7)
+    timeout_minutes: int = Field(
+        120, ge=1, le=60 * 24 * 7, description="The state machine's limit for one run."
+    )
     steps: list[Step] = Field(min_length=1)

@@ -32,7 +32,6 @@ def test_command(
         list[str] | None,
         typer.Argument(
             help="Layers whose tests to run (default: every layer's).",
-            metavar="[LAYER]...",
             show_default=False,
         ),
     ] = None,
@@ -106,3 +105,48 @@ def test_command(
         )
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("render")
+def render_command(
+    layer: Annotated[str, typer.Argument(help="The layer.", show_default=False)],
+    step: Annotated[
+        str | None, typer.Argument(help="One step id (default: every step).", show_default=False)
+    ] = None,
+    env: EnvOption = "development",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="athena: the text the state machine sends (UNLOAD, staging, parameters); "
+            "duckdb: the transpiled text the local engine runs.",
+            metavar="athena|duckdb",
+        ),
+    ] = "athena",
+    as_json: JsonOption = False,
+) -> None:
+    """Print the exact SQL each step of a layer runs, with its parameters.
+
+    Exit 0, or 2 on usage errors (unknown layer, step or engine).
+    """
+    from bakery import render
+    from bakery.cli.common import usage_error
+
+    if engine not in render.ENGINES:
+        usage_error(f"--engine {engine!r}: use athena or duckdb")
+    plan = load_plan(env)
+    check_layers(plan, [layer])
+    ly = plan.layer(layer)
+    if step is not None:
+        ids = [s.id for s in render.steps_of(ly)]
+        if step not in ids:
+            import difflib
+
+            close = difflib.get_close_matches(step, ids, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; steps: {', '.join(ids)}"
+            usage_error(f"layer {layer!r} has no step {step!r}{hint}")
+    statements = render.render(plan, ly, engine, step)
+    if as_json:
+        print(json.dumps([s.to_dict() for s in statements], indent=2))
+        return
+    sys.stdout.write(render.as_text(statements))

@@ -22,12 +22,70 @@ app = typer.Typer(
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _one_help_convention() -> None:
+    """Every --help uses click's convention, not typer's Python types (`paths...
+    <list[Path]>`): arguments by name in capitals (`LAYER...`, `[PATHS]...`), option
+    values by their metavar or their type (`--env ENV`, `--store PATH`, `--seed INTEGER`)."""
+    from typer.core import TyperArgument, TyperOption
+
+    def argument_name(self: TyperArgument) -> str:
+        return self.metavar or (self.name or "").upper()
+
+    def usage_name(self: TyperArgument) -> str:
+        name = argument_name(self)
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def help_name(self: TyperArgument) -> str:
+        return argument_name(self) + ("..." if self.nargs != 1 else "")
+
+    names = {"int": "INTEGER", "str": "TEXT", "path": "PATH", "float": "FLOAT"}
+
+    def option_value(self: TyperOption, ctx: typer.Context) -> str | None:
+        if self.metavar:
+            return self.metavar
+        label = self.display_type(ctx).strip("<>")  # typer's: <int>, <list[str]>, <path>
+        if label.startswith("list[") and label.endswith("]"):
+            label = label[5:-1]
+        return names.get(label.lower(), label.upper())
+
+    TyperArgument.display_name_raw = property(argument_name)  # type: ignore[assignment]
+    TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    TyperArgument._rich_display_name = help_name  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+    TyperOption.display_type_rich = option_value  # type: ignore[method-assign]
+
+
+_one_help_convention()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"bakery {version('bakery')}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Declarative data layers: YAML specs validated, compiled to AWS, or baked on DuckDB."""
+
+
 EnvOption = Annotated[
     str,
     typer.Option(
         "--env",
         "-e",
         envvar="DC_ENVIRONMENT",
+        metavar="ENV",
         help="Environment: development, staging or production ($DC_ENVIRONMENT).",
     ),
 ]

@@ -419,7 +419,6 @@ def sample_data_command(
         typer.Argument(
             help="Layers whose inputs to seed (default: every layer).",
             show_default=False,
-            metavar="[LAYER]...",
         ),
     ] = None,
     rows: Annotated[

@@ -93,7 +93,10 @@ def describe_data(plan: Any, layer: str | None = None) -> dict[str, Any]:
     def column(c: Any) -> dict[str, Any]:
         return {"name": c.name, "type": c.type, "description": c.description}
 
+    from bakery.render import by_step
+
     layers = plan.layers if layer is None else [plan.layer(layer)]
+    sql = {ly.name: by_step(plan, ly) for ly in layers}
     return {
         "env": plan.env,
         "glue_database": plan.project.glue_database,
@@ -118,8 +121,16 @@ def describe_data(plan: Any, layer: str | None = None) -> dict[str, Any]:
                         "reads": st.reads,
                         "writes": st.writes,
                         "over": st.over_values,
+                        # the exact statements, as `bakery render` prints them
+                        "sql": sql[ly.name].get(st.id, {}),
                         "steps": [
-                            {"id": c.id, "kind": c.kind, "reads": c.reads, "writes": c.writes}
+                            {
+                                "id": c.id,
+                                "kind": c.kind,
+                                "reads": c.reads,
+                                "writes": c.writes,
+                                "sql": sql[ly.name].get(c.id, {}),
+                            }
                             for c in st.children
                         ],
                     }
