@@ -4,8 +4,9 @@ Both lists are data files in bakery/data/, read once, so `bakery validate` needs
 Athena nor DuckDB:
 - athena_functions.txt: from Trino's documented list of functions (see its header);
 - duckdb_functions.txt: written by `uv run python -m bakery.function_catalog` from the
-  pinned DuckDB with its spatial extension and bakery's macros (a test checks it is
-  current).
+  pinned DuckDB with its spatial extension and bakery's macros;
+- athena_not_local.txt: the Athena functions that DuckDB cannot run after sqlglot's
+  translation, written by the same command (a test checks both are current).
 """
 
 from __future__ import annotations
@@ -133,6 +134,17 @@ def _names(file: str) -> dict[str, str]:
     return out
 
 
+# What DuckDB runs that duckdb_functions() does not list: window functions and special
+# forms of its grammar.
+DUCKDB_SYNTAX = frozenset(
+    (
+        "coalesce", "try_cast", "try", "extract", "grouping", "row_number", "rank",
+        "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value",
+        "last_value", "nth_value", "columns", "exists", "unnest",
+    )
+)  # fmt: skip
+
+
 def athena_functions() -> dict[str, str]:
     return _names("athena_functions.txt")
 
@@ -148,7 +160,13 @@ def in_athena(name: str) -> bool:
 
 def in_duckdb(name: str) -> bool:
     low = name.lower()
-    return low in SYNTAX or low in duckdb_functions()
+    return low in SYNTAX or low in DUCKDB_SYNTAX or low in duckdb_functions()
+
+
+def runs_locally(name: str) -> bool:
+    """False for an Athena function the local engine cannot run once sqlglot has
+    translated it (athena_not_local.txt)."""
+    return name.lower() not in _names("athena_not_local.txt")
 
 
 def suggestions(name: str) -> list[str]:
@@ -187,5 +205,42 @@ def write_duckdb_list(path: Path | None = None) -> Path:
     return target
 
 
+def write_not_local_list(path: Path | None = None) -> Path:
+    """Write the Athena functions the local engine cannot run: for each name in
+    athena_functions.txt, sqlglot's DuckDB translation of a call with one to three
+    arguments names no DuckDB function. `bakery validate` then needs no DuckDB dialect."""
+    import sqlglot
+    from sqlglot.errors import ErrorLevel
+
+    missing = []
+    for low, name in sorted(athena_functions().items()):
+        if in_duckdb(low):
+            continue
+        runs = False
+        for args in ("", "a", "a, b", "a, b, c"):
+            try:
+                tree = sqlglot.parse_one(f"SELECT {name}({args})", read="athena")
+                text = tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.IGNORE)
+            except Exception:  # an arity sqlglot refuses: try the next
+                continue
+            head = text[len("SELECT ") :].split("(", 1)[0].strip()
+            if "(" in text and head.replace("_", "").isalnum() and in_duckdb(head):
+                runs = True
+                break
+            if "(" not in text or not head.replace("_", "").isalnum():
+                runs = True  # became syntax (CASE, an operator): DuckDB runs it
+                break
+        if not runs:
+            missing.append(name)
+    target = path or DATA / "athena_not_local.txt"
+    header = (
+        "# Athena functions the local engine (DuckDB + spatial + bakery's macros) cannot run\n"
+        "# after sqlglot's translation. Written by `uv run python -m bakery.function_catalog`.\n"
+    )
+    target.write_text(header + "\n".join(missing) + "\n", encoding="utf-8")
+    return target
+
+
 if __name__ == "__main__":
     print(f"wrote {write_duckdb_list()}")
+    print(f"wrote {write_not_local_list()}")

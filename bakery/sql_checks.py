@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel
 from sqlglot.tokens import TokenType
 
 from bakery import function_catalog
@@ -68,22 +67,10 @@ def calls(sql: str, tokens: list, ctes: set[str]) -> list[tuple[str, int]]:
     return out
 
 
-_LOCAL_NAMES: dict[tuple, str | None] = {}
-
-
-def _local_name(node: exp.Func) -> str | None:
-    """The function DuckDB runs for this node (sqlglot's translation). Mostly decided by
-    the node's class and which arguments it has, so generated once per such shape."""
-    key = (type(node), tuple(sorted(k for k, v in node.args.items() if v is not None)))
-    if key not in _LOCAL_NAMES:
-        text = node.sql(dialect="duckdb", unsupported_level=ErrorLevel.IGNORE)
-        _LOCAL_NAMES[key] = _leading_name(text)
-    return _LOCAL_NAMES[key]
-
-
 def check_functions(sql: str, tree: exp.Expression, tokens: list) -> Finding | None:
     """The first function call Athena engine 3 or the local engine cannot run; `tokens`
-    are the Athena tokens of `sql`."""
+    are the Athena tokens of `sql`. Both from data files (bakery/function_catalog.py),
+    so no DuckDB dialect is loaded here."""
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     for name, start in calls(sql, tokens, ctes):
         if not function_catalog.in_athena(name):
@@ -92,29 +79,12 @@ def check_functions(sql: str, tree: exp.Expression, tokens: list) -> Finding | N
             return Finding(
                 f"Athena (engine 3) has no function {name!r}{hint}", *position(sql, start)
             )
-    for node in tree.find_all(exp.Func):
-        if isinstance(node, exp.Anonymous):
-            continue  # already checked by name above, and DuckDB gets the same name
-        local = _local_name(node)
-        if local and not function_catalog.in_duckdb(local):
-            athena = (_leading_name(node.sql(dialect=DIALECT)) or local).lower()
-            line, col = node_position(sql, node)
+        if not function_catalog.runs_locally(name):
             return Finding(
-                f"{athena}() runs on Athena but not on the local engine (DuckDB has no "
-                f"{local.lower()}()), so `bakery bake` would fail; use another function or ask for "
-                "a macro in bakery/engine/duck.py",
-                line,
-                col,
-            )
-    for node in tree.find_all(exp.Anonymous):
-        if not function_catalog.in_duckdb(node.name):
-            line, col = node_position(sql, node)
-            return Finding(
-                f"{node.name}() runs on Athena but not on the local engine (DuckDB has no "
-                f"{node.name}()), so `bakery bake` would fail; use another function or ask for "
-                "a macro in bakery/engine/duck.py",
-                line,
-                col,
+                f"{name.lower()}() runs on Athena but not on the local engine (DuckDB, after "
+                "sqlglot's translation), so `bakery bake` would fail; use another function "
+                "or ask for a macro in bakery/engine/duck.py",
+                *position(sql, start),
             )
     return None
 

@@ -72,7 +72,7 @@ def test_the_fixture_validates(root):
             "count(ward_id) AS wards",
             "count(ward_id) + 0 * cardinality(split(url_extract_host(uprn), '.')) AS wards",
             f"{Q}:19:42: steps[4].query: url_extract_host() runs on Athena but not on the "
-            "local engine (DuckDB has no url_extract_host()), so `bakery bake` would fail; "
+            "local engine (DuckDB, after sqlglot's translation), so `bakery bake` would fail; "
             "use another function or ask for a macro in bakery/engine/duck.py",
             id="not-local",
         ),
@@ -198,10 +198,21 @@ def test_every_function_the_repository_layers_call_is_in_both_catalogues():
     assert function_catalog.in_duckdb("ST_GeometryFromText")  # bakery's macro
 
 
-def test_the_duckdb_catalogue_is_current(tmp_path):
-    """Regenerate it from the pinned DuckDB: it must equal the committed file."""
+def test_the_local_catalogues_are_current(tmp_path):
+    """Regenerate them from the pinned DuckDB and sqlglot: they must equal the committed
+    files (run `uv run python -m bakery.function_catalog` and commit bakery/data/)."""
     fresh = function_catalog.write_duckdb_list(tmp_path / "duckdb_functions.txt")
-    committed = function_catalog.DATA / "duckdb_functions.txt"
-    assert fresh.read_text() == committed.read_text(), (
-        "run `uv run python -m bakery.function_catalog` and commit bakery/data/"
-    )
+    assert fresh.read_text() == (function_catalog.DATA / "duckdb_functions.txt").read_text()
+    fresh = function_catalog.write_not_local_list(tmp_path / "athena_not_local.txt")
+    assert fresh.read_text() == (function_catalog.DATA / "athena_not_local.txt").read_text()
+
+
+@pytest.mark.parametrize("name", ["coalesce", "row_number", "rank", "lag", "try_cast", "nullif"])
+def test_special_forms_and_window_functions_run_locally(name):
+    assert function_catalog.in_athena(name) and function_catalog.runs_locally(name)
+
+
+def test_a_coalesce_and_a_window_function_validate(root):
+    edit(root, SQL, "  uprn,\n  CASE", "  coalesce(uprn, '') AS uprn,\n  CASE")
+    edit(root, SQL, "count(ward_id) AS wards", "count(ward_id) + 0 * max(length(uprn)) AS wards")
+    assert problems(root) == []
