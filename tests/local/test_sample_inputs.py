@@ -99,7 +99,7 @@ def test_an_input_without_a_sample_says_what_to_add_to_the_yaml(project):
         f"layers/wards.yaml:{line - 1}:5: table wards.homes declares no sample; add to its "
         "glue_table step `sample: {file: samples/homes.csv}` (a CSV with header "
         "uprn,postcode,longitude,latitude, next to the layer file) or "
-        "`sample: {generator: NAME}` (registered: addressbase, ballots)"
+        f"`sample: {{generator: NAME}}` (registered: {', '.join(sample_data.GENERATORS)})"
     )
     plain = run("bake", "wards")
     assert plain.exit_code == 1
