@@ -95,9 +95,11 @@ def render(console: Any, out: dict[str, Any]) -> None:
     if "boundary_changes_file" not in out:
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("uprn", "boundary changes", box=None)
     for address in out.get("addresses", []):
-        text = "\n".join(lines(address)) or "(none)"
-        table.add_row(address["uprn"], text)
+        # Text, not markup: names from EveryElection may hold brackets.
+        text = Text("\n".join(lines(address)) or "(none)")
+        table.add_row(Text(str(address["uprn"])), text)
     console.print(table)

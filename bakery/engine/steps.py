@@ -311,6 +311,7 @@ def for_each(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepO
                 values = [item[p] for p in child.params]
                 outcome = RUNNERS[child.kind](ctx, child, cur, values)
                 total += outcome.rows or 0
+                _pause_child(child)
         finally:
             cur.close()
         return total
@@ -318,6 +319,13 @@ def for_each(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepO
     with ThreadPoolExecutor(workers) as pool:
         rows = sum(pool.map(one, items))
     return StepOutcome(rows=rows, note=f"{len(items)} items, at most {workers} at once")
+
+
+def _pause_child(step: StepPlan) -> None:
+    """The runner's test hook (BAKERY_TEST_PAUSE_AT) for a step inside a for_each."""
+    from bakery.engine.runner import _pause
+
+    _pause(step)
 
 
 RUNNERS = {
