@@ -368,8 +368,15 @@ class _Builder:
         rendered: Rendered,
         template: str | None,
         into: str | None = None,
+        *,
+        needed: bool = False,
     ) -> list[str] | None:
-        if not self.check_sql:
+        """The query's output columns; None when unchecked (check_sql off) or bad.
+
+        `needed`: the columns are part of the plan (a for_each's row parameters), so they
+        are read even when SQL checking is off.
+        """
+        if not self.check_sql and not needed:
             return None
         try:
             analysis = analyse(rendered.sql, self.schema(), template, annotate=into is not None)
@@ -898,7 +905,7 @@ class _Builder:
                 return
             rendered, template = out
             plan.over_sql, plan.reads = rendered.sql, rendered.reads
-            columns = self.analyse_sql(lf, path + ("over",), rendered, template)
+            columns = self.analyse_sql(lf, path + ("over",), rendered, template, needed=True)
             plan.over_params = columns or []
             if step.as_ is not None:
                 plan.over_params = [step.as_] if len(plan.over_params) == 1 else plan.over_params

@@ -100,3 +100,16 @@ def test_step_ids_are_unique_inside_for_each_too(project):
         "layers/boundary_changes.yaml:25:9: steps[2].steps[0].id: step id 'empty_out' is used "
         "twice in this layer"
     ]
+
+
+def test_for_each_row_parameters_without_sql_checks(project):
+    """`bakery run` builds the plan with check_sql=False: a for_each over query rows still
+    gets its row parameters (they are part of the plan, not only a check)."""
+    from bakery.plan import build_plan
+    from bakery.workspace import load_workspace
+
+    project.write("layers/boundary_changes.yaml", FOR_EACH)
+    plan = build_plan(load_workspace(project.root), "development", check_sql=False)
+    loop = next(s for s in plan.layer("boundary_changes").steps if s.kind == "for_each")
+    assert loop.over_params == ["review", "division_type"]
+    assert loop.children[0].params == ["review", "review", "division_type"]
