@@ -47,13 +47,31 @@ def validate(
     plans = load_plans(None if all_envs else [env], layer_files or None)
     envs = [p.env for p in plans]
     plan = plans[0]
+    tests = _check_layer_tests(plans)
     elapsed = time.perf_counter() - started
     n = len(plan.layers)
     print(
-        f"ok: {n} layer{'s' if n != 1 else ''}, {len(plan.tables)} tables "
-        f"({', '.join(envs)}) in {elapsed:.2f}s",
+        f"ok: {n} layer{'s' if n != 1 else ''}, {len(plan.tables)} tables"
+        + (f", {tests} layer test{'s' if tests != 1 else ''}" if tests else "")
+        + f" ({', '.join(envs)}) in {elapsed:.2f}s",
         file=sys.stderr,
     )
+
+
+def _check_layer_tests(plans: list[Any]) -> int:
+    """The layer test files (layers/tests/*.yaml) resolve: tables, columns, files."""
+    from bakery import layer_tests
+    from bakery.cli.common import fail_spec
+    from bakery.errors import SpecError
+
+    plan = plans[0]
+    try:
+        tests = layer_tests.discover(plan.root, plan.project.layers_dir)
+        for each in plans:
+            layer_tests.check(each, tests)
+    except SpecError as exc:
+        fail_spec(exc)
+    return len(tests)
 
 
 @app.command()

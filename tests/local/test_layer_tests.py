@@ -158,3 +158,16 @@ def test_pytest_collects_layer_tests_and_shows_the_diff(project):
     assert "layer test wards::two_homes failed:" in done.stdout
     assert "    - 1    | 5" in done.stdout
     assert "1 failed" in done.stdout
+
+
+def test_validate_checks_the_layer_test_files(project):
+    write_case(project, '        - {uprn: "1", ward: x}')
+    result = run("validate")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].startswith(
+        "layers/tests/wards.yaml:11:11: tests[0].expect.homes_in_wards[0]: table "
+        "'wards.homes_in_wards' has no column 'ward'"
+    )
+    write_case(project, '        - {uprn: "1", wards: 1}')
+    ok = run("validate")
+    assert ok.exit_code == 0 and ok.stderr.startswith("ok: 1 layer, 3 tables, 1 layer test (")
