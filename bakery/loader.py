@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from bakery.errors import Problem, SpecError, format_path
+from bakery.project_files import FileRefused, read_text
 
 # A real layer file has a few hundred nodes; this bound makes an alias bomb
 # ("billion laughs") fail in milliseconds instead of exhausting memory.
@@ -115,15 +116,19 @@ class _Walker:
         return self.constructor.construct_object(node, deep=True)
 
 
-def load_yaml(path: Path, display: str | None = None) -> Document:
-    """Parse one YAML file into a Document; raise SpecError with positions on any problem."""
+def load_yaml(path: Path, display: str | None = None, *, root: Path | None = None) -> Document:
+    """Parse one YAML file into a Document; raise SpecError with positions on any problem.
+
+    The file must be a regular file inside `root` (default: its own folder) of at most
+    project_files.MAX_FILE_BYTES; a refusal never quotes the file."""
     file = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError([Problem(file, 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise SpecError([Problem(file, 1, 1, "", "file is not UTF-8 text")]) from None
+        text = read_text(root or path.parent, path)
+    except FileRefused as exc:
+        message = str(exc)
+        if not message.startswith("file is"):
+            message = f"cannot read file: {message}"
+        raise SpecError([Problem(file, 1, 1, "", message)]) from None
     return load_yaml_text(text, file)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import graphlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,21 @@ from bakery.workspace import LayerFile, Workspace
 LAMBDAS_DIR = Path(__file__).parent / "lambdas"
 # Where the AWS back-end builds tables before publishing them (bakery/compile/staging.py).
 RESERVED_PREFIX = "bakery-staging"
+# One folder of a location: it starts with a letter or digit (so never '.', '..' or a
+# hidden '_'/'.' name) and holds nothing that leaves a path or breaks SQL or shell quoting.
+SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+
+
+def unsafe_location(prefix: str) -> str | None:
+    """Why an S3 prefix (the key part of a location) is unsafe, or None when it is safe."""
+    for part in prefix.rstrip("/").split("/"):
+        if not SEGMENT.match(part) or ".." in part:
+            return (
+                f"folder {part!r} is not allowed: use letters, digits and '_', '-', '.', '=', "
+                "'+', starting with a letter or digit, and no '..' (every path a bake writes "
+                "must stay inside its bucket and quote safely)"
+            )
+    return None
 
 
 @dataclass
@@ -169,11 +185,19 @@ class Plan:
         return [layer for layer in self.layers if layer.name in wanted]
 
 
-def _check_description(check: s.SameSet | s.OneDistinct | s.NoRows) -> str:
+def _check_description(check: s.CheckKind) -> str:
     if isinstance(check, s.SameSet):
         return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
     if isinstance(check, s.OneDistinct):
         return f"{check.table}.{check.column} holds exactly one distinct value"
+    if isinstance(check, s.MinRows):
+        return (
+            f"{check.table} is not empty"
+            if check.min == 1
+            else f"{check.table} holds at least {check.min} rows"
+        )
+    if isinstance(check, s.ValidGeometry):
+        return f"every {check.table}.{check.column} is a valid geometry (ST_IsValid)"
     return "expected the query to return no rows"
 
 
@@ -250,6 +274,9 @@ class _Builder:
         if "//" in prefix or not prefix.endswith("/"):
             self.problem(doc, path, f"{value!r} must be a prefix ending in '/' with no '//'")
             return None
+        if why := unsafe_location(prefix):
+            self.problem(doc, path, f"{value!r}: {why}")
+            return None
         return value
 
     def resolve(self, layer: str, ref: str) -> str:
@@ -323,7 +350,11 @@ class _Builder:
         anchor = path + (("query",) if query is not None else ("sql",) if sql else ())
 
         def location(name: str) -> str:
-            return self.tables[self.resolve(layer, name)].location
+            value = self.tables[self.resolve(layer, name)].location
+            # Locations were checked when declared; an unchecked one never reaches SQL.
+            if unsafe_location(s3uri.split(value)[1]) or value.startswith("s3://invalid/"):
+                raise LookupError(f"location of {name!r} is not a valid location")
+            return value
 
         context = {**self.context, **(extra or {}), "location": location}
         try:
@@ -572,6 +603,7 @@ class _Builder:
                             sql=f"MSCK REPAIR TABLE {table.glue_name}",
                         )
                     )
+        self.add_unique_by_checks(lf, steps)
         for step in steps:
             for sub in [step, *step.children]:
                 for ref in sub.writes:
@@ -592,6 +624,72 @@ class _Builder:
             steps=steps,
             depends_on=[],
         )
+
+    def add_unique_by_checks(self, lf: LayerFile, steps: list[StepPlan]) -> None:
+        """An export's unique_by, as a check over the whole table before publishing.
+
+        The export compares rows one partition at a time, after the layer published, so
+        it alone would miss conflicts across partitions and publish before finding the
+        others. This check (same unique_by, different values of the other exported
+        columns) runs with the layer's checks, just before its first export_by_key, and
+        compiles to a Step Functions check like any other.
+        """
+        first = next((i for i, st in enumerate(steps) if st.kind == "export_by_key"), None)
+        if first is None:
+            return
+        implied: list[StepPlan] = []
+        for i, st in enumerate(lf.spec.steps):
+            if not (isinstance(st, s.ExportByKey) and st.unique_by):
+                continue
+            export = next((p for p in steps if p.id == st.id and p.kind == "export_by_key"), None)
+            if export is None or not export.reads:
+                continue
+            path = ("steps", i, "unique_by")
+            table = self.tables[export.reads[0]]
+            compared = list(dict.fromkeys([st.unique_by, st.key, *st.columns]))
+            types = {c.name: c.type for c in table.all_columns}
+            maps = [c for c in compared if types.get(c, "").startswith("map<")]
+            if maps:
+                self.problem(
+                    lf.doc,
+                    path,
+                    f"unique_by compares the exported columns, and Athena cannot compare map "
+                    f"columns ({', '.join(maps)}); export them as a struct or JSON string",
+                )
+                continue
+            check_id = f"{st.id}_unique"[:60]
+            if check_id in self.step_ids:
+                self.problem(
+                    lf.doc, path, f"step id {check_id!r} is kept for this export's unique_by check"
+                )
+                continue
+            extra = {
+                "table": export.reads[0],
+                "unique_by": st.unique_by,
+                "key": st.key,
+                "columns": compared,
+            }
+            out = self.render_sql(lf, path, builtin="check_unique_by.sql", extra=extra)
+            if out is None:
+                continue
+            rendered = out[0]
+            self.analyse_sql(lf, path, rendered, None)
+            others = ", ".join(c for c in compared if c != st.unique_by)
+            implied.append(
+                StepPlan(
+                    layer=lf.spec.name,
+                    id=check_id,
+                    kind="check",
+                    spec=None,
+                    description=(
+                        f"rows of {table.name} with the same {st.unique_by} agree on {others} "
+                        f"(unique_by of {st.id})"
+                    ),
+                    reads=rendered.reads,
+                    sql=rendered.sql,
+                )
+            )
+        steps[first:first] = implied
 
     def require_purged(self, lf: LayerFile, path: tuple, plan: StepPlan, purged: set[str]) -> None:
         """Query writes need an empty destination first, on AWS as locally.
@@ -723,22 +821,10 @@ class _Builder:
                 lf, cpath + ("query" if check.query else "sql",), rendered, plan.template
             )
         else:
-            extra: dict[str, Any] = {"column": check.column}
-            if isinstance(check, s.SameSet):
-                left = self.ref_at(lf, cpath + ("left",), check.left)
-                right = self.ref_at(lf, cpath + ("right",), check.right)
-                ok = self.column_of(lf, cpath + ("column",), left, check.column)
-                ok = self.column_of(lf, cpath + ("column",), right, check.column) and ok
-                if not ok:
-                    return
-                extra.update(left=left, right=right)
-                builtin = "check_same_set.sql"
-            else:
-                table = self.ref_at(lf, cpath + ("table",), check.table)
-                if not self.column_of(lf, cpath + ("column",), table, check.column):
-                    return
-                extra.update(table=table)
-                builtin = "check_one_distinct.sql"
+            built = self.builtin_check(lf, cpath, check)
+            if built is None:
+                return
+            builtin, extra = built
             out = self.render_sql(lf, cpath, builtin=builtin, extra=extra)
             if out is None:
                 return
@@ -747,6 +833,45 @@ class _Builder:
         plan.sql, plan.params, plan.reads = rendered.sql, rendered.params, rendered.reads
         # Both back-ends quote this when the check fails, so they say the same thing.
         plan.description = step.description or _check_description(check)
+
+    def builtin_check(
+        self, lf: LayerFile, cpath: tuple, check: s.CheckKind
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The built-in template of a check kind (bakery/templates/check_<kind>.sql) and
+        the values it is rendered with; None when a table or column does not resolve.
+        A new check kind adds a model in spec.py, a template and a branch here."""
+        if isinstance(check, s.SameSet):
+            left = self.ref_at(lf, cpath + ("left",), check.left)
+            right = self.ref_at(lf, cpath + ("right",), check.right)
+            ok = self.column_of(lf, cpath + ("column",), left, check.column)
+            ok = self.column_of(lf, cpath + ("column",), right, check.column) and ok
+            return (
+                ("check_same_set.sql", {"left": left, "right": right, "column": check.column})
+                if ok
+                else None
+            )
+        table = self.ref_at(lf, cpath + ("table",), check.table)  # type: ignore[union-attr]
+        if table is None:
+            return None
+        extra: dict[str, Any] = {"table": table}
+        if isinstance(check, s.OneDistinct):
+            if not self.column_of(lf, cpath + ("column",), table, check.column):
+                return None
+            return "check_one_distinct.sql", {**extra, "column": check.column}
+        if isinstance(check, s.MinRows):
+            return "check_min_rows.sql", {**extra, "min": check.min}
+        if isinstance(check, s.ValidGeometry):
+            ok = self.column_of(lf, cpath + ("column",), table, check.column)
+            if check.label:
+                ok = self.column_of(lf, cpath + ("label",), table, check.label) and ok
+            if not ok:
+                return None
+            return "check_valid_geometry.sql", {
+                **extra,
+                "column": check.column,
+                "label": check.label,
+            }
+        return None
 
     def build_purge(self, lf: LayerFile, path: tuple, step: s.PurgePrefix, plan: StepPlan) -> None:
         if (step.table is None) == (step.prefix is None):

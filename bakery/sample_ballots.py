@@ -88,8 +88,9 @@ def ballots_rows(m: int, seed: int = 1) -> list[tuple[str, str, str, str]]:
             pieces = [_ring(px[a], py[b], px[a + 1], py[b + 1], 3)
                       for b in range(3) for a in range(2)]  # fmt: skip
             if k % 4 == 1:  # two pieces as one MULTIPOLYGON row
-                rows.append((eid, div, f"MULTIPOLYGON(({pieces[0]}), ({pieces[1]}))", "Division"))
-                pieces = pieces[2:]
+                # diagonal pieces touch at one corner: a valid MULTIPOLYGON (ST_IsValid)
+                rows.append((eid, div, f"MULTIPOLYGON(({pieces[0]}), ({pieces[3]}))", "Division"))
+                pieces = [pieces[1], pieces[2], pieces[4], pieces[5]]
             for piece in pieces:
                 rows.append((eid, div, f"POLYGON({piece})", "Division"))
     for k in range(n_none):

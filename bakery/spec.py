@@ -50,6 +50,45 @@ def _bucket_name(name: str) -> str:
 
 BucketName = Annotated[str, AfterValidator(_bucket_name)]
 
+# Environment names and variable values are pasted into S3 locations and SQL text, so
+# they are restricted to characters that can neither leave a path segment nor end a
+# SQL string literal. Anything else travels as a runtime parameter (param()).
+ENV_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+LITERAL_PATTERN = re.compile(r"^[A-Za-z0-9_.:+-]{0,200}$")
+
+
+def _env_name(name: str) -> str:
+    if not ENV_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"environment name {name!r} must be 1-32 lower-case letters, digits or '-', "
+            "starting with a letter (it becomes part of S3 locations and stack names)"
+        )
+    return name
+
+
+def _literal(value: str | int | float | bool) -> str | int | float | bool:
+    if isinstance(value, str) and (not LITERAL_PATTERN.match(value) or ".." in value):
+        raise ValueError(
+            f"variable value {value!r} may hold only letters, digits and '_', '.', ':', '+', "
+            "'-' (no '..', at most 200 characters): it is pasted into locations and SQL; "
+            "pass anything else as a runtime parameter"
+        )
+    return value
+
+
+def _inside_folder(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$", value) or ".." in value:
+        raise ValueError(
+            f"{value!r} must be a folder inside the project: a relative path of letters, "
+            "digits, '_', '.', '-' and '/', without '..'"
+        )
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+VariableName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=64)]
+Literal_ = Annotated[str | int | float | bool, AfterValidator(_literal)]
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -68,7 +107,7 @@ class Athena(Strict):
 
 class Environment(Strict):
     account: str | None = Field(None, pattern=r"^\d{12}$", description="AWS account id.")
-    variables: dict[str, str | int | float | bool] = Field(
+    variables: dict[VariableName, Literal_] = Field(
         default_factory=dict, description="Overrides of project variables in this environment."
     )
 
@@ -78,15 +117,20 @@ class Project(Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="Product name, used in tags.")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    environments: dict[str, Environment] = Field(min_length=1)
+    environments: dict[EnvName, Environment] = Field(min_length=1)
     glue_database: Identifier
     athena: Athena
     buckets: dict[str, BucketName] = Field(
         description="Known buckets by alias. They are imported, never created or deleted."
     )
     tags: dict[str, str] = Field(default_factory=dict)
-    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    layers_dir: str = "layers"
+    variables: dict[VariableName, Literal_] = Field(
+        default_factory=dict,
+        description="Checked literals for templates (letters, digits, '_', '.', ':', '+', '-').",
+    )
+    layers_dir: Annotated[str, AfterValidator(_inside_folder)] = Field(
+        "layers", description="Folder of the layer files, relative to the project (no '..')."
+    )
 
 
 # ---------------------------------------------------------------- tables
@@ -222,12 +266,32 @@ class NoRows(Strict):
     sql: str | None = None
 
 
+# Input guards: checked with the layer's other checks, before anything is published.
+class MinRows(Strict):
+    kind: Literal["min_rows"]
+    table: TableRef
+    min: int = Field(1, ge=1, description="Fewest rows the table may hold (1: not empty).")
+
+
+class ValidGeometry(Strict):
+    kind: Literal["valid_geometry"]
+    table: TableRef
+    column: Identifier = Field(description="WKT column; NULL and '' count as no geometry.")
+    label: Identifier | None = Field(
+        None, description="Column named in the message for the first invalid piece."
+    )
+
+
+CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry
+CHECK_KINDS = ("same_set", "one_distinct", "no_rows", "min_rows", "valid_geometry")
+
+
 class Check(StepBase):
     """An assertion that stops the run with a message when it does not hold."""
 
     type: Literal["check"]
     id: StepName
-    check: Annotated[SameSet | OneDistinct | NoRows, Field(discriminator="kind")]
+    check: Annotated[CheckKind, Field(discriminator="kind")]
 
 
 class Lambda(StepBase):

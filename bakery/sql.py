@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import os
 import re
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.loaders import split_template_path
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
+from jinja2.utils import Namespace
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
+
+from bakery.project_files import FileRefused, read_text
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 DIALECT = "athena"
@@ -35,11 +43,145 @@ class Rendered:
     params: list[str] = field(default_factory=list)  # runtime parameters, one per '?'
 
 
+# Athena refuses a query string over 262,144 bytes, so no template needs to render more;
+# and a template is text, so rendering one takes milliseconds: both caps stop a template
+# (from a pull request, rendered in a pre-commit hook) that would eat memory or time.
+MAX_RENDER_CHARS = 256 * 1024
+MAX_RENDER_SECONDS = 2.0
+
+
+class RenderLimit(SecurityError):
+    """A template went past the render-size or render-time cap."""
+
+
+_deadline = threading.local()
+
+
+def _tick() -> None:
+    end = getattr(_deadline, "at", None)
+    if end is not None and time.monotonic() > end:
+        raise RenderLimit(
+            f"rendering took longer than {MAX_RENDER_SECONDS:g} s; a template must render "
+            "in milliseconds (look for big loops or repeated expansion)"
+        )
+
+
+def _too_big(value: Any) -> None:
+    if isinstance(value, str | bytes | list | tuple | dict) and len(value) > MAX_RENDER_CHARS:
+        raise RenderLimit(
+            f"a value of {len(value):,} items is over the render cap of {MAX_RENDER_CHARS:,} "
+            "(Athena's query size limit); make the template smaller"
+        )
+
+
+def _big_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_RENDER_CHARS
+
+
+def _limited_range(*args: int) -> Any:
+    for value in safe_range(*args):
+        _tick()
+        yield value
+
+
+class _LimitedNamespace(Namespace):
+    def __setitem__(self, name: str, value: Any) -> None:
+        _tick()
+        _too_big(value)
+        super().__setitem__(name, value)
+
+
+def _limited_filter(func: Callable) -> Callable:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        if any(_big_int(a) for a in (*args, *kwargs.values())):
+            raise RenderLimit(f"a number over {MAX_RENDER_CHARS:,} passed to a filter")
+        result = func(*args, **kwargs)
+        _too_big(result)
+        return result
+
+    return wrapper
+
+
+class _LimitedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with a size check on every operator, call and filter result, and a
+    time check on every call and loop step: `'a' * 100000000` fails before allocating."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.filters = {name: _limited_filter(f) for name, f in self.filters.items()}
+        self.globals["range"] = _limited_range
+        self.globals["namespace"] = _LimitedNamespace
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _tick()
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                sized = isinstance(seq, str | bytes | list | tuple) and isinstance(n, int)
+                if sized and len(seq) * n > MAX_RENDER_CHARS:
+                    raise RenderLimit(
+                        f"{len(seq):,} x {n:,} items is over the render cap of "
+                        f"{MAX_RENDER_CHARS:,} (Athena's query size limit)"
+                    )
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise RenderLimit("an exponent over 64 in a template")
+        if operator == "%" and isinstance(right, tuple) and any(_big_int(v) for v in right):
+            raise RenderLimit(f"a number over {MAX_RENDER_CHARS:,} in a % format")
+        result = super().call_binop(context, operator, left, right)
+        _too_big(result)
+        return result
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _tick()
+        for value in (*args, *kwargs.values()):
+            if _big_int(value):
+                raise RenderLimit(f"a number over {MAX_RENDER_CHARS:,} passed to a call")
+            _too_big(value)
+        result = super().call(__context, __obj, *args, **kwargs)
+        _too_big(result)
+        return result
+
+
+class _ProjectLoader(jinja2.BaseLoader):
+    """Templates from the project (then bakery's built-ins): regular files whose real
+    path is inside their folder, under the size cap (bakery.project_files), so
+    {% include %} cannot follow a symlink out of the project."""
+
+    def __init__(self, roots: list[Path]):
+        self.roots = roots
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        pieces = split_template_path(template)
+        for root in self.roots:
+            path = root.joinpath(*pieces)
+            if not os.path.lexists(path):
+                continue
+            try:
+                text = read_text(root, path)
+            except FileRefused as exc:
+                raise TemplateProblem(f"template {template!r} refused: {exc}") from None
+            mtime = os.path.getmtime(path)
+
+            def uptodate(path: Path = path, mtime: float = mtime) -> bool:
+                try:
+                    return os.path.getmtime(path) == mtime
+                except OSError:
+                    return False
+
+            return text, str(path), uptodate
+        raise jinja2.TemplateNotFound(template)
+
+
 def _environment(root: Path | None) -> jinja2.Environment:
     # Sandboxed: specs come from pull requests and `bakery validate` runs them in a
     # pre-commit hook, so a template must not reach Python internals.
-    return ImmutableSandboxedEnvironment(
-        loader=jinja2.FileSystemLoader([str(root), str(BUILTIN_TEMPLATES)]) if root else None,
+    return _LimitedSandbox(
+        loader=_ProjectLoader([root, BUILTIN_TEMPLATES]) if root else None,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -53,6 +195,28 @@ def environment(root: Path | None) -> jinja2.Environment:
     if root not in _ENVS:
         _ENVS[root] = _environment(root)
     return _ENVS[root]
+
+
+def render_capped(template: jinja2.Template, values: dict[str, Any]) -> str:
+    """Render under the size and time caps; raises RenderLimit (a TemplateError)."""
+    _deadline.at = time.monotonic() + MAX_RENDER_SECONDS
+    try:
+        parts: list[str] = []
+        size = 0
+        for chunk in template.generate(**values):
+            size += len(chunk)
+            if size > MAX_RENDER_CHARS:
+                raise RenderLimit(
+                    f"the rendered text is over {MAX_RENDER_CHARS:,} characters "
+                    "(Athena's query size limit); make the template smaller"
+                )
+            parts.append(chunk)
+            _tick()
+        return "".join(parts)
+    except (RecursionError, MemoryError):
+        raise RenderLimit("the template recurses or expands without end") from None
+    finally:
+        _deadline.at = None
 
 
 def render(
@@ -81,9 +245,12 @@ def render(
     name = source if is_file else "<inline sql>"
     try:
         template = env.get_template(source) if is_file else env.from_string(source)
-        out.sql = template.render(**context, ref=ref, param=param).strip().rstrip(";")
+        out.sql = render_capped(template, {**context, "ref": ref, "param": param})
+        out.sql = out.sql.strip().rstrip(";")
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax error: {exc.message}", name, exc.lineno) from None
+    except RenderLimit as exc:
+        raise TemplateProblem(f"template refused: {exc}", name) from None
     except jinja2.UndefinedError as exc:
         text = env.loader.get_source(env, source)[0] if is_file and env.loader else source
         line, col = _undefined_at(exc, text)
@@ -139,7 +306,7 @@ def _undefined_at(exc: BaseException, text: str) -> tuple[int, int]:
 
 def render_text(text: str, context: dict[str, Any]) -> str:
     """Render a one-line template such as a location; raises jinja2.TemplateError."""
-    return environment(None).from_string(text).render(**context).strip()
+    return render_capped(environment(None).from_string(text), context).strip()
 
 
 def _glue_name(qualified: str, context: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from bakery.lambdas.s3uri import is_hidden
 from bakery.lambdas.s3uri import split as split_uri
+from bakery.store_paths import inside_root
 
 DEFAULT_STORE = ".bakery/store"
 
@@ -57,7 +58,7 @@ class LocalStore:
 
     def path(self, uri: str) -> Path:
         bucket, key = split_uri(uri)
-        return self.root / bucket / key
+        return inside_root(self.root, bucket, key)  # or OutsideStore
 
     def duck_path(self, uri: str) -> str:
         return str(self.path(uri))

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from bakery.errors import Problem, SpecError
 from bakery.loader import Document, load_yaml
-from bakery.spec import STEP_TYPES, Layer, Project
+from bakery.spec import CHECK_KINDS, STEP_TYPES, Layer, Project
 
 PROJECT_FILE = "bakery.yaml"
 
@@ -43,6 +43,12 @@ class Workspace:
 
 
 def display_path(root: Path, path: Path) -> str:
+    # The path as written, relative to the project: a symlink is named, not its target.
+    for base, target in ((root, path), (root.absolute(), path.absolute())):
+        try:
+            return str(target.relative_to(base))
+        except ValueError:
+            pass
     try:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
@@ -129,7 +135,7 @@ def _clean_loc(data: Any, loc: tuple) -> tuple:
             value = value[part]
         elif isinstance(part, str) and isinstance(value, dict):
             # a tag such as 'athena_query' or 'function-after[...]', or a missing field
-            if part in STEP_TYPES or part in ("same_set", "one_distinct", "no_rows"):
+            if part in STEP_TYPES or part in CHECK_KINDS:
                 continue
             if "[" in part or part in ("ValuesSource", "QuerySource"):
                 continue
@@ -201,7 +207,7 @@ def validate_model(model: type[BaseModel], doc: Document) -> tuple[Any, list[Pro
 
 
 def load_project(root: Path) -> tuple[Project, Document]:
-    doc = load_yaml(root / PROJECT_FILE, PROJECT_FILE)
+    doc = load_yaml(root / PROJECT_FILE, PROJECT_FILE, root=root)
     project, problems = validate_model(Project, doc)
     if problems:
         raise SpecError(problems)
@@ -221,14 +227,19 @@ def load_workspace(root: Path | None = None, only: list[Path] | None = None) -> 
     root = root or find_root()
     project, project_doc = load_project(root)
     paths = layer_paths(root, project)
+    inside = set(paths)
     if only:
         extra = [p for p in only if p.resolve() not in {q.resolve() for q in paths}]
         paths = paths + extra
     problems: list[Problem] = []
     layers: list[LayerFile] = []
     for path in paths:
+        # A file named on the command line may live elsewhere: it is read from its own
+        # folder (still a regular file, no symlink out of that folder).
         try:
-            doc = load_yaml(path, display_path(root, path))
+            doc = load_yaml(
+                path, display_path(root, path), root=root if path in inside else path.parent
+            )
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
