@@ -1120,6 +1120,14 @@ def build_plan(ws: Workspace, env: str, *, check_sql: bool = True) -> Plan:
             [ws.project_doc.problem(("environments",), f"unknown environment {env!r}; use {known}")]
         )
     builder = _Builder(ws, env, check_sql)
+    results = ws.project.athena.results
+    try:
+        results_prefix = s3uri.split(results)[1]
+        why = unsafe_location(results_prefix) if results_prefix.strip("/") else "it has no prefix"
+    except ValueError:
+        why = "it is not an s3://bucket/prefix/ location"
+    if why:
+        builder.problem(ws.project_doc, ("athena", "results"), f"{results!r}: {why}")
     names: dict[str, LayerFile] = {}
     for lf in ws.layers:
         if lf.spec.name in names:

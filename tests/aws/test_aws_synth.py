@@ -357,7 +357,8 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
     fail = states[v["Choices"][0]["Next"]]
     assert fail["Type"] == "Fail"
     # The plan's wording, which the local engine uses too.
-    what = synthesized.plan.layer("current_elections").steps[-2].description
+    layer = synthesized.plan.layer("current_elections")
+    what = next(s for s in layer.steps if s.id == "same_uprns_as_raw").description
     assert what == (
         "current_ballots_joined_to_address_base.uprn holds the same values as "
         "addressbase.addressbase_cleaned_raw.uprn"

@@ -260,3 +260,11 @@ def test_templates_past_the_render_caps_fail_fast(guards, sql, expected):
     assert len(problems) == 1
     assert problems[0].startswith(f"{L}:61:28: steps[7].check.sql: ")
     assert problems[0].endswith(expected)
+
+
+def test_the_athena_results_location_is_checked_too(guards):
+    guards.edit("bakery.yaml", "s3://guards-results/athena/", "s3://guards-results/../athena/")
+    assert guards.problems() == [
+        "bakery.yaml:10:3: athena.results: 's3://guards-results/../athena/': folder '..' is not "
+        f"allowed: {SEGMENT_RULE}"
+    ]
