@@ -267,6 +267,10 @@ class NoRows(Strict):
 
 
 # Input guards: checked with the layer's other checks, before anything is published.
+# A check kind is a model here (and its name in CHECK_KINDS), a built-in template
+# bakery/templates/check_<kind>.sql that returns a row only when the check fails, a
+# branch in plan._Builder.builtin_check and a wording in plan._check_description; both
+# back-ends then run it like every other check, with the same message.
 class MinRows(Strict):
     kind: Literal["min_rows"]
     table: TableRef
