@@ -60,7 +60,7 @@ def test_catalog_covers_layers_steps_and_tables():
     assert "| `first_letter` | `string` | Partition key. First character of the postcode. |" in text
     assert (
         "- Read by: `addressbase.partition_addressbase`, `addressbase.same_uprns_as_raw`, "
-        "`addressbase.raw_not_empty`, `current_elections.same_uprns_as_raw`"
+        "`current_elections.same_uprns_as_raw`"
     ) in text
     assert "- Written by: no step (produced elsewhere)" in text
     assert "- Written by: `current_elections.export_ballots`" in text

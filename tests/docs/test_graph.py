@@ -24,7 +24,6 @@ ADDRESSBASE_STEPS = [
     "refresh_addressbase_partitioned",
     "one_addressbase_source",
     "same_uprns_as_raw",
-    "raw_not_empty",
 ]
 CURRENT_ELECTIONS_STEPS = [
     "empty_joined",
@@ -33,8 +32,6 @@ CURRENT_ELECTIONS_STEPS = [
     "refresh_current_ballots_joined_to_address_base",
     "one_addressbase_source",
     "same_uprns_as_raw",
-    "ballots_not_empty",
-    "ballots_valid_geometry",
     "export_outcodes_unique",
     "export_outcodes",
 ]
@@ -171,7 +168,7 @@ def test_cross_layer_edges_stand_out(agraph):
     crossing = {(a, b) for a, b in e if (a in ab and b in ce) or (a in ce and b in ab)}
     assert crossing == {
         *cross,
-        ("s_addressbase__raw_not_empty", "s_current_elections__empty_joined"),
+        ("s_addressbase__same_uprns_as_raw", "s_current_elections__empty_joined"),
     }
 
 

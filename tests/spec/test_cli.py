@@ -128,7 +128,6 @@ def test_describe_json_is_stable_and_resolved(project):
     assert raw["read_by"] == [
         "addressbase.partition_addressbase",
         "addressbase.same_uprns_as_raw",
-        "addressbase.raw_not_empty",
         "current_elections.same_uprns_as_raw",
     ]
     assert [s["id"] for s in ce["steps"]] == [
@@ -138,8 +137,6 @@ def test_describe_json_is_stable_and_resolved(project):
         "refresh_current_ballots_joined_to_address_base",
         "one_addressbase_source",
         "same_uprns_as_raw",
-        "ballots_not_empty",
-        "ballots_valid_geometry",
         "export_outcodes_unique",
         "export_outcodes",
     ]
