@@ -318,6 +318,11 @@ class _Builder:
         if not target.is_relative_to(root):
             self.problem(lf.doc, path, f"template {query!r} is outside the project; keep it in it")
             return None
+        if target.exists() and not target.is_file():
+            self.problem(
+                lf.doc, path, f"template {query!r} is not a regular file (a folder, FIFO or device)"
+            )
+            return None
         if not target.is_file():
             self.problem(lf.doc, path, f"template {query!r} not found (looked at {target})")
             return None

@@ -54,7 +54,7 @@ BucketName = Annotated[str, AfterValidator(_bucket_name)]
 # they are restricted to characters that can neither leave a path segment nor end a
 # SQL string literal. Anything else travels as a runtime parameter (param()).
 ENV_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-LITERAL_PATTERN = re.compile(r"^[A-Za-z0-9_.:+-]{0,200}$")
+LITERAL_PATTERN = re.compile(r"^[A-Za-z0-9_.:+,-]{0,200}$")  # ',': lists such as "963,964"
 
 
 def _env_name(name: str) -> str:
@@ -70,7 +70,7 @@ def _literal(value: str | int | float | bool) -> str | int | float | bool:
     if isinstance(value, str) and (not LITERAL_PATTERN.match(value) or ".." in value):
         raise ValueError(
             f"variable value {value!r} may hold only letters, digits and '_', '.', ':', '+', "
-            "'-' (no '..', at most 200 characters): it is pasted into locations and SQL; "
+            "',', '-' (no '..', at most 200 characters): it is pasted into locations and SQL; "
             "pass anything else as a runtime parameter"
         )
     return value

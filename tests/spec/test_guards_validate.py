@@ -123,7 +123,7 @@ def test_the_injection_variable_of_issue_13_is_refused_with_its_position(guards)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "bakery.yaml:15:3: variables.release: variable value \"x' || (SELECT max(id) FROM "
-        "guards.points) || '\" may hold only letters, digits and '_', '.', ':', '+', '-' "
+        "guards.points) || '\" may hold only letters, digits and '_', '.', ':', '+', ',', '-' "
         "(no '..', at most 200 characters): it is pasted into locations and SQL; pass "
         "anything else as a runtime parameter",
         "1 problem found",
@@ -267,4 +267,20 @@ def test_the_athena_results_location_is_checked_too(guards):
     assert guards.problems() == [
         "bakery.yaml:10:3: athena.results: 's3://guards-results/../athena/': folder '..' is not "
         f"allowed: {SEGMENT_RULE}"
+    ]
+
+
+def test_a_fifo_query_template_is_refused_without_blocking(guards):
+    queries = guards.root / "layers" / "queries"
+    queries.mkdir()
+    os.mkfifo(queries / "pipe.sql")
+    guards.edit(
+        L,
+        "  - type: export_by_key",
+        "  - type: check\n    id: piped\n    check: {kind: no_rows, query: queries/pipe.sql}\n\n"
+        "  - type: export_by_key",
+    )
+    assert guards.problems() == [
+        f"{L}:61:28: steps[7].check.query: template 'queries/pipe.sql' is not a regular file "
+        "(a folder, FIFO or device)"
     ]
