@@ -17,6 +17,7 @@ for _group in (
     "spec_commands",
     "local_commands",
     "authoring_commands",
+    "simulate_commands",
     "docs_commands",
     "aws_commands",
 ):

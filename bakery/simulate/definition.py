@@ -1,0 +1,114 @@
+"""The deployed definition, made runnable by the interpreter without changing what it does.
+
+Four differences between AWS and aws-local-stepfunctions are bridged here, and only these:
+
+- `${Function_<name>}` placeholders (filled by CloudFormation on AWS) become Lambda ARNs
+  that the simulator maps back to the handler named <name>;
+- a Task without TimeoutSeconds runs, on AWS, until the execution's own timeout; the
+  interpreter would stop it after 60 s, so it gets the execution's TimeoutSeconds;
+- `"ResultPath": "$"` (the result replaces the input, the default) is dropped: the
+  interpreter 3.0.0 would store the result under a key named "$" instead;
+- the interpreter reads no ItemReader (Distributed Map). Such a Map becomes a Task named
+  like the Map, which asks the simulator for the items (an S3 object read the way Step
+  Functions reads it) and hands them to the interpreter, then the Map itself, renamed
+  `<name> (items)`, iterating over them inline. Its ItemSelector, body, MaxConcurrency,
+  ResultPath and Catch are unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+ITEM_READER = "bakery:itemReader"
+ACCOUNT = "000000000000"
+_PLACEHOLDER = re.compile(r"\$\{Function_([A-Za-z0-9_]+)\}")
+
+
+class Unsupported(Exception):
+    """The definition uses something the simulator does not emulate."""
+
+
+def function_arn(region: str, prefix: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{prefix}-{name}"
+
+
+def substitute_functions(text: str, region: str, prefix: str) -> tuple[str, dict[str, str]]:
+    """The definition text with Lambda ARNs for its placeholders; {arn: function name}."""
+    names: dict[str, str] = {}
+
+    def arn(match: re.Match) -> str:
+        value = function_arn(region, prefix, match.group(1))
+        names[value] = match.group(1)
+        return value
+
+    return _PLACEHOLDER.sub(arn, text), names
+
+
+def prepare(definition: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """(runnable definition, {Task state: resource}, [states with a Retry])."""
+    out = copy.deepcopy(definition)
+    tasks: dict[str, str] = {}
+    retrying: list[str] = []
+    counter = [0]
+    timeout = out.get("TimeoutSeconds")
+
+    def walk(states: dict[str, Any]) -> None:
+        for name in list(states):
+            state = states[name]
+            if "Retry" in state:
+                retrying.append(name)
+            if state.get("ResultPath", None) == "$":
+                del state["ResultPath"]
+            if state["Type"] == "Task":
+                tasks[name] = state["Resource"]
+                if timeout and "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
+                    state["TimeoutSeconds"] = timeout
+            elif state["Type"] == "Parallel":
+                for branch in state["Branches"]:
+                    walk(branch["States"])
+            elif state["Type"] == "Map":
+                body = state.get("ItemProcessor") or state.get("Iterator")
+                walk(body["States"])
+                if "ItemReader" in state:
+                    _inline(states, name, counter, tasks)
+
+    walk(out["States"])
+    return out, tasks, retrying
+
+
+def _inline(states: dict[str, Any], name: str, counter: list[int], tasks: dict) -> None:
+    state = states[name]
+    if "ItemBatcher" in state:
+        raise Unsupported(f"Map {name!r}: ItemBatcher is not simulated")
+    if "ResultWriter" in state and state.get("ResultPath", "$") is not None:
+        raise Unsupported(f"Map {name!r}: ResultWriter with a ResultPath is not simulated")
+    reader = state.pop("ItemReader")
+    key = f"m{counter[0]}"
+    counter[0] += 1
+    mapped = f"{name} (items)"
+    for field in ("ResultWriter", "ToleratedFailurePercentage", "ToleratedFailureCount", "Label"):
+        state.pop(field, None)
+    state["ItemsPath"] = f"$$.BakeryItems.{key}"
+    processor = state.get("ItemProcessor")
+    if processor:
+        processor["ProcessorConfig"] = {"Mode": "INLINE"}
+    read: dict[str, Any] = {
+        "Type": "Task",
+        "Comment": f"Simulator: read the items of {name} (its ItemReader).",
+        "Resource": ITEM_READER,
+        "Parameters": {
+            "Key": key,
+            "Resource": reader["Resource"],
+            "ReaderConfig": reader.get("ReaderConfig", {}),
+            "Parameters": reader.get("Parameters", {}),
+        },
+        "ResultPath": None,
+        "Next": mapped,
+    }
+    if "Catch" in state:
+        read["Catch"] = state["Catch"]
+    states[name] = read
+    states[mapped] = state
+    tasks[name] = ITEM_READER

@@ -1,0 +1,306 @@
+"""Run layers' compiled state machines on this machine: aws-local-stepfunctions (Node)
+interprets the definition, this process answers its Tasks.
+
+Per layer, the definition is the one `bakery synth` writes (bakery.compile.asl), made
+runnable by bakery.simulate.definition. Node runs bakery/simulate/runner.cjs; every Task
+it reaches comes here as one JSON line and is answered by Athena on DuckDB
+(bakery.simulate.athena), the real Lambda handlers (bakery.simulate.lambdas) or an S3
+read for a Distributed Map's items, all against moto's S3 (bakery.simulate.s3). Retry,
+Catch, Choice, Map, Parallel and Fail are the interpreter's.
+
+Tasks are answered one at a time, in the order the interpreter asks (Map iterations
+interleave there as on AWS, bounded by MaxConcurrency). Retry waits are cut to
+`retry_interval_ms` (0 by default): only the waiting, not the retrying, is shortened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fnmatch
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bakery.compile.asl import ATHENA_RESULTS, ATHENA_SYNC, LAMBDA_INVOKE, compile_layer
+from bakery.compile.names import state_machine_name
+from bakery.plan import LayerPlan, Plan
+from bakery.simulate import definition as defn
+from bakery.simulate.errors import TaskError
+
+RUNNER = Path(__file__).with_name("runner.cjs")
+INTERPRETER = "aws-local-stepfunctions"
+
+
+class SimulateError(Exception):
+    """The simulation could not run (not: the state machine failed); one line."""
+
+
+@dataclass
+class Fault:
+    """Make the Task state(s) matching `state` (a glob) fail with `error`, `times` times.
+
+    `after`: fail after the Task did its work (an UNLOAD that wrote its files, then lost
+    its answer), else before it starts (a refused request)."""
+
+    state: str
+    error: str
+    times: int = 1
+    after: bool = False
+    cause: str = "injected by bakery simulate"
+
+
+@dataclass
+class LayerRun:
+    layer: str
+    status: str  # SUCCEEDED, FAILED, TIMED_OUT, ERROR
+    error: str | None = None
+    cause: str | None = None
+    seconds: float = 0.0
+    tasks: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def entered(self) -> list[str]:
+        return [e["state"] for e in self.events if e["type"] == "StateEntered"]
+
+    def retried(self) -> list[str]:
+        return [e["state"] for e in self.events if e["type"] == "StateRetried"]
+
+
+@dataclass
+class SimulateResult:
+    ok: bool
+    env: str
+    store: str
+    layers: list[LayerRun] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self, events: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        if not events:
+            for layer in out["layers"]:
+                layer.pop("events")
+        return out
+
+
+def node_root(start: Path | None = None) -> Path:
+    """The folder whose node_modules holds the interpreter: $BAKERY_NODE_ROOT, else the
+    nearest one up from `start` (the project), else bakery's own checkout."""
+    if os.environ.get("BAKERY_NODE_ROOT"):
+        return Path(os.environ["BAKERY_NODE_ROOT"])
+    candidates = []
+    if start is not None:
+        candidates += [start, *start.absolute().parents]
+    candidates.append(Path(__file__).resolve().parents[2])
+    for folder in candidates:
+        if (folder / "node_modules" / INTERPRETER / "package.json").is_file():
+            return folder
+    raise SimulateError(
+        f"the npm package {INTERPRETER} is not installed: run `npm ci` in the project"
+    )
+
+
+def read_items(s3: Any, request: dict[str, Any]) -> list[Any]:
+    """A Distributed Map's ItemReader, read as Step Functions reads it (s3:getObject of a
+    CSV with its header as the first row, or of a JSON array)."""
+    params = request.get("Parameters") or {}
+    config = request.get("ReaderConfig") or {}
+    if request.get("Resource") != "arn:aws:states:::s3:getObject":
+        reader = request.get("Resource")
+        raise TaskError("States.ItemReaderFailed", f"reader {reader} is not simulated")
+    try:
+        body = s3.get_object(Bucket=params["Bucket"], Key=params["Key"])["Body"].read()
+    except Exception as exc:
+        raise TaskError("States.ItemReaderFailed", f"cannot read the items: {exc}") from None
+    kind = config.get("InputType", "JSON")
+    if kind == "CSV":
+        if config.get("CSVHeaderLocation", "FIRST_ROW") != "FIRST_ROW":
+            raise TaskError("States.ItemReaderFailed", "only CSVHeaderLocation FIRST_ROW")
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+        if not rows:
+            return []
+        header = rows[0]
+        return [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    if kind == "JSON":
+        return json.loads(body)
+    raise TaskError("States.ItemReaderFailed", f"InputType {kind} not simulated")
+
+
+class _Session:
+    """One simulation: moto, DuckDB, the Athena and Lambda stand-ins, the faults."""
+
+    def __init__(self, plan: Plan, endpoint: str, ee_dsn: str | None, faults: list[Fault]):
+        from bakery.engine import duck
+        from bakery.simulate import s3 as sim_s3
+        from bakery.simulate.athena import Athena
+        from bakery.simulate.lambdas import Lambdas
+        from bakery.store import S3Store
+
+        self.plan = plan
+        self.s3 = sim_s3.client(endpoint)
+        self.sfn = sim_s3.client(endpoint, "stepfunctions")
+        self.store = S3Store(endpoint)
+        self.con = duck.connect(s3_endpoint=endpoint)
+        self.athena = Athena(plan, self.store, self.con)
+        self.arns: dict[str, str] = {}
+        self.lambdas = Lambdas(plan, self.arns, self.s3, ee_dsn)
+        self.faults = [Fault(**asdict(f)) for f in faults]  # counted down here
+
+    def close(self) -> None:
+        self.con.close()
+
+    def answer(self, state: str, resource: str, request: Any) -> Any:
+        fault = next(
+            (f for f in self.faults if f.times > 0 and fnmatch.fnmatchcase(state, f.state)),
+            None,
+        )
+        if fault is not None:
+            fault.times -= 1
+            if not fault.after:
+                raise TaskError(fault.error, fault.cause)
+        result = self._dispatch(resource, request)
+        if fault is not None:
+            raise TaskError(fault.error, fault.cause)
+        return result
+
+    def _dispatch(self, resource: str, request: Any) -> Any:
+        if resource == ATHENA_SYNC:
+            return self.athena.start_sync(request)
+        if resource == ATHENA_RESULTS:
+            return self.athena.get_results(request)
+        if resource == LAMBDA_INVOKE:
+            return self.lambdas.invoke(request)
+        if resource == defn.ITEM_READER:
+            return read_items(self.s3, request)
+        raise TaskError("States.Runtime", f"bakery simulate has no stand-in for {resource}")
+
+    def run_layer(
+        self, layer: LayerPlan, on_event: Callable[[dict[str, Any]], None], root: Path
+    ) -> LayerRun:
+        name = state_machine_name(self.plan, layer.name)
+        text, arns = defn.substitute_functions(
+            compile_layer(self.plan, layer).to_json(), self.plan.project.region, name
+        )
+        self.arns.update(arns)
+        definition, tasks, retrying = defn.prepare(json.loads(text))
+        machine = self.sfn.create_state_machine(
+            name=name,
+            definition=json.dumps({"StartAt": "s", "States": {"s": {"Type": "Pass", "End": True}}}),
+            roleArn=f"arn:aws:iam::{defn.ACCOUNT}:role/{name}",
+        )["stateMachineArn"]
+        execution = self.sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        request = {
+            "definition": definition,
+            "input": {},
+            "context": {
+                "Execution": {"Id": execution, "Name": execution.rsplit(":", 1)[-1]},
+                "StateMachine": {"Id": machine, "Name": name},
+            },
+            "tasks": tasks,
+            "retrying": retrying,
+            "retryIntervalMs": 0,
+        }
+        run = LayerRun(layer.name, "ERROR")
+        started = time.perf_counter()
+        node = shutil.which("node")
+        if node is None:
+            raise SimulateError("node is not installed (Node 20+ runs the interpreter)")
+        env = dict(os.environ, BAKERY_NODE_ROOT=str(root))
+        proc = subprocess.Popen(
+            [node, str(RUNNER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                message = json.loads(line)
+                kind = message.get("type")
+                if kind == "event":
+                    run.events.append(message["event"])
+                    on_event({"layer": layer.name, **message["event"]})
+                elif kind == "call":
+                    run.tasks += 1
+                    reply: dict[str, Any] = {"id": message["id"]}
+                    try:
+                        reply["result"] = self.answer(
+                            message["state"], message["resource"], message["input"]
+                        )
+                    except TaskError as exc:
+                        reply["error"] = {"name": exc.name, "cause": exc.cause}
+                    proc.stdin.write(json.dumps(reply, default=str) + "\n")
+                    proc.stdin.flush()
+                elif kind == "end":
+                    run.status = message["status"]
+                    run.error = message.get("error")
+                    run.cause = message.get("cause")
+                    break
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            proc.wait(timeout=30)
+            stderr = proc.stderr.read() if proc.stderr else ""
+            run.seconds = time.perf_counter() - started
+            self.sfn.stop_execution(executionArn=execution)
+        if run.status == "ERROR" and not run.cause:
+            run.cause = stderr.strip().splitlines()[-1] if stderr.strip() else "runner ended early"
+        return run
+
+
+def simulate(
+    plan: Plan,
+    layers: Iterable[str],
+    store_root: Path,
+    *,
+    with_upstream: bool = False,
+    ee_dsn: str | None = None,
+    faults: Iterable[Fault] = (),
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    project_root: Path | None = None,
+) -> SimulateResult:
+    """Run the state machines of `layers` (and their upstream layers) in order against the
+    store folder; stop at the first that does not succeed, as `bake` does."""
+    from bakery.simulate import s3 as sim_s3
+
+    names = list(layers)
+    order = (
+        plan.upstream(names) if with_upstream else [ly for ly in plan.layers if ly.name in names]
+    )
+    root = node_root(project_root)
+    store_root = Path(store_root).absolute()
+    store_root.mkdir(parents=True, exist_ok=True)
+    result = SimulateResult(ok=False, env=plan.env, store=str(store_root))
+    started = time.perf_counter()
+    buckets = sorted(
+        {t.bucket for t in plan.tables.values()}
+        | set(plan.project.buckets.values())
+        | {plan.project.athena.results.split("/")[2]}
+    )
+    with sim_s3.moto_endpoint() as endpoint:
+        session = _Session(plan, endpoint, ee_dsn, list(faults))
+        try:
+            sim_s3.load(session.s3, store_root, buckets)
+            for layer in order:
+                run = session.run_layer(layer, on_event or (lambda _e: None), root)
+                result.layers.append(run)
+                if run.status != "SUCCEEDED":
+                    break
+            else:
+                result.ok = True
+        finally:
+            session.close()
+            sim_s3.mirror(session.s3, store_root)
+    result.seconds = time.perf_counter() - started
+    return result

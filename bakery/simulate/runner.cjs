@@ -1,0 +1,133 @@
+// Runs one state machine definition with aws-local-stepfunctions; every Task is answered
+// by the Python parent (bakery.simulate.run), one JSON line each way.
+//
+// stdin, first line: {"definition", "input", "context", "retryIntervalMs", "tasks": {state: resource}}
+// stdout lines:      {"type": "call", "id", "state", "resource", "input"}   (a Task to answer)
+//                    {"type": "event", "event": {...}}                        (progress)
+//                    {"type": "end", "status", "output" | "error", "cause"}
+// stdin, then:       {"id", "result"} or {"id", "error": {"name", "cause"}}
+"use strict";
+
+// Node 20 lacks Promise.withResolvers, which the interpreter uses for Task timeouts.
+if (typeof Promise.withResolvers !== "function") {
+  Promise.withResolvers = function () {
+    let resolve, reject;
+    const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
+    return { promise, resolve, reject };
+  };
+}
+
+const path = require("node:path");
+const readline = require("node:readline");
+
+const root = process.env.BAKERY_NODE_ROOT || process.cwd();
+const { StateMachine, ExecutionError, ExecutionTimeoutError } = require(
+  path.join(root, "node_modules", "aws-local-stepfunctions")
+);
+
+function send(message) {
+  process.stdout.write(JSON.stringify(message) + "\n");
+}
+
+const pending = new Map();
+let nextId = 0;
+
+class TaskError extends Error {
+  constructor(name, cause) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+function call(state, resource, input) {
+  const id = ++nextId;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    send({ type: "call", id, state, resource, input });
+  });
+}
+
+function brief(event) {
+  // Events without the (possibly large) state data: the parent reports progress and tests
+  // assert on the path taken.
+  const out = { type: event.type };
+  for (const key of ["index", "parentState"]) {
+    if (event[key] !== undefined) out[key] = key === "parentState" ? event[key].name : event[key];
+  }
+  if (event.state) out.state = event.state.name;
+  if (event.Error !== undefined) out.error = event.Error;
+  if (event.Cause !== undefined) {
+    out.cause = typeof event.Cause === "string" ? event.Cause : String(event.Cause.message || event.Cause);
+  }
+  if (event.retry !== undefined) {
+    out.retrier = event.retry.retrier.ErrorEquals;
+    out.attempt = event.retry.attempt;
+  }
+  return out;
+}
+
+async function main(request) {
+  const handlers = {};
+  const retryOverrides = {};
+  const context = request.context || {};
+  context.BakeryItems = {};
+  for (const [state, resource] of Object.entries(request.tasks)) {
+    handlers[state] = async (input) => {
+      const result = await call(state, resource, input);
+      if (resource === "bakery:itemReader") {
+        // Distributed Map items: the interpreter reads no ItemReader, so the items read here
+        // are where the rewritten Map's ItemsPath points ($$.BakeryItems.<key>).
+        context.BakeryItems[input.Key] = result;
+        return null;
+      }
+      return result;
+    };
+  }
+  for (const state of request.retrying || []) retryOverrides[state] = request.retryIntervalMs || 0;
+
+  const machine = new StateMachine(request.definition, {
+    validationOptions: { noValidate: true },
+  });
+  const execution = machine.run(request.input, {
+    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: retryOverrides },
+    context,
+  });
+  const forward = (async () => {
+    for await (const event of execution.eventLogs) send({ type: "event", event: brief(event) });
+  })();
+  try {
+    const output = await execution.result;
+    await forward.catch(() => {});
+    send({ type: "end", status: "SUCCEEDED", output });
+  } catch (err) {
+    await forward.catch(() => {});
+    if (err instanceof ExecutionTimeoutError) {
+      send({ type: "end", status: "TIMED_OUT", error: "States.Timeout", cause: err.message });
+    } else if (err instanceof ExecutionError) {
+      const cause = err.cause || {};
+      send({ type: "end", status: "FAILED", error: cause.name, cause: cause.message });
+    } else {
+      send({ type: "end", status: "FAILED", error: err.name, cause: String(err.message) });
+    }
+  }
+}
+
+const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+let started = false;
+lines.on("line", (line) => {
+  if (!line.trim()) return;
+  const message = JSON.parse(line);
+  if (!started) {
+    started = true;
+    main(message).then(() => process.exit(0), (err) => {
+      send({ type: "end", status: "ERROR", error: err.name, cause: String(err.stack || err) });
+      process.exit(1);
+    });
+    return;
+  }
+  const waiter = pending.get(message.id);
+  if (!waiter) return;
+  pending.delete(message.id);
+  if (message.error) waiter.reject(new TaskError(message.error.name, message.error.cause));
+  else waiter.resolve(message.result);
+});
