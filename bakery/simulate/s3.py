@@ -50,6 +50,7 @@ def moto_endpoint() -> Iterator[str]:
     server.start()
     url = f"http://127.0.0.1:{port}"
     try:
+        _reset(url)  # moto's state is per process: start empty, leave nothing behind
         for key, value in FAKE_ENV.items():
             if value:
                 os.environ[key] = value
@@ -59,12 +60,20 @@ def moto_endpoint() -> Iterator[str]:
         os.environ["AWS_ENDPOINT_URL"] = url  # boto3.client(...) in the handlers
         yield url
     finally:
+        _reset(url)
         server.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _reset(url: str) -> None:
+    from urllib.request import Request, urlopen
+
+    with urlopen(Request(f"{url}/moto-api/reset", method="POST"), timeout=30):
+        pass
 
 
 def client(endpoint: str, service: str = "s3") -> Any:
