@@ -710,6 +710,18 @@ class _Builder:
         ]
         for writer, where in writers:
             for ref in writer.writes:
+                if self.tables[ref].format == "csv":
+                    # On AWS a query writes through UNLOAD / INSERT INTO, whose CSV is Hive
+                    # TEXTFILE (no quoting, \N for NULL, gzip): the table's CSV reader
+                    # (OpenCSVSerde) would shift columns at a value holding the delimiter and
+                    # read NULL as the text \N.
+                    self.problem(
+                        lf.doc,
+                        where + ("into",),
+                        f"{ref!r} is a csv table, which a query cannot write so that it reads "
+                        "back the same on Athena (UNLOAD writes unquoted text with \\N for "
+                        "NULL); declare it `format: parquet`",
+                    )
                 if ref not in purged:
                     self.problem(
                         lf.doc,

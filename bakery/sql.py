@@ -358,6 +358,7 @@ def analyse(
     found = check_functions(sql, tree, tokens)
     if found is not None:
         raise TemplateProblem(found.message, file, found.line, found.col)
+    _check_params_in_where(sql, tokens, file)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     tables: list[str] = []
     for table in tree.find_all(exp.Table):
@@ -407,6 +408,40 @@ def _unresolved_at(message: str, sql: str, tree: exp.Expression) -> tuple[int, i
         if column.name == name:
             return node_position(sql, column)
     return 0, 0
+
+
+_PARAM_MARK = "bakery_param_{}"
+
+
+def _check_params_in_where(sql: str, tokens: list, file: str | None) -> None:
+    """Athena takes execution parameters (param(), rendered `?`) in a WHERE clause only
+    ("SELECT ? FROM t is not supported"): refuse any other place, at its line.
+
+    Each `?` token is renamed to a column of its own before parsing, so a placeholder
+    found outside WHERE is traced back to its line and column.
+    """
+    from sqlglot.tokens import TokenType
+
+    tokens = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER]
+    if not tokens:
+        return
+    marked = sql
+    for n, token in reversed(list(enumerate(tokens))):
+        marked = marked[: token.start] + _PARAM_MARK.format(n) + marked[token.end + 1 :]
+    tree = sqlglot.parse_one(marked, read=DIALECT)
+    for column in tree.find_all(exp.Column):
+        m = re.fullmatch(_PARAM_MARK.format(r"(\d+)"), column.name)
+        if m and column.find_ancestor(exp.Where) is None:
+            token = tokens[int(m.group(1))]
+            where = "" if file else f" (line {token.line}, col {token.col})"
+            raise TemplateProblem(
+                "param() is only allowed in a WHERE clause: Athena accepts execution "
+                "parameters there only (SELECT ? FROM t is not supported); compare the "
+                f"value in WHERE and select the column it equals instead{where}",
+                file,
+                token.line,
+                max(token.col, 1),
+            )
 
 
 def _explain_unresolved(message: str, schema: dict, tables: list[str]) -> str:

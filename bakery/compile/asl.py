@@ -42,17 +42,32 @@ from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
 ATHENA_SYNC = "arn:aws:states:::athena:startQueryExecution.sync"
 ATHENA_RESULTS = "arn:aws:states:::athena:getQueryResults"
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+S3_GET_OBJECT = "arn:aws:states:::s3:getObject"
+S3_PUT_OBJECT = "arn:aws:states:::s3:putObject"
 CATALOG = "AwsDataCatalog"
-# GetQueryResults returns at most 1000 rows a page, the first being the header.
-MAX_ROWS = 999
+# Where Distributed Maps write their child executions' results (under the workgroup's
+# result location, which the state machine role may already read and write).
+MAP_RUNS = "bakery-map-runs"
 
-# Throttling and service-side errors only: Athena.AmazonAthenaException is the SDK's base
-# exception (a bad request too), so retrying it would rerun requests that cannot succeed.
+# Error names, as Step Functions reports them for these integrations:
+# - an Athena API error is "Athena." + the API's exception name (the `ServiceName.ErrorName`
+#   rule of https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html;
+#   e.g. Athena.InvalidRequestException from startQueryExecution.sync). Throttling is
+#   TooManyRequestsException (the query quota, at submission) or, for the request-rate
+#   limits the API does not model (ThrottlingException, "Rate exceeded"), the SDK's base
+#   exception, Athena.AmazonAthenaException. That one is also what other unmodelled
+#   request failures raise, so it is retried fewer times.
+# - a query that runs and FAILS ends a .sync task with States.TaskFailed (cause: the query
+#   execution): never retried, a bad query fails once
+#   (https://docs.aws.amazon.com/step-functions/latest/dg/connect-athena.html).
 ATHENA_TRANSIENT = [
     "Athena.TooManyRequestsException",
     "Athena.InternalServerException",
 ]
-# The set Step Functions recommends for lambda:invoke (service, SDK and throttling errors).
+ATHENA_UNMODELLED = ["Athena.AmazonAthenaException"]
+# Lambda's transient service errors, plus throttling (Lambda.TooManyRequestsException), as
+# https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html lists
+# them; a handler's own exception is reported under its class name and is not retried.
 LAMBDA_TRANSIENT = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -84,7 +99,13 @@ def retry(errors: list[str], interval: int, attempts: int, max_delay: int) -> li
     ]
 
 
-ATHENA_RETRY = retry(ATHENA_TRANSIENT, 5, 6, 120)
+# Reads and DDL (SELECT, MSCK REPAIR) are safe to run again whatever happened.
+ATHENA_RETRY = retry(ATHENA_TRANSIENT, 5, 6, 120) + retry(ATHENA_UNMODELLED, 5, 3, 60)
+# An UNLOAD retried as a whole with the emptying of its destination (see unload_states).
+UNLOAD_RETRY = ATHENA_RETRY
+# INSERT INTO appends: an attempt that may have run would add its rows twice, so only a
+# refused submission (the query quota, TooManyRequestsException) is retried.
+INSERT_RETRY = retry(["Athena.TooManyRequestsException"], 5, 6, 120)
 LAMBDA_RETRY = retry(LAMBDA_TRANSIENT, 2, 6, 60)
 
 
@@ -104,22 +125,15 @@ def function_key(name: str) -> str:
 
 
 def unload_options(table: TablePlan, partitioned_by: list[str]) -> str:
-    if table.format == "parquet":
-        opts = ["format = 'PARQUET'"]
-        if table.compression != "none":
-            opts.append(f"compression = '{table.compression.upper()}'")
-    else:
-        if table.csv is not None and table.csv.header:
-            raise CompileError(
-                f"table {table.ref} is csv with a header line, which UNLOAD cannot write; "
-                "write it as parquet or csv without header"
-            )
-        delimiter = table.csv.delimiter if table.csv else ","
-        opts = ["format = 'TEXTFILE'", f"field_delimiter = {sql_literal(delimiter)}"]
-        if table.compression in ("gzip", "zstd"):
-            opts.append(f"compression = '{table.compression.upper()}'")
-        elif table.compression == "none":
-            opts.append("compression = 'NONE'")
+    if table.format != "parquet":
+        # UNLOAD's text output (TEXTFILE: no quoting, \N for NULL) is not what a csv table's
+        # OpenCSVSerde reads back; `bakery validate` refuses such a layer first.
+        raise CompileError(
+            f"table {table.ref} is {table.format}: a query writes parquet tables only"
+        )
+    opts = ["format = 'PARQUET'"]
+    if table.compression != "none":
+        opts.append(f"compression = '{table.compression.upper()}'")
     if partitioned_by:
         opts.append(
             "partitioned_by = ARRAY[" + ", ".join(sql_literal(k) for k in partitioned_by) + "]"
@@ -147,8 +161,6 @@ class _LayerCompiler:
         self.layer = layer
         self.states: dict[str, dict[str, Any]] = {}
         self.functions: list[str] = []
-        # Inside a for_each: the JSONPath of each parameter's quote-safe text (default $.<name>).
-        self.literal_paths: dict[str, str] = {}
         # Tables built in staging, then published; queries read them from staging until then.
         self.staged: dict[str, TablePlan] = {t.ref: t for t in staged_tables(plan, layer)}
         self.publish_at = publish_index(layer)
@@ -212,17 +224,16 @@ class _LayerCompiler:
         ]
 
     def params_path(self, params: list[str]) -> str | None:
-        """ExecutionParameters for a for_each child: each raw item value as a quoted SQL literal.
+        """ExecutionParameters for a for_each child: the item's SQL literal of each value.
 
-        The Map items carry raw values (what a Lambda child receives); the quotes are
-        added only here, where Athena needs SQL literals.
+        A Map item carries each value twice: raw under its name (what a Lambda child
+        receives) and as an Athena SQL literal under `sql_text` (quoted, quotes doubled,
+        NULL as NULL), made at synth for fixed values and by the row query for rows, since
+        Step Functions has no intrinsic function that escapes a quote.
         """
         if not params:
             return None
-        literals = [
-            f"States.Format('\\'{{}}\\'', {self.literal_paths.get(p, '$.' + p)})" for p in params
-        ]
-        return "States.Array(" + ", ".join(literals) + ")"
+        return "States.Array(" + ", ".join(f"$.{_SQL_TEXT}.{p}" for p in params) + ")"
 
     def athena_task(
         self,
@@ -233,6 +244,7 @@ class _LayerCompiler:
         query_path: str | None = None,
         params_path: str | None = None,
         result_path: str | None = None,
+        retry_: list[dict] | None = ATHENA_RETRY,
     ) -> dict[str, Any]:
         parameters: dict[str, Any] = {
             "QueryExecutionContext": {
@@ -252,8 +264,9 @@ class _LayerCompiler:
             "Comment": comment,
             "Resource": ATHENA_SYNC,
             "Parameters": parameters,
-            "Retry": ATHENA_RETRY,
         }
+        if retry_:
+            state["Retry"] = retry_
         if result_path:
             state["ResultSelector"] = {"id.$": "$.QueryExecution.QueryExecutionId"}
             state["ResultPath"] = result_path
@@ -470,11 +483,65 @@ class _LayerCompiler:
         state["Catch"] = self.catch(step)
         return self.add(step.id, state)
 
+    def unload_states(
+        self,
+        name: str,
+        empty: str,
+        unload_name: str,
+        comment: str,
+        next_: str | None,
+        *,
+        query: str | None = None,
+        query_path: str | None = None,
+        location: str | None = None,
+        location_path: str | None = None,
+        params_path: str | None = None,
+    ) -> dict[str, Any]:
+        """A Parallel of one branch, empty the destination -> UNLOAD, retried as a whole.
+
+        UNLOAD refuses a destination that holds a file, and an attempt that failed after
+        it started may have written some: a retry of the UNLOAD alone would fail on its
+        own leftovers. The Parallel's Retry runs the branch again from the emptying.
+        """
+        payload = {"location.$": location_path} if location_path else {"location": location}
+        purge = self.lambda_task(
+            "purge",
+            payload,
+            "Empty the destination (UNLOAD needs an empty one; a retry finds the last "
+            "attempt's files).",
+            unload_name,
+        )
+        athena = self.athena_task(
+            query,
+            comment,
+            None,
+            query_path=query_path,
+            params_path=params_path,
+            retry_=None,  # the Parallel retries, from the emptying
+        )
+        state: dict[str, Any] = {
+            "Type": "Parallel",
+            "Comment": comment,
+            "Branches": [{"StartAt": empty, "States": {empty: purge, unload_name: athena}}],
+            "ResultPath": None,
+            "Retry": UNLOAD_RETRY,
+        }
+        _link(state, next_)
+        return state
+
     def step_athena_query(self, step: StepPlan, next_: str) -> str:
         table, location, _ = self.write_target(step.writes[0])
         keys = [k.name for k in table.partition_keys]
         query = unload(self.sql(step.sql) or "", table, location, keys)
-        state = self.athena_task(query, self.describe(step, f"Write {table.ref}."), next_)
+        state = self.unload_states(
+            step.id,
+            f"{step.id} empty destination",
+            f"{step.id} unload",
+            self.describe(step, f"Write {table.ref}."),
+            next_,
+            query=query,
+            location=location,
+        )
         state["Catch"] = self.catch(step)
         return self.add(step.id, state)
 
@@ -504,6 +571,7 @@ class _LayerCompiler:
             location = f"{table_location}{column}={value}/"
             items.append(
                 {
+                    "location": location,
                     "params": [sql_literal(value)],
                     "query": unload(inner, table, location, rest),
                     "value": value,
@@ -511,11 +579,14 @@ class _LayerCompiler:
             )
         body_start = f"{step.id} unload one value"
         body = {
-            body_start: self.athena_task(
-                None,
+            body_start: self.unload_states(
+                body_start,
+                f"{step.id} empty value folder",
+                f"{step.id} unload value",
                 f"UNLOAD the rows where {column} = the item's value into its own folder.",
                 None,
                 query_path="$.query",
+                location_path="$.location",
                 params_path="$.params",
             )
         }
@@ -563,7 +634,7 @@ class _LayerCompiler:
         self,
         step: StepPlan,
         comment: str,
-        items_path: str,
+        items_path: str | None,
         concurrency: int,
         body_start: str,
         body: dict[str, dict],
@@ -574,8 +645,9 @@ class _LayerCompiler:
         state: dict[str, Any] = {
             "Type": "Map",
             "Comment": self.describe(step, comment),
-            "ItemsPath": items_path,
         }
+        if items_path is not None:
+            state["ItemsPath"] = items_path
         if selector is not None:
             state["ItemSelector"] = selector
         state.update(
@@ -602,8 +674,15 @@ class _LayerCompiler:
     def _check_states(
         self, step: StepPlan, next_: str | None, *, inside: bool
     ) -> tuple[dict[str, dict], str]:
-        """query -> GetQueryResults -> Choice -> Fail (rows mean the check failed)."""
+        """query -> GetQueryResults -> Choice -> Fail (rows mean the check failed).
+
+        The Fail state's cause is the local engine's message (bakery.engine.steps.
+        check_message): `check <layer>.<id> failed: <description>: col=value, ...` for the
+        first row, NULL shown as None. The row is made into that text by the query itself
+        (check_row_text), so no JSONPath reads a cell that a NULL would leave empty.
+        """
         what = (step.description or "the query returns no rows").rstrip(".")
+        columns = check_columns(step.sql or "")
         q, r, v, f = (
             f"{step.id}",
             f"{step.id} results",
@@ -611,8 +690,9 @@ class _LayerCompiler:
             f"{step.id} did not hold",
         )
         states: dict[str, dict] = {}
+        sql = self.sql(step.sql) or ""
         query = self.athena_task(
-            self.sql(step.sql),
+            check_row_text(sql, columns) if columns else sql,
             f"Check: {what}",
             r,
             params_path=self.params_path(step.params),
@@ -636,15 +716,22 @@ class _LayerCompiler:
         else:
             verdict["Default"] = next_
         states[v] = verdict
+        prefix = f"check {step.qualified_id} failed: {step.description}: "
+        if columns:
+            cause = (
+                f"States.Format('{_intrinsic_text(prefix)}{{}}', "
+                "$.check.rows[1].Data[0].VarCharValue)"
+            )
+        else:  # columns not known at synth (SELECT *): the row as JSON
+            cause = (
+                f"States.Format('{_intrinsic_text(prefix)}{{}} = {{}}', "
+                "States.JsonToString($.check.rows[0].Data), "
+                "States.JsonToString($.check.rows[1].Data))"
+            )
         states[f] = {
             "Type": "Fail",
             "Error": f"{step.qualified_id} failed",
-            "CausePath": (
-                f"States.Format('check {_intrinsic_text(step.qualified_id)} failed: "
-                f"{_intrinsic_text(what)}. The query returned {{}} = {{}}', "
-                "States.JsonToString($.check.rows[0].Data), "
-                "States.JsonToString($.check.rows[1].Data))"
-            ),
+            "CausePath": cause,
         }
         return states, q
 
@@ -709,14 +796,17 @@ class _LayerCompiler:
             sql = (
                 f'SELECT DISTINCT {columns} FROM "{table.glue_database}"."{table.name}$partitions"'
             )
-            selector = {
-                "partition": {
-                    f"{k}.$": f"$$.Map.Item.Value.Data[{i}].VarCharValue"
-                    for i, k in enumerate(keys)
-                }
-            }
+            selector = {"partition": row_selector(keys, sql_text=False)}
             return self._rows_map(
-                step, delete, sql, selector, f"{step.id} export partition", body, "$.exported", 10
+                step,
+                delete,
+                sql,
+                keys,
+                selector,
+                f"{step.id} export partition",
+                body,
+                "$.exported",
+                10,
             )
         return self._fixed_map(
             step,
@@ -733,163 +823,95 @@ class _LayerCompiler:
         step: StepPlan,
         next_: str,
         sql: str,
+        names: list[str],
         selector: dict[str, Any],
         body_start: str,
         body: dict[str, dict],
         result_path: str | None,
         concurrency: int,
     ) -> str:
-        """query -> GetQueryResults -> too many? -> drop header -> Map over the rows.
+        """The row query -> a Distributed Map reading its result file, one child per row.
 
-        One page holds at most MAX_ROWS + 1 rows, the header included, so a page
-        without NextToken holds every row. With a NextToken (a full page), one more
-        row is asked for: only if it exists are there more than MAX_ROWS data rows.
-        The page is kept whole (a JSONPath to an absent NextToken would fail).
+        The items never pass through the state: Step Functions reads them from the CSV
+        Athena writes for the query (`<workgroup results>/<QueryExecutionId>.csv`, header
+        first), so neither GetQueryResults' 1000-row pages nor the 256 KiB state limit
+        bound the count. The query is wrapped so that every column the Map uses is text
+        that is never NULL: `<p>_sql`, the value as an Athena SQL literal (quoted, quotes
+        doubled, NULL as NULL), and `<p>_json`, a one-element JSON array holding the value
+        (null for NULL), which ItemSelector unwraps into the raw value.
         """
-        q, r, n, more, more_ok, h, m = (
-            f"{step.id} rows query",
-            f"{step.id} rows",
-            f"{step.id} row count ok?",
-            f"{step.id} more rows",
-            f"{step.id} more rows?",
-            f"{step.id} drop header",
-            step.id,
+        q, m = f"{step.id} rows query", step.id
+        query = self.athena_task(
+            rows_query(sql, names),
+            "The rows to map over (each value as SQL literal text and as JSON).",
+            m,
+            result_path="$.rows",
         )
-        too_many = f"{step.id} too many rows"
-        query = self.athena_task(sql, "The rows to map over.", r, result_path="$.rows")
         query["Catch"] = self.catch(step)
         self.add(q, query)
-        results = self.results_task("$.rows.id", MAX_ROWS + 1, "$.page", n)
-        del results["ResultSelector"]
-        results["Catch"] = self.catch(step)
-        self.add(r, results)
-        self.add(
-            n,
-            {
-                "Type": "Choice",
-                "Comment": "No NextToken: this page holds every row.",
-                "Choices": [{"Variable": "$.page.NextToken", "IsPresent": True, "Next": more}],
-                "Default": h,
-            },
+        bucket, prefix = _split_s3(self.plan.project.athena.results)
+        state = self._map_state(
+            step,
+            f"{step.id}, one child execution per row.",
+            None,
+            concurrency,
+            body_start,
+            body,
+            result_path,
+            next_,
+            selector=selector,
         )
-        self.add(
-            more,
-            {
-                "Type": "Task",
-                "Comment": f"A full page: is there a row after the first {MAX_ROWS}?",
-                "Resource": ATHENA_RESULTS,
+        state["ItemReader"] = {
+            "Resource": S3_GET_OBJECT,
+            "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+            "Parameters": {
+                "Bucket": bucket,
+                "Key.$": f"States.Format('{_intrinsic_text(prefix)}{{}}.csv', $.rows.id)",
+            },
+        }
+        state["ItemProcessor"]["ProcessorConfig"] = {
+            "Mode": "DISTRIBUTED",
+            "ExecutionType": "STANDARD",
+        }
+        if result_path is None:
+            # Results go to S3, not into the state: many children's outputs would pass
+            # the state's 256 KiB even when each is small.
+            state["ResultWriter"] = {
+                "Resource": S3_PUT_OBJECT,
                 "Parameters": {
-                    "QueryExecutionId.$": "$.rows.id",
-                    "NextToken.$": "$.page.NextToken",
-                    "MaxResults": 1,
+                    "Bucket": bucket,
+                    "Prefix": f"{prefix}{MAP_RUNS}/{self.layer.name}/{step.id}",
                 },
-                "ResultSelector": {"rows.$": "$.ResultSet.Rows"},
-                "ResultPath": "$.more",
-                "Retry": ATHENA_RETRY,
-                "Catch": self.catch(step),
-                "Next": more_ok,
-            },
-        )
-        self.add(
-            more_ok,
-            {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.more.rows[0]", "IsPresent": True, "Next": too_many}],
-                "Default": h,
-            },
-        )
-        self.add(
-            too_many,
-            {
-                "Type": "Fail",
-                "Error": f"{step.qualified_id} failed",
-                "Cause": (
-                    f"step {step.qualified_id}: the query returned more than {MAX_ROWS} "
-                    "rows to map over"
-                ),
-            },
-        )
-        self.add(
-            h,
-            {
-                "Type": "Pass",
-                "Comment": "The first row of Athena results is the header; keep only the rows.",
-                "Parameters": {"rows.$": "$.page.ResultSet.Rows[1:]"},
-                "ResultPath": "$.page",
-                "Next": m,
-            },
-        )
-        self.add(
-            m,
-            self._map_state(
-                step,
-                f"{step.id}, one iteration per row.",
-                "$.page.rows",
-                concurrency,
-                body_start,
-                body,
-                result_path,
-                next_,
-                selector=selector,
-            ),
-        )
+            }
+        self.add(m, state)
         return q
 
     def step_for_each(self, step: StepPlan, next_: str) -> str:
-        # Map items carry raw values: a Lambda child gets them as they are (as the local
-        # engine passes them); Athena children quote them in their ExecutionParameters.
-        items: list[dict] = []
-        self.literal_paths = {}
-        if step.over_values is not None:
-            name = step.over_params[0]
-            items = [{name: v} for v in step.over_values]
-            if any("'" in v for v in step.over_values):
-                # Step Functions cannot double a quote at run time: escape fixed values here.
-                for item, v in zip(items, step.over_values, strict=True):
-                    item[_SQL_TEXT] = {name: v.replace("'", "''")}
-                self.literal_paths = {name: f"$.{_SQL_TEXT}.{name}"}
+        # Map items carry raw values (a Lambda child gets them as they are, as the local
+        # engine passes them) and their SQL literals (for Athena children's parameters).
         body: dict[str, dict] = {}
         child_next: str | None = None
         start = None
-        try:
-            for child in reversed(step.children):
-                start = self._inner(child, child_next, body)
-                child_next = start
-        finally:
-            self.literal_paths = {}
+        for child in reversed(step.children):
+            start = self._inner(child, child_next, body)
+            child_next = start
         assert start is not None
         concurrency = step.max_concurrency or 1
         if step.over_values is not None:
+            name = step.over_params[0]
+            items = [{name: v, _SQL_TEXT: {name: sql_literal(v)}} for v in step.over_values]
             return self._fixed_map(step, next_, items, start, body)
-        selector: dict[str, Any] = {
-            f"{p}.$": f"$$.Map.Item.Value.Data[{i}].VarCharValue"
-            for i, p in enumerate(step.over_params)
-        }
-        # Athena parameters are SQL literals and Step Functions cannot escape a quote, so a
-        # row value holding one stops the run instead of reaching the SQL.
-        guard = f"{step.id} row values safe?"
-        body[guard] = {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "Or": [
-                        {"Variable": f"$.{p}", "StringMatches": "*'*"} for p in step.over_params
-                    ],
-                    "Next": f"{step.id} unsafe row value",
-                }
-            ],
-            "Default": start,
-        }
-        body[f"{step.id} unsafe row value"] = {
-            "Type": "Fail",
-            "Error": f"{step.qualified_id} failed",
-            "Cause": (
-                f"step {step.qualified_id}: a row value contains a single quote, which cannot "
-                "be passed safely as an Athena parameter"
-            ),
-        }
+        selector = row_selector(step.over_params)
         return self._rows_map(
-            step, next_, self.sql(step.over_sql) or "", selector, guard, body, None, concurrency
+            step,
+            next_,
+            self.sql(step.over_sql) or "",
+            step.over_params,
+            selector,
+            start,
+            body,
+            None,
+            concurrency,
         )
 
     def _inner(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:
@@ -905,6 +927,7 @@ class _LayerCompiler:
                 self.describe(child, f"Append to {table.ref}."),
                 next_,
                 params_path=params_path,
+                retry_=INSERT_RETRY,
             )
             return child.id
         if child.kind == "check":
@@ -915,6 +938,72 @@ class _LayerCompiler:
             body[child.id] = self._lambda_step_state(child, next_)
             return child.id
         raise CompileError(f"step {child.qualified_id}: {child.kind} is not supported in for_each")
+
+
+def rows_query(sql: str, names: list[str]) -> str:
+    """`sql` wrapped so that each of its columns (by position, named `names`) becomes two
+    never-NULL text columns: `<name>_sql`, an Athena SQL literal of the value (NULL for
+    NULL), and `<name>_json`, the value in a one-element JSON array ([null] for NULL).
+    The array keeps a text value a JSON string in Athena and in DuckDB alike (a bare
+    CAST(text AS JSON) parses the text in DuckDB)."""
+    columns = [f"v{i}" for i in range(len(names))]
+    out = []
+    for name, col in zip(names, columns, strict=True):
+        out.append(
+            f"CASE WHEN {col} IS NULL THEN 'NULL' "
+            f"ELSE '''' || replace(CAST({col} AS varchar), '''', '''''') || '''' END "
+            f'AS "{name}_sql"'
+        )
+        out.append(f'json_format(CAST(ARRAY[{col}] AS JSON)) AS "{name}_json"')
+    return (
+        "SELECT\n    "
+        + ",\n    ".join(out)
+        + f"\nFROM (\n{sql}\n) AS bakery_rows ({', '.join(columns)})"
+    )
+
+
+def check_columns(sql: str) -> list[str]:
+    """The output column names of a check query, or [] when they are not known at synth."""
+    import sqlglot
+
+    try:
+        names = sqlglot.parse_one(sql, read="athena").named_selects
+    except sqlglot.errors.ParseError:
+        return []
+    return [] if not names or any(n in ("", "*") for n in names) else list(names)
+
+
+def check_row_text(sql: str, columns: list[str]) -> str:
+    """`sql` giving its first row as one never-NULL text, `c1=v1, c2=v2` (NULL as None),
+    as the local engine words a failed check."""
+    cols = [f"c{i}" for i in range(len(columns))]
+    parts = []
+    for i, (name, col) in enumerate(zip(columns, cols, strict=True)):
+        label = ("" if i == 0 else ", ") + f"{name}="
+        parts.append(f"{sql_literal(label)} || coalesce(CAST({col} AS varchar), 'None')")
+    return (
+        f"SELECT {' || '.join(parts)} AS failed_row\n"
+        f"FROM (\n{sql}\n) AS bakery_check ({', '.join(cols)})\nLIMIT 1"
+    )
+
+
+def row_selector(names: list[str], *, sql_text: bool = True) -> dict[str, Any]:
+    """A Distributed Map's ItemSelector over rows_query's columns: each raw value (unwrapped
+    from its JSON array) under its name, and its SQL literal under `sql_text`."""
+    item: dict[str, Any] = {
+        f"{n}.$": f"States.ArrayGetItem(States.StringToJson($$.Map.Item.Value.{n}_json), 0)"
+        for n in names
+    }
+    if sql_text:
+        item[_SQL_TEXT] = {f"{n}.$": f"$$.Map.Item.Value.{n}_sql" for n in names}
+    return item
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    """(bucket, prefix ending with '/' or empty) of an s3:// location."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    prefix = prefix.rstrip("/")
+    return bucket, prefix + "/" if prefix else ""
 
 
 # Step Functions refuses longer state names. With step ids and table names of at most

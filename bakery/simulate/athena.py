@@ -107,6 +107,9 @@ class Athena:
         self.con = con
         self.results = plan.project.athena.results.rstrip("/") + "/"
         self.executions: dict[str, Execution] = {}
+        # Views are rebuilt before a query only when S3 may have changed since the last
+        # build (a write here, any Lambda): a SELECT writes only its result file.
+        self.stale = True
         self.staged: list[TablePlan] = [t for ly in plan.layers for t in staged_tables(plan, ly)]
         # Glue name (db.table) -> (table, location) for every table and staging table.
         self.glue: dict[str, tuple[TablePlan, str]] = {}
@@ -149,7 +152,9 @@ class Athena:
         )
         self.executions[qid] = execution
         try:
-            self.refresh()
+            if self.stale:
+                self.refresh()
+                self.stale = False
             values = [self._literal(p) for p in params]
             self._run(execution, values)
             execution.state = "SUCCEEDED"
@@ -212,6 +217,8 @@ class Athena:
         if m := _MSCK.match(query):
             self._table(m.group("table"))  # an unknown table fails, as in Athena
             return
+        if not query.lstrip().upper().startswith(("SELECT", "WITH")):
+            self.stale = True  # UNLOAD, INSERT: the tables change
         if m := _UNLOAD.match(query):
             to = m.group("to").replace("''", "'")
             self._unload(m.group("select"), to, m.group("with"), values)

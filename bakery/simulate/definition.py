@@ -1,6 +1,6 @@
 """The deployed definition, made runnable by the interpreter without changing what it does.
 
-Four differences between AWS and aws-local-stepfunctions are bridged here, and only these:
+Five differences between AWS and aws-local-stepfunctions are bridged here, and only these:
 
 - `${Function_<name>}` placeholders (filled by CloudFormation on AWS) become Lambda ARNs
   that the simulator maps back to the handler named <name>;
@@ -8,6 +8,9 @@ Four differences between AWS and aws-local-stepfunctions are bridged here, and o
   interpreter would stop it after 60 s, so it gets the execution's TimeoutSeconds;
 - `"ResultPath": "$"` (the result replaces the input, the default) is dropped: the
   interpreter 3.0.0 would store the result under a key named "$" instead;
+- a Fail state's CausePath or ErrorPath may be an intrinsic function on AWS; the
+  interpreter reads them as paths only, so a Pass named `<name> (cause)` computes them
+  first (every transition to the Fail state goes through it);
 - the interpreter reads no ItemReader (Distributed Map). Such a Map becomes a Task named
   like the Map, which asks the simulator for the items (an S3 object read the way Step
   Functions reads it) and hands them to the interpreter, then the Map itself, renamed
@@ -75,7 +78,51 @@ def prepare(definition: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str],
                     _inline(states, name, counter, tasks)
 
     walk(out["States"])
+    _fail_intrinsics(out)
     return out, tasks, retrying
+
+
+def _fail_intrinsics(scope: dict[str, Any]) -> None:
+    """In `scope` and every nested one: Fail states with intrinsic Cause/ErrorPath."""
+    states = scope["States"]
+    for state in list(states.values()):
+        for nested in state.get("Branches", []):
+            _fail_intrinsics(nested)
+        body = state.get("ItemProcessor") or state.get("Iterator")
+        if body:
+            _fail_intrinsics(body)
+    moved: dict[str, str] = {}
+    for name, state in list(states.items()):
+        if state["Type"] != "Fail":
+            continue
+        computed = {
+            f"{key}.$": state[key]
+            for key in ("ErrorPath", "CausePath")
+            if str(state.get(key, "")).startswith("States.")
+        }
+        if not computed:
+            continue
+        for key in computed:
+            state[key[:-2]] = f"$.bakery_fail.{key[:-2]}"
+        pass_name = f"{name} (cause)"
+        states[pass_name] = {
+            "Type": "Pass",
+            "Parameters": computed,
+            "ResultPath": "$.bakery_fail",
+            "Next": name,
+        }
+        moved[name] = pass_name
+    if not moved:
+        return
+    if scope.get("StartAt") in moved:
+        scope["StartAt"] = moved[scope["StartAt"]]
+    for name, state in states.items():
+        if name in moved.values():
+            continue
+        for holder in [state, *state.get("Choices", []), *state.get("Catch", [])]:
+            for key in ("Next", "Default"):
+                if holder.get(key) in moved:
+                    holder[key] = moved[holder[key]]
 
 
 def _inline(states: dict[str, Any], name: str, counter: list[int], tasks: dict) -> None:

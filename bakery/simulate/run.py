@@ -176,6 +176,7 @@ class _Session:
         if resource == ATHENA_RESULTS:
             return self.athena.get_results(request)
         if resource == LAMBDA_INVOKE:
+            self.athena.stale = True  # a handler may write anywhere
             return self.lambdas.invoke(request)
         if resource == defn.ITEM_READER:
             return read_items(self.s3, request)
@@ -301,6 +302,6 @@ def simulate(
                 result.ok = True
         finally:
             session.close()
-            sim_s3.mirror(session.s3, store_root)
+            sim_s3.mirror(session.s3, store_root, skip=plan.project.athena.results)
     result.seconds = time.perf_counter() - started
     return result

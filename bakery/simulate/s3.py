@@ -86,6 +86,16 @@ def _visible(rel: Path) -> bool:
     return not any(part.startswith(".") for part in rel.parts)
 
 
+def _same(path: Path, obj: dict[str, Any]) -> bool:
+    """The local file holds the object (size, then MD5 against a single-part ETag)."""
+    import hashlib
+
+    etag = str(obj.get("ETag", "")).strip('"')
+    if path.stat().st_size != obj.get("Size") or "-" in etag:
+        return False
+    return hashlib.md5(path.read_bytes()).hexdigest() == etag
+
+
 def load(s3: Any, root: Path, buckets: list[str]) -> int:
     """Create `buckets` (and one per folder of the store) and upload every file; return
     how many. Hidden folders (the local engine's locks and staging) stay out."""
@@ -106,10 +116,12 @@ def load(s3: Any, root: Path, buckets: list[str]) -> int:
     return n
 
 
-def mirror(s3: Any, root: Path) -> int:
-    """Make the store folder hold exactly moto's objects (visible files only); return
-    how many files were written."""
+def mirror(s3: Any, root: Path, skip: str | None = None) -> int:
+    """Make the store folder hold exactly moto's objects (visible files only), leaving
+    alone the s3:// prefix `skip` (the query result files, which nothing publishes);
+    return how many files were written. Objects unchanged since `load` are not copied."""
     written = 0
+    skip_bucket, _, skip_prefix = (skip or "").removeprefix("s3://").partition("/")
     for bucket in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
         base = root / bucket
         keys: set[str] = set()
@@ -117,7 +129,11 @@ def mirror(s3: Any, root: Path) -> int:
             for obj in page.get("Contents", []):
                 key = obj["Key"]
                 keys.add(key)
+                if bucket == skip_bucket and key.startswith(skip_prefix):
+                    continue
                 target = base / key
+                if target.is_file() and _same(target, obj):
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f".{target.name}.sim-{os.getpid()}")
                 s3.download_file(bucket, key, str(tmp))
@@ -128,6 +144,8 @@ def mirror(s3: Any, root: Path) -> int:
         for path in sorted(base.rglob("*"), reverse=True):
             rel = path.relative_to(base)
             if not _visible(rel):
+                continue
+            if bucket == skip_bucket and rel.as_posix().startswith(skip_prefix):
                 continue
             if path.is_file() and rel.as_posix() not in keys:
                 path.unlink()

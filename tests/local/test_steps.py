@@ -25,10 +25,9 @@ steps:
       - {name: letter, type: string}
       - {name: n, type: bigint}
   - type: glue_table
-    name: mini_csv
-    location: s3://pollingstations.private.data/mini/{{ env }}/mini_csv/
-    format: csv
-    csv: {header: true}
+    name: mini_copy
+    location: s3://pollingstations.private.data/mini/{{ env }}/mini_copy/
+    format: parquet
     columns:
       - {name: letter, type: string}
       - {name: n, type: bigint}
@@ -36,8 +35,8 @@ steps:
     id: empty_counts
     table: mini_counts
   - type: purge_prefix
-    id: empty_csv
-    table: mini_csv
+    id: empty_copy
+    table: mini_copy
   - type: for_each
     id: per_letter
     over: {values: [A, B, C]}
@@ -69,7 +68,7 @@ steps:
         id: copy_row
         sql: >-
           SELECT letter, n FROM {{ ref('mini_counts') }} WHERE letter = {{ param('letter') }}
-        into: mini_csv
+        into: mini_copy
 """
 
 
@@ -97,11 +96,9 @@ def test_for_each_over_values_and_rows(mini_plan, store):
     counts = store.path(mini_plan.table("mini.mini_counts").location)
     got = dict(duckdb.sql(f"SELECT letter, n FROM read_parquet('{counts}/*.parquet')").fetchall())
     assert got == want and len(got) == 3
-    csv_files = store.list(mini_plan.table("mini.mini_csv").location)
-    assert len(csv_files) == 3
-    text = store.read_bytes(csv_files[0]).decode().splitlines()
-    assert text[0] == "letter,n" and len(text) == 2
-    assert result.tables["mini.mini_csv"]["rows"] == 3
+    copies = store.list(mini_plan.table("mini.mini_copy").location)
+    assert len(copies) == 3  # one file per row of per_row's query
+    assert result.tables["mini.mini_copy"]["rows"] == 3
 
 
 def test_for_each_check_failure_names_the_child_step(mini_plan, store):

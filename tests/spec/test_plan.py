@@ -52,7 +52,7 @@ def test_for_each_over_query_rows_with_runtime_parameters(project):
     assert loop.max_concurrency == 5
     child, check = loop.children
     assert check.kind == "check" and check.params == ["review"]
-    assert child.params == ["review", "review", "division_type"]
+    assert child.params == ["review", "division_type"]
     assert "?" in child.sql and "{{" not in child.sql
     assert [s.kind for s in layer.steps] == [
         "purge_prefix",
