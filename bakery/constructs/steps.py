@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from bakery.compile.asl import function_key, partition_values
+from bakery.compile.names import state_machine_name
 from bakery.compile.staging import staged_tables, staging_location, staging_name
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
@@ -188,6 +189,40 @@ class LayerContext:
             self.invoke("publish", self._publish)
         return self._publish
 
+    def distributed_map(self) -> None:
+        """A Distributed Map (a fan-out over query rows) runs each row as a child execution
+        of this state machine: the role starts, follows and stops those executions."""
+        if not self.once("distributed-map"):
+            return
+        name = state_machine_name(self.plan, self.layer.name)
+        executions = self.stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{name}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        # cdk-nag names the resource with the stack's region when it is known at synth.
+        region = "<AWS::Region>" if Token.is_unresolved(self.stack.region) else self.stack.region
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:StartExecution"],
+                resources=[access.state_machine_arn(self.stack, name)],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[executions],
+            )
+        )
+        access.acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{region}:"
+            f"<AWS::AccountId>:execution:{name}/*]",
+            "The child executions a Distributed Map starts for this state machine: their "
+            "names are made at run time, under this state machine's name only.",
+        )
+
     def purge_function(self) -> BakeryFunction:
         if self._purge is None:
             self._purge = BakeryFunction(
@@ -244,6 +279,12 @@ class AthenaQueryStep(StepConstruct):
             self.ctx.read_table(ref)
         for ref in self.step.writes:
             self.ctx.write_table(ref)
+        if self.step.kind in ("athena_query", "geo_join") and not isinstance(
+            self.node.scope, ForEachStep
+        ):
+            # Each UNLOAD attempt first empties its destination with the purge Lambda, whose
+            # delete rights come from the purge_prefix step validation requires before it.
+            self.ctx.purge_function()
 
 
 class GeoJoinStep(AthenaQueryStep):
@@ -350,8 +391,10 @@ class ExportByKeyStep(StepConstruct):
             )
             ctx.invoke(f"{step.id}_delete_stale", stale)
         if table.partition_keys and partition_values(ctx.plan, table) is None:
-            # Partition values not fixed at synth are listed with an Athena query.
+            # Partition values not fixed at synth are listed with an Athena query, whose
+            # rows a Distributed Map reads.
             ctx.read_table(table.ref)
+            ctx.distributed_map()
 
 
 class ForEachStep(StepConstruct):
@@ -362,6 +405,9 @@ class ForEachStep(StepConstruct):
             self.ctx.read_table(ref)
         for child in self.step.children:
             STEP_CONSTRUCTS[child.kind](self, child.id, ctx=self.ctx, step=child)
+        if self.step.over_sql is not None:
+            self.ctx.athena()  # the row query, and its result file the Map reads
+            self.ctx.distributed_map()
 
 
 STEP_CONSTRUCTS: dict[str, type[StepConstruct]] = {
