@@ -291,7 +291,16 @@ def test_steps_run_in_spec_order(synthesized: Synthesized, layer):
 def test_athena_steps(synthesized: Synthesized):
     plan = synthesized.plan
     d = definition(synthesized, "addressbase")
-    part = d["States"]["partition_addressbase"]
+    step = d["States"]["partition_addressbase"]
+    # UNLOAD needs an empty destination: each attempt (the Parallel's Retry) empties it first.
+    assert step["Type"] == "Parallel" and step["Retry"][0]["ErrorEquals"] == [
+        "Athena.TooManyRequestsException",
+        "Athena.InternalServerException",
+    ]
+    (branch,) = step["Branches"]
+    empty = branch["States"][branch["StartAt"]]
+    part = branch["States"][empty["Next"]]
+    assert "Retry" not in part
     assert part["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
     params = part["Parameters"]
     assert params["WorkGroup"] == "dc-data-baker"
@@ -319,6 +328,7 @@ def test_athena_steps(synthesized: Synthesized):
     )
     purge = d["States"]["empty_partitioned"]
     assert purge["Parameters"]["Payload"] == {"location": location}
+    assert empty["Parameters"]["Payload"] == {"location": location}
 
 
 def test_fanned_out_geo_join_passes_values_as_execution_parameters(synthesized: Synthesized):
@@ -326,7 +336,12 @@ def test_fanned_out_geo_join_passes_values_as_execution_parameters(synthesized: 
     d = definition(synthesized, "current_elections")
     fan = d["States"]["join_ballots_to_addresses"]
     assert fan["Type"] == "Map" and fan["MaxConcurrency"] == 26
-    body = fan["ItemProcessor"]["States"]["join_ballots_to_addresses unload one value"]
+    one = fan["ItemProcessor"]["States"]["join_ballots_to_addresses unload one value"]
+    assert one["Type"] == "Parallel"
+    (branch,) = one["Branches"]
+    empty = branch["States"][branch["StartAt"]]
+    assert empty["Parameters"]["Payload"] == {"location.$": "$.location"}
+    body = branch["States"][empty["Next"]]
     assert body["Resource"] == ATHENA_SYNC
     assert body["Parameters"]["QueryString.$"] == "$.query"
     assert body["Parameters"]["ExecutionParameters.$"] == "$.params"
@@ -337,6 +352,7 @@ def test_fanned_out_geo_join_passes_values_as_execution_parameters(synthesized: 
     for item in items:
         assert table.location not in item["query"]
         assert item["params"] == [f"'{item['value']}'"]
+        assert item["location"] == f"{location}first_letter={item['value']}/"
         assert f"TO '{location}first_letter={item['value']}/'" in item["query"]
         assert "partitioned_by" not in item["query"]
         # The value reaches the SQL only as the execution parameter.
@@ -363,7 +379,10 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
         "current_ballots_joined_to_address_base.uprn holds the same values as "
         "addressbase.addressbase_cleaned_raw.uprn"
     )
-    assert f"check current_elections.same_uprns_as_raw failed: {what}." in fail["CausePath"]
+    assert fail["CausePath"] == (
+        f"States.Format('check current_elections.same_uprns_as_raw failed: {what}: {{}}', "
+        "$.check.rows[1].Data[0].VarCharValue)"
+    )
 
 
 def test_export_by_key_maps_over_partitions_then_deletes_stale(synthesized: Synthesized):
