@@ -15,7 +15,8 @@ What each statement does, with Athena's rules:
 - `MSCK REPAIR TABLE t`: nothing to do, the views list partition folders directly;
 - anything else (a SELECT): the rows are kept for GetQueryResults (header row first, NULL
   as an empty Datum, pages of at most 1000 rows with a NextToken) and written to the
-  workgroup's result location as `<QueryExecutionId>.csv` in Athena's CSV format.
+  workgroup's result location as `<QueryExecutionId>.csv` in Athena's CSV format (kept
+  in memory and read from there: see `result_files`).
 
 A query that fails ends the `.sync` task with `States.TaskFailed` and the query
 execution (Status FAILED, its StateChangeReason) as the cause, as the integration does.
@@ -36,7 +37,6 @@ from bakery.compile.staging import staged_tables, staging_location, staging_name
 from bakery.engine import tables
 from bakery.engine.duck import ident, quote
 from bakery.engine.transpile import to_duckdb
-from bakery.lambdas.s3uri import split
 from bakery.plan import Plan, TablePlan
 from bakery.simulate.errors import TaskError
 
@@ -107,6 +107,10 @@ class Athena:
         self.con = con
         self.results = plan.project.athena.results.rstrip("/") + "/"
         self.executions: dict[str, Execution] = {}
+        # Result files by s3:// URI. They are served from here to whoever reads them in a
+        # simulation (a Distributed Map's ItemReader) rather than uploaded to moto, which
+        # would cost a request per query.
+        self.result_files: dict[str, bytes] = {}
         # Views are rebuilt before a query only when S3 may have changed since the last
         # build (a write here, any Lambda): a SELECT writes only its result file.
         self.stale = True
@@ -278,8 +282,7 @@ class Athena:
         writer.writerow(execution.columns)
         for row in execution.rows:
             out.write(",".join("" if v is None else _csv_field(_text(v)) for v in row) + "\n")
-        bucket, key = split(execution.output)
-        self.store.client.put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode())
+        self.result_files[execution.output] = out.getvalue().encode()
 
 
 def _csv_field(text: str) -> str:

@@ -107,16 +107,20 @@ def node_root(start: Path | None = None) -> Path:
     )
 
 
-def read_items(s3: Any, request: dict[str, Any]) -> list[Any]:
+def read_items(s3: Any, request: dict[str, Any], files: dict[str, bytes]) -> list[Any]:
     """A Distributed Map's ItemReader, read as Step Functions reads it (s3:getObject of a
-    CSV with its header as the first row, or of a JSON array)."""
+    CSV with its header as the first row, or of a JSON array); `files` holds objects
+    known without asking S3 (the simulated Athena's result files)."""
     params = request.get("Parameters") or {}
     config = request.get("ReaderConfig") or {}
     if request.get("Resource") != "arn:aws:states:::s3:getObject":
         reader = request.get("Resource")
         raise TaskError("States.ItemReaderFailed", f"reader {reader} is not simulated")
+    uri = f"s3://{params.get('Bucket')}/{params.get('Key')}"
     try:
-        body = s3.get_object(Bucket=params["Bucket"], Key=params["Key"])["Body"].read()
+        body = files.get(uri)
+        if body is None:
+            body = s3.get_object(Bucket=params["Bucket"], Key=params["Key"])["Body"].read()
     except Exception as exc:
         raise TaskError("States.ItemReaderFailed", f"cannot read the items: {exc}") from None
     kind = config.get("InputType", "JSON")
@@ -179,7 +183,7 @@ class _Session:
             self.athena.stale = True  # a handler may write anywhere
             return self.lambdas.invoke(request)
         if resource == defn.ITEM_READER:
-            return read_items(self.s3, request)
+            return read_items(self.s3, request, self.athena.result_files)
         raise TaskError("States.Runtime", f"bakery simulate has no stand-in for {resource}")
 
     def run_layer(

@@ -105,8 +105,9 @@ def test_simulate_publishes_what_bake_publishes(plan, baked_and_simulated):
             assert simulated.list(staging_location(table)) == []
 
 
-def test_cli_simulate_json_line(tmp_path):
+def test_cli_simulate_json_line(plan, tmp_path):
     root = tmp_path / "store"
+    _seed(root, plan)  # small inputs: --sample then seeds nothing
     proc = subprocess.run(
         [
             sys.executable,
