@@ -245,8 +245,12 @@ class _Session:
                         )
                     except TaskError as exc:
                         reply["error"] = {"name": exc.name, "cause": exc.cause}
-                    proc.stdin.write(json.dumps(reply, default=str) + "\n")
-                    proc.stdin.flush()
+                    # The runner may have ended already (a failed Map iteration ends the
+                    # execution while other iterations' calls are queued): its last lines,
+                    # the "end" one included, are still to be read.
+                    with contextlib.suppress(BrokenPipeError):
+                        proc.stdin.write(json.dumps(reply, default=str) + "\n")
+                        proc.stdin.flush()
                 elif kind == "end":
                     run.status = message["status"]
                     run.error = message.get("error")
@@ -260,7 +264,8 @@ class _Session:
             run.seconds = time.perf_counter() - started
             self.sfn.stop_execution(executionArn=execution)
         if run.status == "ERROR" and not run.cause:
-            run.cause = stderr.strip().splitlines()[-1] if stderr.strip() else "runner ended early"
+            last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+            run.cause = f"the interpreter stopped (exit {proc.returncode}): {last}".strip()
         return run
 
 

@@ -112,6 +112,10 @@ async function main(request) {
   }
 }
 
+// When several Map iterations fail, the interpreter awaits the first failure only; the
+// others are the same failure's echoes and must not end the process.
+process.on("unhandledRejection", () => {});
+
 const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 let started = false;
 lines.on("line", (line) => {
@@ -119,9 +123,12 @@ lines.on("line", (line) => {
   const message = JSON.parse(line);
   if (!started) {
     started = true;
-    main(message).then(() => process.exit(0), (err) => {
+    // Exit only once stdout is written out: process.exit() would drop what a pipe has
+    // not taken yet, the "end" line included.
+    const finish = (code) => process.stdout.write("", () => process.exit(code));
+    main(message).then(() => finish(0), (err) => {
       send({ type: "end", status: "ERROR", error: err.name, cause: String(err.stack || err) });
-      process.exit(1);
+      finish(1);
     });
     return;
   }
