@@ -8,34 +8,38 @@ stack gives it and returns what the integration returns: the handler's result un
 `Payload` with StatusCode 200. A handler that raises fails the Task with the exception's
 class name as the error and Lambda's error document (errorMessage, errorType) as the cause.
 
-One handler is not run as it is: EveryElection's export reads a database named in SSM
-over TLS. With a DSN (`--ee-dsn`) its export core runs against that database and the CSV
-is written where the Lambda writes it; without one, the ballots already in the store are
-used, as `bakery bake` does.
+Handlers that export from EveryElection (their module has `run_local(dsn, folder,
+environment)`, as for `bake`) read a database named in SSM over TLS, so they do not run
+as they are: with a DSN (`--ee-dsn`) their export core writes into a folder whose files
+are put where the Lambda writes them (TABLE_LOCATION); without one, the files already
+in the store are used, as `bakery bake` does.
 """
 
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import os
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bakery.plan import Plan
 from bakery.simulate.errors import TaskError
-
-EE_EXPORT = "bakery.lambdas.ee_export.handler"
 
 
 @dataclass
 class Function:
     handler: str  # module.function
     environment: dict[str, str] = field(default_factory=dict)
+
+    def run_local(self) -> Callable | None:
+        module = importlib.import_module(self.handler.rsplit(".", 1)[0])
+        return getattr(module, "run_local", None)
 
 
 def functions(plan: Plan) -> dict[str, Function]:
@@ -48,7 +52,7 @@ def functions(plan: Plan) -> dict[str, Function]:
     for layer in plan.layers:
         for step in layer.walk():
             if step.kind == "lambda":
-                env = dict(step.spec.environment)
+                env = dict(step.environment)  # rendered for the environment, as deployed
                 env.update(step.spec.ssm_parameters)
                 if step.writes:
                     env["TABLE_LOCATION"] = plan.table(step.writes[0]).location
@@ -96,8 +100,9 @@ class Lambdas:
         event = json.loads(json.dumps(payload))
         try:
             with _environment(function.environment):
-                if function.handler == EE_EXPORT:
-                    result = self._ee_export(event, function)
+                run_local = function.run_local()
+                if run_local is not None:
+                    result = self._export(event, function, run_local)
                 else:
                     module, attr = function.handler.rsplit(".", 1)
                     handler: Callable = getattr(importlib.import_module(module), attr)
@@ -120,23 +125,24 @@ class Lambdas:
             "StatusCode": 200,
         }
 
-    def _ee_export(self, event: dict[str, Any], function: Function) -> dict[str, Any]:
+    def _export(self, event: dict[str, Any], function: Function, run_local: Callable) -> dict:
         from bakery.lambdas.purge import split_location
 
         location = event.get("table_location") or function.environment["TABLE_LOCATION"]
         bucket, prefix = split_location(location)
-        key = prefix + function.environment.get("FILE_NAME", "current_elections.csv")
         if self.ee_dsn:
-            from bakery.lambdas.ee_export import run_export
-
-            buf = io.StringIO()
-            rows = run_export(self.ee_dsn, buf)
-            self.s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue().encode())
-            return {"location": f"s3://{bucket}/{key}", "rows": rows}
+            with tempfile.TemporaryDirectory(prefix="bakery-simulate-") as tmp:
+                folder = Path(tmp)
+                rows = run_local(self.ee_dsn, folder, dict(function.environment))
+                files = sorted(p for p in folder.rglob("*") if p.is_file())
+                for path in files:
+                    key = prefix + path.relative_to(folder).as_posix()
+                    self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            return {"location": location, "rows": rows, "files": len(files)}
         listed = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         if not listed.get("Contents"):
             raise RuntimeError(
-                f"no ballots CSV at {location} and no EveryElection database configured: "
-                "set BAKERY_EE_DSN (or --ee-dsn), or seed sample data (--sample)"
+                f"nothing at {location} and no EveryElection database configured: set "
+                "BAKERY_EE_DSN (or --ee-dsn), or seed sample data (--sample)"
             )
-        return {"location": location, "rows": None, "note": "ballots already in the store"}
+        return {"location": location, "rows": None, "note": "files already in the store"}
