@@ -428,7 +428,7 @@ def _check_params_in_where(sql: str, tokens: list, file: str | None) -> None:
     marked = sql
     for n, token in reversed(list(enumerate(tokens))):
         marked = marked[: token.start] + _PARAM_MARK.format(n) + marked[token.end + 1 :]
-    tree = sqlglot.parse_one(marked, read=DIALECT)
+    tree = Dialect.get_or_raise(DIALECT).parse(marked)[0]
     for column in tree.find_all(exp.Column):
         m = re.fullmatch(_PARAM_MARK.format(r"(\d+)"), column.name)
         if m and column.find_ancestor(exp.Where) is None:
