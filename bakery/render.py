@@ -76,7 +76,8 @@ def _athena(plan: Plan, layer: LayerPlan, chosen: list[StepPlan]) -> list[Statem
                         s.kind,
                         params["QueryString"],
                         params.get("ExecutionParameters") or params.get("ExecutionParameters.$"),
-                        None if name == s.id else f"state {name!r}",
+                        # a top-level UNLOAD runs in `<id> unload`, inside the step's Parallel
+                        None if name in (s.id, f"{s.id} unload") else f"state {name!r}",
                     )
                 )
             for item in state.get("Result") or [] if state.get("Type") == "Pass" else []:
