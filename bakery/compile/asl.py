@@ -1007,7 +1007,7 @@ def _split_s3(uri: str) -> tuple[str, str]:
 
 
 # Step Functions refuses longer state names. With step ids and table names of at most
-# 60 characters (the spec's limit), the longest generated name is 77: `<id> unload one value`.
+# 60 characters (the spec's limit), the longest generated name is 79: `<id> empty value folder`.
 MAX_STATE_NAME = 80
 
 
