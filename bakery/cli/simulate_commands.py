@@ -95,14 +95,26 @@ def simulate(
     from bakery.simulate.run import SimulateError
     from bakery.simulate.run import simulate as run_simulation
 
-    if sample:
+    if sample:  # as bake --sample: the inputs of the layers run that have no files
         from bakery import sample_data
 
         target = LocalStore(path)
-        missing = sample_data.missing_inputs(plan, target)
+        order = [
+            ly.name
+            for ly in (
+                plan.upstream(layers)
+                if with_upstream
+                else [ly for ly in plan.layers if ly.name in set(layers)]
+            )
+        ]
+        missing = sample_data.missing(plan, target, order)
         if missing:
-            sample_data.write_sample_data(plan, target, only=missing)
-            print(f"  seeded sample data for {', '.join(missing)}", file=sys.stderr)
+            try:
+                seeded = sample_data.seed_tables(plan, target, missing)
+            except sample_data.SampleError as exc:
+                _fail(str(exc), as_json)
+                return
+            print(f"  seeded sample data for {', '.join(s.ref for s in seeded)}", file=sys.stderr)
     try:
         result = run_simulation(
             plan,
