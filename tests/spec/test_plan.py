@@ -112,4 +112,4 @@ def test_for_each_row_parameters_without_sql_checks(project):
     plan = build_plan(load_workspace(project.root), "development", check_sql=False)
     loop = next(s for s in plan.layer("boundary_changes").steps if s.kind == "for_each")
     assert loop.over_params == ["review", "division_type"]
-    assert loop.children[0].params == ["review", "review", "division_type"]
+    assert loop.children[0].params == ["review", "division_type"]
