@@ -39,6 +39,68 @@ def extension_directory() -> str:
     raise RuntimeError("duckdb_ext has no extensions folder; reinstall duckdb-ext-spatial")
 
 
+def machine_memory() -> int:
+    """Bytes this process may use: the cgroup (container) limit when there is one,
+    else the machine's physical memory."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def default_memory_limit() -> str:
+    """Half of machine_memory() for DuckDB: past it DuckDB spills to its temp directory
+    instead of growing. Half (DuckDB's own default is 80 %) leaves room for what lives
+    outside DuckDB's buffer manager: Python, pyarrow, the OS page cache."""
+    return f"{machine_memory() // 2 // 2**20}MB"
+
+
+def settings(
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+) -> dict[str, Any]:
+    """DuckDB's resource settings: an argument wins, then BAKERY_THREADS /
+    BAKERY_MEMORY_LIMIT / BAKERY_TEMP_DIRECTORY, then the defaults (every core; half
+    the machine's memory; no spilling unless a temp directory is given)."""
+    env = os.environ
+    out: dict[str, Any] = {
+        "memory_limit": memory_limit or env.get("BAKERY_MEMORY_LIMIT") or default_memory_limit()
+    }
+    if threads or env.get("BAKERY_THREADS"):
+        out["threads"] = int(threads or env["BAKERY_THREADS"])
+    if temp_directory or env.get("BAKERY_TEMP_DIRECTORY"):
+        out["temp_directory"] = temp_directory or env["BAKERY_TEMP_DIRECTORY"]
+    return out
+
+
+def spill_directory(staging: Any) -> str:
+    """Where a bake's DuckDB spills: BAKERY_TEMP_DIRECTORY, else a folder of this run's
+    staging area in a local store (`STORE/BUCKET/.bakery-staging/<run>/duckdb-tmp`, so
+    it sits on the store's disk and goes with the run's staging, also after a kill),
+    else (an S3 store) one under the system's temporary folder."""
+    if os.environ.get("BAKERY_TEMP_DIRECTORY"):
+        return os.environ["BAKERY_TEMP_DIRECTORY"]
+    store = staging.store
+    if store.is_local:
+        from bakery.engine.publish import STAGING
+
+        tables = staging.plan.tables.values()
+        bucket = min(t.bucket for t in tables if not t.external)
+        folder = store.path(f"s3://{bucket}/{STAGING}/{staging.run_id}/duckdb-tmp")
+        folder.parent.mkdir(parents=True, exist_ok=True)  # DuckDB makes only the last level
+        return str(folder)
+    import tempfile
+
+    return str(Path(tempfile.gettempdir()) / f"bakery-spill-{staging.run_id}")
+
+
 def connect(
     *,
     s3_endpoint: str | None = None,
@@ -46,6 +108,7 @@ def connect(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
 ) -> Any:
+    """A DuckDB connection; see settings() for threads, memory and spilling."""
     import duckdb
 
     config: dict[str, Any] = {
@@ -54,13 +117,8 @@ def connect(
         "autoload_known_extensions": False,
         "allow_community_extensions": False,
         "preserve_insertion_order": False,
+        **settings(threads=threads, memory_limit=memory_limit, temp_directory=temp_directory),
     }
-    if threads or os.environ.get("BAKERY_THREADS"):
-        config["threads"] = int(threads or os.environ["BAKERY_THREADS"])
-    if memory_limit or os.environ.get("BAKERY_MEMORY_LIMIT"):
-        config["memory_limit"] = memory_limit or os.environ["BAKERY_MEMORY_LIMIT"]
-    if temp_directory:
-        config["temp_directory"] = temp_directory
     con = duckdb.connect(":memory:", config=config)
     con.execute("LOAD spatial")
     if s3_endpoint:

@@ -224,7 +224,12 @@ def bake(
             result.notes.append(note)
             reporter.note(note)
         if own:
-            con = duck.connect(s3_endpoint=s3_endpoint, threads=threads, memory_limit=memory_limit)
+            con = duck.connect(
+                s3_endpoint=s3_endpoint,
+                threads=threads,
+                memory_limit=memory_limit,
+                temp_directory=duck.spill_directory(staging),
+            )
         ctx = Context(plan, store, con, staging, ee_dsn)
         for layer in order:
             reporter.layer(layer)
