@@ -13,12 +13,17 @@ Rules (design.md):
   warning, conflicting ones fail the run with an error naming the key;
 - each file is replaced atomically (a put on S3; write beside it then rename locally);
 - stale `<KEY>.parquet` files are deleted only after every new file is in place.
+
+Memory is bounded by the biggest key, not by the partition (see `export_partition`):
+a partition bigger than `rows_per_pass` rows is exported in passes over its files,
+each holding only the rows of a range of keys, streamed row group by row group.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -76,6 +81,43 @@ class S3IO:
     def delete(self, uri: str) -> None:
         bucket, key = split(uri)
         self.client.delete_object(Bucket=bucket, Key=key)
+
+    def open_read(self, uri: str) -> Any:
+        """A seekable file over ranged GETs: Parquet readers fetch the footer and the
+        column chunks they need, never the whole object."""
+        bucket, key = split(uri)
+        size = self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        return io.BufferedReader(_RangedObject(self.client, bucket, key, size), 1 << 20)
+
+
+class _RangedObject(io.RawIOBase):
+    def __init__(self, client: Any, bucket: str, key: str, size: int):
+        self.client, self.bucket, self.key, self.size, self.pos = client, bucket, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self.pos + len(buffer), self.size)
+        if end <= self.pos:
+            return 0
+        body = self.client.get_object(
+            Bucket=self.bucket, Key=self.key, Range=f"bytes={self.pos}-{end - 1}"
+        )["Body"].read()
+        buffer[: len(body)] = body
+        self.pos += len(body)
+        return len(body)
 
 
 # ---------------------------------------------------------------- core
@@ -245,6 +287,93 @@ def export_table(
     return written
 
 
+ROWS_PER_PASS = 500_000  # rows of a partition held at once, unless one key has more
+
+
+def _open(objects: ObjectIO, uri: str) -> Any:
+    """A file for pyarrow to read from: the file itself in a local store, ranged reads
+    on S3, else (an unknown store) the object's bytes."""
+    if getattr(objects, "is_local", False) and hasattr(objects, "path"):
+        return str(objects.path(uri))  # type: ignore[attr-defined]
+    if hasattr(objects, "open_read"):
+        return objects.open_read(uri)  # type: ignore[attr-defined]
+    return io.BytesIO(objects.read_bytes(uri))
+
+
+def _files(objects: ObjectIO, table_location: str, partition: dict[str, str] | None) -> list:
+    import pyarrow.parquet as pq
+
+    uris = [u for u in objects.list(partition_prefix(table_location, partition))]
+    files = [pq.ParquetFile(_open(objects, u)) for u in uris if not u.endswith("/")]
+    return [f for f in files if f.schema_arrow.names]
+
+
+BATCH_ROWS = 16_384  # rows decoded at once while streaming a file
+
+
+def _stream(files: list, columns: list[str], keep: Any = None, key: str = ""):
+    """Record batches of `columns` from every file, row group by row group; with
+    `keep` (a set of key values), only the rows whose key is in it."""
+    import pyarrow.compute as pc
+
+    for f in files:
+        for batch in f.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False):
+            if keep is not None:
+                batch = batch.filter(pc.is_in(batch.column(key), value_set=keep))
+            if batch.num_rows:
+                yield batch
+
+
+def _key_ranges(
+    files: list, key: str, unique_by: str | None, rows_per_pass: int
+) -> tuple[list[list], int]:
+    """First pass, over the key (and unique_by) columns only: the sorted key values cut
+    into consecutive ranges of at most rows_per_pass rows (a bigger key alone), after
+    failing on a unique_by value whose rows are under two keys (as _dedupe would); and
+    how many rows have no key."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = list(dict.fromkeys([key, *([unique_by] if unique_by else [])]))
+    table = pa.Table.from_batches(list(_stream(files, cols)))
+    nulls = table[key].null_count
+    if unique_by and unique_by != key:
+        # sorted by (unique_by, key), a value under two keys shows as neighbours with the
+        # same unique_by and different keys (a sort: far less memory than hashing)
+        valid = table.filter(pc.is_valid(table[key]))
+        order = pc.sort_indices(valid, [(unique_by, "ascending"), (key, "ascending")])
+        ids = valid[unique_by].take(order).combine_chunks()
+        keys = valid[key].take(order).combine_chunks()
+        del order, valid
+        n = len(ids)
+        split = pc.and_(
+            pc.equal(ids.slice(1), ids.slice(0, n - 1)),
+            pc.not_equal(keys.slice(1), keys.slice(0, n - 1)),
+        )
+        if n > 1 and pc.any(split).as_py():
+            value = ids[pc.index(split, True).as_py()].as_py()
+            rows = table.filter(pc.equal(table[unique_by], value))
+            under = sorted({str(k) for k in rows[key].to_pylist() if k is not None})
+            raise ExportError(
+                f"conflicting rows for {unique_by}={value!r} in {key}={', '.join(under)}: "
+                f"{rows.num_rows} rows with the same {unique_by} differ"
+            )
+        del ids, keys, split
+    counts = table.group_by(key).aggregate([(key, "count")]).sort_by(key)
+    del table
+    ranges: list[list] = []
+    size = 0
+    for value, n in zip(counts[key].to_pylist(), counts[f"{key}_count"].to_pylist(), strict=True):
+        if value is None:
+            continue
+        if not ranges or size + n > rows_per_pass:
+            ranges.append([])
+            size = 0
+        ranges[-1].append(value)
+        size += n
+    return ranges, nulls
+
+
 def export_partition(
     objects: ObjectIO,
     *,
@@ -256,11 +385,22 @@ def export_partition(
     sort_by: list[str] | None = None,
     unique_by: str | None = None,
     empty_unless_any: str | None = None,
+    rows_per_pass: int | None = None,
 ) -> list[str]:
-    table = read_table(objects, table_location, partition)
-    return export_table(
-        objects,
-        table,
+    """export_table over one partition, in memory bounded by the biggest key.
+
+    A partition of at most rows_per_pass rows (Parquet footers tell) is read whole. A
+    bigger one is read in passes: a first over the key column cuts the keys into ranges
+    of at most rows_per_pass rows, then each range's rows are streamed out of the files
+    (only the needed columns, row group by row group) and exported. So the rows held at
+    once are max(rows_per_pass, biggest key), whatever the partition's size; the price
+    is one read of the files per range."""
+    import pyarrow as pa
+
+    limit = rows_per_pass or ROWS_PER_PASS
+    files = _files(objects, table_location, partition)
+    total = sum(f.metadata.num_rows for f in files)
+    options = dict(
         destination=destination,
         key=key,
         columns=columns,
@@ -268,6 +408,28 @@ def export_partition(
         unique_by=unique_by,
         empty_unless_any=empty_unless_any,
     )
+    if not files or total == 0:
+        return []
+    wanted = list(
+        dict.fromkeys(
+            [key, *columns, *(sort_by or []), *[c for c in (unique_by, empty_unless_any) if c]]
+        )
+    )
+    everywhere = [c for c in wanted if all(c in f.schema_arrow.names for f in files)]
+    if total <= limit or everywhere != wanted:
+        # small enough, or files of differing columns: read whole, as export_table expects
+        return export_table(objects, read_table(objects, table_location, partition), **options)
+    ranges, nulls = _key_ranges(files, key, unique_by, limit)
+    if nulls:  # rows with no key are skipped, as export_table does
+        log.warning("skipped %d row(s) with no %s", nulls, key)
+    written: list[str] = []
+    for keys in ranges:
+        batches = list(_stream(files, wanted, pa.array(keys), key))
+        table = pa.Table.from_batches(batches)
+        del batches
+        written += export_table(objects, table, **options)
+        del table
+    return written
 
 
 def delete_stale(objects: ObjectIO, destination: str, keep: Iterable[str]) -> int:
@@ -301,6 +463,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         sort_by=list(event.get("sort_by") or []),
         unique_by=event.get("unique_by"),
         empty_unless_any=event.get("empty_unless_any"),
+        rows_per_pass=int(os.environ.get("EXPORT_ROWS_PER_PASS") or ROWS_PER_PASS),
     )
     return {"keys": keys}
 
