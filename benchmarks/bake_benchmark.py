@@ -1,19 +1,27 @@
-"""Benchmark the local bake: sample data at a given size, `bakery bake current_elections
---with-upstream` in a child process (time per step, wall time, peak memory), and a
-hand-written DuckDB spatial join over the same files for comparison.
+"""Benchmark the local bake at several sizes: per step, wall time and peak memory.
 
-    uv run python benchmarks/bake_benchmark.py --addresses 1000000 --ballots 2000
+    uv run python benchmarks/bake_benchmark.py --sizes 1M,4M,16M --ballots 5000
 
-Prints a markdown table (paste it into docs/local.md).
+For each size: sample data is generated into a temporary store, `bake current_elections
+--with-upstream` runs in a child process that samples its own resident memory (every
+20 ms) to give each step's peak, then the export core (bakery/lambdas/export_by_key.py,
+what the AWS Lambda runs) runs alone, in a fresh process, on the biggest first-letter
+partition of the joined table. The generated inputs are deleted after each size (a 33M
+run needs ~3 GB of CSV; check `df -h` first). At the end: the time and memory of the
+sizes measured, projected to `--project` addresses (time by a power law through the
+two biggest sizes, memory linearly). `--hand-join` also times a hand-written DuckDB
+spatial join over the same files, for comparison with the geo-join step.
+
+Prints markdown (paste it into README.md / docs/local.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -22,6 +30,64 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The bake, in a child: a thread samples VmRSS so every step gets its own peak.
+BAKE = r"""
+import json, os, sys, threading, time
+from bakery.engine import bake
+from bakery.engine.runner import Reporter
+from bakery.plan import build_plan
+from bakery.store import LocalStore
+from bakery.workspace import load_workspace
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+class Sampler(Reporter):
+    def __init__(self):
+        self.peak = self.step_peak = rss()
+        self.peaks = []
+        threading.Thread(target=self.run, daemon=True).start()
+    def run(self):
+        while True:
+            now = rss()
+            self.peak = max(self.peak, now)
+            self.step_peak = max(self.step_peak, now)
+            time.sleep(0.02)
+    def start(self, step):
+        self.step_peak = rss()
+    def done(self, result):
+        self.peaks.append(max(self.step_peak, rss()))
+
+sampler = Sampler()
+plan = build_plan(load_workspace(), "development")
+t0 = time.perf_counter()
+result = bake(plan, ["current_elections"], LocalStore(sys.argv[1]), with_upstream=True,
+              reporter=sampler)
+out = result.to_dict()
+out["engine_seconds"] = time.perf_counter() - t0
+out["peaks"] = sampler.peaks
+out["peak"] = sampler.peak
+print(json.dumps(out))
+"""
+
+# The export core alone on one partition, as the Lambda runs it.
+EXPORT = r"""
+import json, sys, time
+import pyarrow as pa
+from bakery.lambdas import export_by_key as ebk
+from bakery.store import LocalStore
+store, table, letter, dest = LocalStore(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+t0 = time.perf_counter()
+keys = ebk.export_partition(
+    store, table_location=table, partition={"first_letter": letter}, destination=dest,
+    key="outcode", columns=["uprn", "address", "postcode", "ballot_ids"],
+    sort_by=["postcode", "uprn"], unique_by="uprn", empty_unless_any="ballot_ids",
+)
+print(json.dumps({"seconds": time.perf_counter() - t0, "keys": len(keys),
+                  "arrow_peak": pa.default_memory_pool().max_memory()}))
+"""
 
 HAND_JOIN = r"""
 import sys, time
@@ -47,95 +113,188 @@ COPY (
 print(time.perf_counter() - t0)
 """
 
-BAKE = r"""
-import json, sys
-from bakery.engine import bake
-from bakery.plan import build_plan
-from bakery.store import LocalStore
-from bakery.workspace import load_workspace
-plan = build_plan(load_workspace(), "development")
-result = bake(plan, ["current_elections"], LocalStore(sys.argv[1]), with_upstream=True)
-print(json.dumps(result.to_dict()))
-"""
+MIB = 2**20
 
 
 def child(code: str, *args: str) -> tuple[str, float, int]:
-    """Run python code in a child; return stdout, wall seconds, peak RSS (MiB) of the child."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run python code in a child; stdout, wall seconds, the child's peak RSS in bytes
+    (its rusage, from wait4)."""
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True
-    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        out, err = "", ""
+        # the outputs are small: read them, then reap the child ourselves for its rusage
+        out = proc.stdout.read() if proc.stdout else ""
+        err = proc.stderr.read() if proc.stderr else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     if proc.returncode:
-        sys.exit(f"child failed:\n{proc.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return proc.stdout, wall, max(peak, before) // 1024
+        sys.exit(f"child failed:\n{err[-3000:]}")
+    return out, wall, usage.ru_maxrss * 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--addresses", type=int, default=1_000_000)
-    parser.add_argument("--ballots", type=int, default=2_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--store", type=Path, help="Store folder (default: a temporary one).")
-    parser.add_argument("--keep", action="store_true", help="Keep the temporary store.")
-    args = parser.parse_args()
+def size(text: str) -> int:
+    text = text.strip().upper()
+    mult = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("KM")) * mult)
 
+
+def label(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
+
+
+def run_size(n: int, args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(REPO))
     from bakery import sample_data
     from bakery.plan import build_plan
     from bakery.store import LocalStore
     from bakery.workspace import load_workspace
 
-    root = args.store or Path(tempfile.mkdtemp(prefix="bakery-bench-"))
-    store = LocalStore(root)
-    plan = build_plan(load_workspace(REPO), "development")
-    t0 = time.perf_counter()
-    summary = sample_data.write_sample_data(
-        plan, store, addresses=args.addresses, ballots=args.ballots, seed=args.seed
-    )
-    gen = time.perf_counter() - t0
+    root = Path(tempfile.mkdtemp(prefix="bakery-bench-", dir=args.tmp))
+    try:
+        store = LocalStore(root)
+        plan = build_plan(load_workspace(REPO), "development")
+        t0 = time.perf_counter()
+        summary = sample_data.write_sample_data(
+            plan, store, addresses=n, ballots=args.ballots, seed=args.seed
+        )
+        gen = time.perf_counter() - t0
+        out, wall, peak = child(BAKE, str(root))
+        result = json.loads(out.strip().splitlines()[-1])
+        joined = plan.table("current_elections.current_ballots_joined_to_address_base")
+        folder = store.path(joined.location)
+        letters = {
+            p.name.split("=", 1)[1]: sum(f.stat().st_size for f in p.iterdir())
+            for p in folder.iterdir()
+            if p.name.startswith("first_letter=")
+        }
+        biggest = max(letters, key=letters.get)
+        import pyarrow.parquet as pq
 
-    out, wall, peak = child(BAKE, str(root))
-    result = json.loads(out.strip().splitlines()[-1])
-
-    src = store.path(plan.table("addressbase.addressbase_partitioned").location)
-    ballots = store.path(plan.table("current_elections.current_ballots").location)
-    hand_out = Path(tempfile.mkdtemp(prefix="bakery-hand-join-"))
-    shutil.rmtree(hand_out)
-    out2, _, _ = child(HAND_JOIN, str(src), str(ballots / "*.csv"), str(hand_out))
-    hand = float(out2.strip().splitlines()[-1])
-    shutil.rmtree(hand_out, ignore_errors=True)
-
-    geo = next(s for s in result["steps"] if s["kind"] == "geo_join")
-    print(
-        f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}"
-    )
-    print(
-        f"Data: {summary.addresses:,} addresses ({summary.outcodes:,} outcodes), "
-        f"{summary.ballots:,} ballots ({summary.polygon_rows:,} polygon rows); "
-        f"sample data written in {gen:.1f}s\n"
-    )
-    print("| layer | step | kind | rows | files | seconds |")
-    print("|---|---|---|---:|---:|---:|")
-    for s in result["steps"]:
-        rows = "" if s["rows"] is None else f"{s['rows']:,}"
-        files = "" if not s["files"] else f"{s['files']:,}"
-        print(f"| {s['layer']} | {s['id']} | {s['kind']} | {rows} | {files} | {s['seconds']:.2f} |")
-    print(f"| **bake (engine)** | | | | | **{result['seconds']:.2f}** |")
-    print(f"| **bake (process wall, incl. start-up)** | | | | | **{wall:.2f}** |")
-    print(f"\nPeak memory of the bake process: **{peak:,} MiB**")
-    print(
-        f"\nHand-written DuckDB spatial join over the same files: **{hand:.2f}s**; "
-        f"the geo_join step took {geo['seconds']:.2f}s "
-        f"(**{geo['seconds'] / hand:.2f}x** the hand-written join)"
-    )
-    if not args.store and not args.keep:
+        letter_rows = sum(
+            pq.ParquetFile(f).metadata.num_rows
+            for f in (folder / f"first_letter={biggest}").iterdir()
+        )
+        dest = "s3://bench/export-core/"
+        eout, ewall, epeak = child(EXPORT, str(root), joined.location, biggest, dest)
+        export = json.loads(eout.strip().splitlines()[-1])
+        hand = None
+        if args.hand_join:
+            src = store.path(plan.table("addressbase.addressbase_partitioned").location)
+            ballots = store.path(plan.table("current_elections.current_ballots").location)
+            hand_out = root / "hand-join"
+            hout, _, _ = child(HAND_JOIN, str(src), str(ballots / "*.csv"), str(hand_out))
+            hand = float(hout.strip().splitlines()[-1])
+        return {
+            "n": n,
+            "summary": summary,
+            "gen": gen,
+            "result": result,
+            "wall": wall,
+            "peak": peak,
+            "export": {
+                **export,
+                "wall": ewall,
+                "peak": epeak,
+                "letter": biggest,
+                "rows": letter_rows,
+            },
+            "hand": hand,
+        }
+    finally:
         shutil.rmtree(root, ignore_errors=True)
-    elif args.keep:
-        print(f"\nstore kept at {root}")
+
+
+def print_size(r: dict) -> None:
+    s, res = r["summary"], r["result"]
+    print(
+        f"\n### {label(r['n'])}: {s.addresses:,} addresses ({s.outcodes:,} outcodes), "
+        f"{s.ballots:,} ballots ({s.polygon_rows:,} polygon rows)\n"
+    )
+    print("| layer | step | kind | rows | files | seconds | peak MiB |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for st, peak in zip(res["steps"], res["peaks"], strict=False):
+        if st["seconds"] < 0.05:
+            continue
+        rows = "" if st["rows"] is None else f"{st['rows']:,}"
+        files = "" if not st["files"] else f"{st['files']:,}"
+        print(
+            f"| {st['layer']} | {st['id']} | {st['kind']} | {rows} | {files} "
+            f"| {st['seconds']:.2f} | {peak / MIB:,.0f} |"
+        )
+    print(
+        f"| **whole bake, process wall** | | | | | **{r['wall']:.2f}** "
+        f"| **{r['peak'] / MIB:,.0f}** |"
+    )
+    e = r["export"]
+    print(
+        f"\nSteps under 0.05 s not shown; sample data written in {r['gen']:.1f} s. "
+        f"Export core alone on the biggest letter ({e['letter']}, {e['rows']:,} rows, "
+        f"{e['keys']:,} outcodes): {e['seconds']:.2f} s, peak RSS {e['peak'] / MIB:,.0f} MiB "
+        f"(Arrow {e['arrow_peak'] / MIB:,.0f} MiB)."
+    )
+    if r["hand"] is not None:
+        geo = next(st for st in res["steps"] if st["kind"] == "geo_join")
+        print(
+            f"Hand-written DuckDB spatial join: {r['hand']:.2f} s; the geo_join step "
+            f"{geo['seconds']:.2f} s ({geo['seconds'] / r['hand']:.2f}x)."
+        )
+
+
+def print_projection(runs: list[dict], target: int) -> None:
+    print(f"\n### Summary and projection to {label(target)}\n")
+    print("| addresses | bake wall s | peak MiB | export core s | export peak MiB |")
+    print("|---:|---:|---:|---:|---:|")
+    for r in runs:
+        e = r["export"]
+        print(
+            f"| {label(r['n'])} | {r['wall']:.1f} | {r['peak'] / MIB:,.0f} "
+            f"| {e['seconds']:.1f} | {e['peak'] / MIB:,.0f} |"
+        )
+    if len(runs) < 2 or target <= runs[-1]["n"]:
+        return
+    a, b = runs[-2], runs[-1]
+    slope = math.log(b["wall"] / a["wall"]) / math.log(b["n"] / a["n"])
+    wall = b["wall"] * (target / b["n"]) ** slope
+    per = (b["peak"] - a["peak"]) / (b["n"] - a["n"])
+    peak = b["peak"] + per * (target - b["n"])
+    print(
+        f"| {label(target)} (projected) | {wall:.0f} | {peak / MIB:,.0f} | | |\n\n"
+        f"Time grows with exponent {slope:.2f} between {label(a['n'])} and {label(b['n'])}; "
+        f"memory by {per * 1e6 / MIB:,.0f} MiB per million addresses."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1M", help="Comma-separated, e.g. 1M,4M,16M.")
+    parser.add_argument("--ballots", type=int, default=5_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--project", default="33M", help="Project the figures to this size.")
+    parser.add_argument("--tmp", default=None, help="Folder for the temporary stores.")
+    parser.add_argument("--hand-join", action="store_true", help="Also time a hand join.")
+    args = parser.parse_args()
+    sizes = [size(s) for s in args.sizes.split(",") if s.strip()]
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    print(
+        f"Machine: {os.cpu_count()} cores, {memory / 2**30:.0f} GiB, "
+        f"{platform.system()} {platform.machine()}, Python {platform.python_version()}; "
+        f"load average at start {os.getloadavg()[0]:.1f}"
+    )
+    runs = []
+    for n in sizes:
+        r = run_size(n, args)
+        print_size(r)
+        runs.append(r)
+        sys.stdout.flush()
+    print_projection(runs, size(args.project))
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

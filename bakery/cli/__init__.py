@@ -1,7 +1,9 @@
 """The `bakery` command. Each command group lives in its own module and registers on `app`.
 
 Modules import heavy libraries (duckdb, aws_cdk, pygraphviz) inside the command
-functions, so `bakery validate` starts fast.
+functions, so `bakery validate` starts fast; typer and the command groups themselves
+are imported only when a command runs (`app` is built on first use), so that a
+`validate` of an unchanged project answers from bakery.cli.validate_cache first.
 """
 
 from __future__ import annotations
@@ -10,23 +12,38 @@ import importlib
 import os
 import sys
 
-from bakery.cli.common import app
 
-# Registration order is the order `bakery --help` lists the commands in.
-for _group in (
-    "spec_commands",
-    "local_commands",
-    "authoring_commands",
-    "simulate_commands",
-    "docs_commands",
-    "aws_commands",
-):
-    importlib.import_module(f"bakery.cli.{_group}")
+def _app() -> object:
+    from bakery.cli.common import app
+
+    # Registration order is the order `bakery --help` lists the commands in.
+    for group in (
+        "spec_commands",
+        "local_commands",
+        "authoring_commands",
+        "simulate_commands",
+        "docs_commands",
+        "aws_commands",
+    ):
+        importlib.import_module(f"bakery.cli.{group}")
+    return app
+
+
+def __getattr__(name: str) -> object:
+    if name == "app":
+        return _app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["validate"]:
+        from bakery.cli import validate_cache
+
+        if validate_cache.answer(sys.argv[2:]):
+            sys.exit(0)
+    app = _app()
     try:
-        app()
+        app()  # type: ignore[operator]
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -50,12 +50,15 @@ def validate(
     tests = _check_layer_tests(plans)
     elapsed = time.perf_counter() - started
     n = len(plan.layers)
-    print(
+    message = (
         f"ok: {n} layer{'s' if n != 1 else ''}, {len(plan.tables)} tables"
         + (f", {tests} layer test{'s' if tests != 1 else ''}" if tests else "")
-        + f" ({', '.join(envs)}) in {elapsed:.2f}s",
-        file=sys.stderr,
+        + f" ({', '.join(envs)})"
     )
+    print(f"{message} in {elapsed:.2f}s", file=sys.stderr)
+    from bakery.cli import validate_cache
+
+    validate_cache.remember([str(p) for p in paths or []], env, all_envs, message + " in {elapsed}")
 
 
 def _check_layer_tests(plans: list[Any]) -> int:
