@@ -77,13 +77,17 @@ EXPORT = r"""
 import json, sys, time
 import pyarrow as pa
 from bakery.lambdas import export_by_key as ebk
+from bakery.plan import build_plan
 from bakery.store import LocalStore
+from bakery.workspace import load_workspace
 store, table, letter, dest = LocalStore(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+plan = build_plan(load_workspace(), "development")
+spec = next(s for ly in plan.layers for s in ly.walk() if s.kind == "export_by_key").spec
 t0 = time.perf_counter()
 keys = ebk.export_partition(
     store, table_location=table, partition={"first_letter": letter}, destination=dest,
-    key="outcode", columns=["uprn", "address", "postcode", "ballot_ids"],
-    sort_by=["postcode", "uprn"], unique_by="uprn", empty_unless_any="ballot_ids",
+    key=spec.key, columns=list(spec.columns), sort_by=list(spec.sort_by),
+    unique_by=spec.unique_by, empty_unless_any=spec.empty_unless_any,
 )
 print(json.dumps({"seconds": time.perf_counter() - t0, "keys": len(keys),
                   "arrow_peak": pa.default_memory_pool().max_memory()}))
@@ -184,6 +188,9 @@ def run_size(n: int, args: argparse.Namespace) -> dict:
         dest = "s3://bench/export-core/"
         eout, ewall, epeak = child(EXPORT, str(root), joined.location, biggest, dest)
         export = json.loads(eout.strip().splitlines()[-1])
+        big = None
+        if args.export_rows and args.export_rows <= n and args.export_rows > letter_rows:
+            big = export_letter(store, joined, args.export_rows)
         hand = None
         if args.hand_join:
             src = store.path(plan.table("addressbase.addressbase_partitioned").location)
@@ -206,9 +213,31 @@ def run_size(n: int, args: argparse.Namespace) -> dict:
                 "rows": letter_rows,
             },
             "hand": hand,
+            "big": big,
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+LETTER = r"""
+import sys
+import duckdb
+src, out, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+con = duckdb.connect(config={"preserve_insertion_order": False})
+con.execute(f"COPY (SELECT * EXCLUDE (first_letter) FROM read_parquet('{src}/*/*.parquet', "
+            f"hive_partitioning=true) LIMIT {rows}) TO '{out}' (FORMAT parquet)")
+"""
+
+
+def export_letter(store, joined, rows: int) -> dict:
+    """The export core alone on one partition of `rows` rows (the first rows of the
+    joined table, every letter's, as one partition): a letter as big as the UK's."""
+    location = "s3://bench/one-letter/"
+    folder = store.path(location + "first_letter=S/")
+    folder.mkdir(parents=True)
+    child(LETTER, str(store.path(joined.location)), str(folder / "part.parquet"), str(rows))
+    out, wall, peak = child(EXPORT, str(store.root), location, "S", "s3://bench/one-letter-out/")
+    return {**json.loads(out.strip().splitlines()[-1]), "wall": wall, "peak": peak, "rows": rows}
 
 
 def print_size(r: dict) -> None:
@@ -239,6 +268,13 @@ def print_size(r: dict) -> None:
         f"{e['keys']:,} outcodes): {e['seconds']:.2f} s, peak RSS {e['peak'] / MIB:,.0f} MiB "
         f"(Arrow {e['arrow_peak'] / MIB:,.0f} MiB)."
     )
+    if r["big"] is not None:
+        b = r["big"]
+        print(
+            f"Export core alone on a {b['rows']:,}-row letter (the first rows of every "
+            f"letter as one partition, {b['keys']:,} outcodes): {b['seconds']:.2f} s, "
+            f"peak RSS {b['peak'] / MIB:,.0f} MiB (Arrow {b['arrow_peak'] / MIB:,.0f} MiB)."
+        )
     if r["hand"] is not None:
         geo = next(st for st in res["steps"] if st["kind"] == "geo_join")
         print(
@@ -278,6 +314,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--project", default="33M", help="Project the figures to this size.")
     parser.add_argument("--tmp", default=None, help="Folder for the temporary stores.")
+    parser.add_argument(
+        "--export-rows",
+        type=size,
+        default=size("5M"),
+        help="Also run the export core on one letter of this many rows (when the size allows).",
+    )
     parser.add_argument("--hand-join", action="store_true", help="Also time a hand join.")
     args = parser.parse_args()
     sizes = [size(s) for s in args.sizes.split(",") if s.strip()]
