@@ -8,24 +8,13 @@ are imported only when a command runs (`app` is built on first use), so that a
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 
 def _app() -> object:
-    from bakery.cli.common import app
+    from bakery.cli.common import app  # registers every command group
 
-    # Registration order is the order `bakery --help` lists the commands in.
-    for group in (
-        "spec_commands",
-        "local_commands",
-        "authoring_commands",
-        "simulate_commands",
-        "docs_commands",
-        "aws_commands",
-    ):
-        importlib.import_module(f"bakery.cli.{group}")
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -130,3 +131,17 @@ def load_plans(
         return [build_plan(ws, env, check_sql=check_sql) for env in envs or known]
     except SpecError as exc:
         fail_spec(exc)
+
+
+# Every command group registers on `app` when this module is first imported (so that
+# `from bakery.cli.common import app` is the whole CLI); here, at the end, because the
+# groups import the names above. Registration order is the order `--help` lists them.
+for _group in (
+    "spec_commands",
+    "local_commands",
+    "authoring_commands",
+    "simulate_commands",
+    "docs_commands",
+    "aws_commands",
+):
+    importlib.import_module(f"bakery.cli.{_group}")
