@@ -361,7 +361,7 @@ class ExportByKeyStep(StepConstruct):
             handler="bakery.lambdas.export_by_key.handler",
             description=f"bakery {step.qualified_id}: one file per {step.spec.key}",
             timeout=Duration.minutes(15),
-            memory_mb=3008,
+            memory_mb=1769,  # ~3x the measured 597 MiB peak on a 5M-row letter (README)
             pandas=True,
         )
         access.grant_s3(export.role, table.location, access.S3_READ, f"reads {table.ref}")

@@ -147,7 +147,7 @@ hits AS (
     GROUP BY p.{x}, p.{y}
 )
 SELECT {", ".join(f"p.{ident(c)}" for c in carried)},
-       list_select((SELECT names FROM names), coalesce(h.ids, [])) AS {ident(out)}
+       coalesce(list_select((SELECT names FROM names), coalesce(h.ids, [])), []) AS {ident(out)}
        {"".join(f", p.{ident(k)}" for k in keys)}
 FROM points AS p
 LEFT JOIN hits AS h ON p.{x} = h.hit_x AND p.{y} = h.hit_y
