@@ -6,10 +6,12 @@ functions, so `bakery validate` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
 
+from bakery.cli import common
 from bakery.cli.common import app
 
 # Registration order is the order `bakery --help` lists the commands in.
@@ -27,6 +29,10 @@ for _group in (
 def main() -> None:
     try:
         app()
+    except SystemExit as exc:
+        if common.process_end_requested():
+            _end_process(exc.code)
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
@@ -45,3 +51,18 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _end_process(code: object) -> None:
+    """Flush what the command printed, then end the process without the interpreter's
+    teardown (see common.end_process_after_command)."""
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = 141
+    with contextlib.suppress(BrokenPipeError):
+        sys.stderr.flush()
+    os._exit(status)
