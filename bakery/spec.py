@@ -286,8 +286,27 @@ class ValidGeometry(Strict):
     )
 
 
-CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry
-CHECK_KINDS = ("same_set", "one_distinct", "no_rows", "min_rows", "valid_geometry")
+class PublishGuard(Strict):
+    """Compare the new table with the published one before publishing it."""
+
+    kind: Literal["publish_guard"]
+    table: TableRef = Field(description="A table this layer writes with a query.")
+    key: Identifier = Field(description="Column that identifies a row in both versions.")
+    column: Identifier = Field(description="Column whose value must not be lost.")
+    max_emptied_percent: float = Field(
+        ge=0,
+        le=100,
+        description=(
+            "Fail when more than this percentage of the published rows would lose their "
+            "value (it becomes NULL or empty, or the row disappears)."
+        ),
+    )
+
+
+CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry | PublishGuard
+CHECK_KINDS = (
+    "same_set", "one_distinct", "no_rows", "min_rows", "valid_geometry", "publish_guard"
+)  # fmt: skip
 
 
 class Check(StepBase):

@@ -728,6 +728,12 @@ class _LayerCompiler:
                 "States.JsonToString($.check.rows[0].Data), "
                 "States.JsonToString($.check.rows[1].Data))"
             )
+        if step.message_column:
+            # The query wrote the whole message: the local engine reports the same text.
+            cause = (
+                f"States.Format('check {_intrinsic_text(step.qualified_id)} failed: {{}}', "
+                "$.check.rows[1].Data[0].VarCharValue)"
+            )
         states[f] = {
             "Type": "Fail",
             "Error": f"{step.qualified_id} failed",
