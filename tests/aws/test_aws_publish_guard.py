@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -15,9 +16,18 @@ from bakery import sample_data
 from bakery.compile.asl import compile_layer
 from bakery.compile.staging import rewrite_sql, staged_tables
 from bakery.engine import BakeError, bake
+from bakery.plan import build_plan
 from bakery.store import LocalStore
+from bakery.workspace import load_workspace
 
 ROLE = "arn:aws:iam::123456789012:role/bakery-test"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def plan():
+    """The repository's current_elections, which declares the guard."""
+    return build_plan(load_workspace(REPO), "development")
 
 
 def guard_step(plan):

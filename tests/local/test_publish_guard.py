@@ -11,7 +11,25 @@ from bakery.engine import BakeError, bake
 from bakery.errors import SpecError
 from bakery.plan import build_plan
 from bakery.workspace import load_workspace
-from tests.local.conftest import BALLOTS, snapshot
+from tests.local.conftest import BALLOTS, REPO, snapshot
+
+@pytest.fixture(scope="module")
+def plan(repo_plan):
+    """The repository's current_elections, which declares the guard."""
+    return repo_plan
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A throwaway copy of the repository's project (bakery.yaml + layers/)."""
+    import shutil
+
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
+    shutil.copytree(REPO / "layers", root / "layers")
+    return root
+
 
 def ballots_file(plan, store) -> str:
     files = store.list(plan.table(BALLOTS).location)
