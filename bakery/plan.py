@@ -225,7 +225,8 @@ class _Builder:
         self.env = env
         self.check_sql = check_sql
         self.problems: list[Problem] = []
-        project = ws.project
+        # the resource names of this environment ({{ env }} filled in)
+        self.project = project = ws.project.for_env(env)
         self.context: dict[str, Any] = {
             "env": env,
             "vars": {**project.variables, **project.environments[env].variables},
@@ -322,7 +323,7 @@ class _Builder:
             return None
 
     def schema(self) -> dict[str, dict[str, dict[str, str]]]:
-        db = self.ws.project.glue_database
+        db = self.project.glue_database
         return {db: {t.name: {c.name: c.type for c in t.all_columns} for t in self.tables.values()}}
 
     def template_path(self, lf: LayerFile, path: tuple, query: str) -> str | None:
@@ -532,7 +533,7 @@ class _Builder:
                     csv=step.csv,
                     compression=step.compression,
                     description=step.description,
-                    glue_database=self.ws.project.glue_database,
+                    glue_database=self.project.glue_database,
                 )
                 table.sample = step.sample
                 table.sample_file = self.sample_file(lf, path + ("sample",), step)
@@ -1242,4 +1243,4 @@ def build_plan(ws: Workspace, env: str, *, check_sql: bool = True) -> Plan:
     builder.check_locations(layers)
     if builder.problems:
         raise SpecError(builder.problems)
-    return Plan(ws.project, env, ws.root, layers, builder.tables)
+    return Plan(builder.project, env, ws.root, layers, builder.tables)

@@ -40,8 +40,9 @@ def test_guard_reads_staging_and_live_before_publishing(plan):
     states = compile_layer(plan, layer).definition["States"]
     sql = states["ballots_not_lost"]["Parameters"]["QueryString"]
     assert sql == rewrite_sql(step.sql, staged_tables(plan, layer))
-    assert "dc_data_baker.current_ballots_joined_to_address_base__staging" in sql
-    assert "awsdatacatalog.dc_data_baker.current_ballots_joined_to_address_base" in sql
+    db = plan.project.glue_database
+    assert f"{db}.current_ballots_joined_to_address_base__staging" in sql
+    assert f"awsdatacatalog.{db}.current_ballots_joined_to_address_base" in sql
     # the guard comes before the table is published, the publish before the export
     order, name = [], "start"
     while "Next" in states[name] or states[name]["Type"] == "Choice":
