@@ -50,6 +50,8 @@ def unsafe_location(prefix: str) -> str | None:
                 "must stay inside its bucket and quote safely)"
             )
     return None
+
+
 # A table named through this catalog is the published (live) table, never its staged copy.
 LIVE_CATALOG = "awsdatacatalog"
 
@@ -906,6 +908,7 @@ class _Builder:
                 "label": check.label,
             }
         return None
+
     def build_publish_guard(
         self, lf: LayerFile, path: tuple, step: s.Check, guard: s.PublishGuard, plan: StepPlan
     ) -> None:
@@ -1214,7 +1217,7 @@ def build_plan(ws: Workspace, env: str, *, check_sql: bool = True) -> Plan:
             [ws.project_doc.problem(("environments",), f"unknown environment {env!r}; use {known}")]
         )
     builder = _Builder(ws, env, check_sql)
-    results = ws.project.athena.results
+    results = builder.project.athena.results  # this environment's ({{ env }} filled in)
     try:
         results_prefix = s3uri.split(results)[1]
         why = unsafe_location(results_prefix) if results_prefix.strip("/") else "it has no prefix"

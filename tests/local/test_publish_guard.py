@@ -13,6 +13,7 @@ from bakery.plan import build_plan
 from bakery.workspace import load_workspace
 from tests.local.conftest import BALLOTS, REPO, snapshot
 
+
 @pytest.fixture(scope="module")
 def plan(repo_plan):
     """The repository's current_elections, which declares the guard."""
