@@ -692,7 +692,8 @@ class _LayerCompiler:
         states: dict[str, dict] = {}
         sql = self.sql(step.sql) or ""
         query = self.athena_task(
-            check_row_text(sql, columns) if columns else sql,
+            # a message-column check's query already returns the whole message, never NULL
+            check_row_text(sql, columns) if columns and not step.message_column else sql,
             f"Check: {what}",
             r,
             params_path=self.params_path(step.params),
