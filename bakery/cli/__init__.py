@@ -8,6 +8,7 @@ are imported only when a command runs (`app` is built on first use), so that a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -33,6 +34,12 @@ def main() -> None:
     app = _app()
     try:
         app()  # type: ignore[operator]
+    except SystemExit as exc:
+        from bakery.cli import common
+
+        if common.process_end_requested():
+            _end_process(exc.code)
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
@@ -51,3 +58,18 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _end_process(code: object) -> None:
+    """Flush what the command printed, then end the process without the interpreter's
+    teardown (see common.end_process_after_command)."""
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = 141
+    with contextlib.suppress(BrokenPipeError):
+        sys.stderr.flush()
+    os._exit(status)

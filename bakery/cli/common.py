@@ -101,6 +101,23 @@ def fail_spec(exc: SpecError) -> NoReturn:
     raise typer.Exit(EXIT_FAILED)
 
 
+_END_PROCESS = False
+
+
+def end_process_after_command() -> None:
+    """Ask main() to end the process with os._exit once this command has finished and
+    its output is flushed, skipping the interpreter's teardown. Commands that load
+    pyarrow ask for it: Arrow's thread pools can abort the process while C++ static
+    objects are destroyed at exit (apache/arrow#34314), after the command's output and
+    with exit code 134, so a lookup that printed its answer would look failed."""
+    global _END_PROCESS
+    _END_PROCESS = True
+
+
+def process_end_requested() -> bool:
+    return _END_PROCESS
+
+
 def usage_error(message: str) -> NoReturn:
     print(f"bakery: error: {message}", file=sys.stderr)
     raise typer.Exit(EXIT_USAGE)
@@ -141,6 +158,7 @@ for _group in (
     "local_commands",
     "authoring_commands",
     "simulate_commands",
+    "compare_commands",
     "docs_commands",
     "aws_commands",
 ):

@@ -13,14 +13,23 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from bakery.cli.common import EXIT_FAILED, EnvOption, JsonOption, app, load_plan, usage_error
+from bakery.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    EnvOption,
+    JsonOption,
+    app,
+    end_process_after_command,
+    load_plan,
+    usage_error,
+)
 
 StoreOption = Annotated[
-    Path | None,
+    str | None,  # not Path: Path("") is the current folder, and an empty --store is a mistake
     typer.Option(
         "--store",
         help="Folder standing in for S3: s3://BUCKET/KEY is STORE/BUCKET/KEY "
@@ -57,17 +66,45 @@ LookupEndpointOption = Annotated[
 ]
 
 
-def _console(stderr: bool = True):
-    """A rich console; wide enough for the tables when output is not a terminal."""
+def _console(stderr: bool = True, *, markup: bool = True):
+    """A rich console; wide enough for the tables when output is not a terminal.
+
+    markup=False for consoles that print data (lookup): an address holding `[/]` or
+    `[bold]` is text, never rich markup."""
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False)
+    options: dict[str, Any] = {"stderr": stderr, "highlight": False}
+    if not markup:
+        options.update(markup=False, emoji=False)
+    console = Console(**options)
     if not console.is_terminal:
-        console = Console(stderr=stderr, highlight=False, width=160)
+        console = Console(**options, width=160)
     return console
 
 
-def _store(store: Path | None, endpoint: str | None, plan: Any = None, *, create: bool = True):
+def _fail(as_json: bool, message: str, code: int, extra: dict[str, Any] | None = None) -> NoReturn:
+    """One line `bakery: error: ...` on stderr, and with --json the one JSON line on stdout
+    (`ok: false`, `error`, and what the command knew so far); then exit `code`."""
+    if as_json:
+        print(json.dumps({**(extra or {}), "ok": False, "error": message}))
+    print(f"bakery: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _lookup_fail(
+    as_json: bool, message: str, code: int, out: dict[str, Any] | None = None
+) -> NoReturn:
+    _fail(as_json, message, code, {**(out or {}), "status": "error"})
+
+
+def _store(
+    store: str | Path | None,
+    endpoint: str | None,
+    plan: Any = None,
+    *,
+    create: bool = True,
+    as_json: bool = False,
+):
     """--s3-endpoint, else --store, else $BAKERY_STORE, else .bakery/store in the project.
 
     A bad endpoint URL or a store folder that cannot be used (a file, not creatable,
@@ -89,16 +126,19 @@ def _store(store: Path | None, endpoint: str | None, plan: Any = None, *, create
         try:
             url = check_endpoint(url)
         except StoreUnusable as exc:
-            usage_error(f"{source} {url!r} is not a usable S3 endpoint: {exc}")
-        with _s3_errors(url):
+            _fail(as_json, f"{source} {url!r} is not a usable S3 endpoint: {exc}", EXIT_USAGE)
+        with _s3_errors(url, as_json=as_json):
             return open_store(None, url)
+    if store is not None and not str(store).strip():
+        # Path("") is the current directory: an empty --store is a mistake, not a choice
+        _fail(as_json, "--store is empty; give a folder, e.g. --store .bakery/store", EXIT_USAGE)
     root = store or os.environ.get("BAKERY_STORE")
     if not root:
         root = Path(plan.root) / DEFAULT_STORE if plan is not None else Path(DEFAULT_STORE)
     try:
         path = check_local_root(Path(root), create=create)
     except StoreUnusable as exc:
-        usage_error(f"store {root} is not a usable directory: {exc}")
+        _fail(as_json, f"store {root} is not a usable directory: {exc}", EXIT_USAGE)
     return LocalStore(path)
 
 
@@ -108,8 +148,9 @@ class _S3Errors:
     endpoint refused (no such bucket, access denied) into `S3 endpoint URL refused the
     request: reason`; exit 1."""
 
-    def __init__(self, url: str | None):
+    def __init__(self, url: str | None, as_json: bool = False):
         self.url = url
+        self.as_json = as_json
 
     def __enter__(self) -> None:
         return None
@@ -124,8 +165,7 @@ class _S3Errors:
             line = f"S3 endpoint {self.url} refused the request: {reason}"
         else:
             line = f"cannot reach S3 endpoint {self.url}: {reason}"
-        print(f"bakery: error: {line}", file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED) from None
+        _fail(self.as_json, line, EXIT_FAILED)
 
 
 def _client_error() -> type:
@@ -136,8 +176,8 @@ def _client_error() -> type:
     return ClientError
 
 
-def _s3_errors(url: str | None) -> _S3Errors:
-    return _S3Errors(url)
+def _s3_errors(url: str | None, *, as_json: bool = False) -> _S3Errors:
+    return _S3Errors(url, as_json)
 
 
 def _s3_reason(exc: Exception) -> str | None:
@@ -313,6 +353,7 @@ def bake(
     a failed or killed bake leaves published data as it was. Exit 0 ok, 1 when a step
     or check fails, 2 on usage errors.
     """
+    end_process_after_command()
     plan = load_plan(env)
     names = [ly.name for ly in plan.layers]
     for name in layers:
@@ -321,12 +362,13 @@ def bake(
 
             close = difflib.get_close_matches(name, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; layers: {', '.join(names)}"
-            usage_error(f"unknown layer {name!r}{hint}")
+            _fail(as_json, f"unknown layer {name!r}{hint}", EXIT_USAGE)
+    threads, memory_limit = _engine_settings(as_json)
     logging.basicConfig(level=logging.WARNING, format="  warning: %(message)s", stream=sys.stderr)
     from bakery.engine import BakeError
     from bakery.engine import bake as run_bake
 
-    target = _store(store, s3_endpoint, plan)
+    target = _store(store, s3_endpoint, plan, as_json=as_json)
     url = getattr(target, "endpoint", None)
     order = [
         ly.name
@@ -339,7 +381,7 @@ def bake(
     reporter = _RichReporter()
     started = time.perf_counter()
     try:
-        with _s3_errors(url):
+        with _s3_errors(url, as_json=as_json):
             if sample:
                 _seed_missing(plan, target, order, reporter, url)
             result = run_bake(
@@ -350,31 +392,35 @@ def bake(
                 reporter=reporter,
                 ee_dsn=ee_dsn,
                 s3_endpoint=url,
+                threads=threads,
+                memory_limit=memory_limit,
             )
     except BakeError as exc:
         status = reporter.layer_status(order, ok=False)
         if exc.result is not None and exc.result.unfinished_publish:
             status["failed_after_publishing"] = list(status["failed"])
             status["unfinished_publish"] = list(status["failed"])
-        if exc.result is not None:
-            if as_json:
-                print(json.dumps({**exc.result.to_dict(), "layer_status": status}, indent=2))
-            else:
-                _summary(exc.result, status)
+        if as_json:
+            summary_json = exc.result.to_dict() if exc.result is not None else {"ok": False}
+            print(json.dumps({**summary_json, "error": str(exc), "layer_status": status}))
+        elif exc.result is not None:
+            _summary(exc.result, status)
         print(f"bakery: error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         reporter._stop()
         status = reporter.layer_status(order, ok=False)
-        print(
+        line = (
             f"interrupted after {time.perf_counter() - started:.1f}s "
-            f"(store {target.description}): {_status_line(status, 'interrupted')}",
-            file=sys.stderr,
+            f"(store {target.description}): {_status_line(status, 'interrupted')}"
         )
+        if as_json:
+            print(json.dumps({"ok": False, "error": line, "layer_status": status}))
+        print(line, file=sys.stderr)
         raise
     status = reporter.layer_status(order, ok=True)
     if as_json:
-        print(json.dumps({**result.to_dict(), "layer_status": status}, indent=2))
+        print(json.dumps({**result.to_dict(), "layer_status": status}))
     else:
         _summary(result)
 
@@ -410,6 +456,50 @@ def _sizes(rows: list[str], addresses: int | None, ballots: int | None) -> dict[
     if ballots is not None:
         sizes["ballots"] = ballots
     return sizes
+
+
+MAX_THREADS = 256
+MIN_MEMORY = 64 * 2**20
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def _engine_settings(as_json: bool) -> tuple[int | None, str | None]:
+    """BAKERY_THREADS and BAKERY_MEMORY_LIMIT, checked before anything runs: a value
+    DuckDB cannot use is a usage error (exit 2) saying what would work."""
+    threads: int | None = None
+    raw = os.environ.get("BAKERY_THREADS", "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_THREADS:
+            _fail(
+                as_json,
+                f"BAKERY_THREADS={raw!r} is not a number of threads: use a whole number "
+                f"from 1 to {MAX_THREADS}, e.g. BAKERY_THREADS=2",
+                EXIT_USAGE,
+            )
+        threads = int(raw)
+    memory: str | None = None
+    raw = os.environ.get("BAKERY_MEMORY_LIMIT", "").strip()
+    if raw:
+        m = _SIZE.fullmatch(raw)
+        if m is None:
+            _fail(
+                as_json,
+                f"BAKERY_MEMORY_LIMIT={raw!r} is not a size: use a number and a unit, "
+                "e.g. BAKERY_MEMORY_LIMIT=2GB",
+                EXIT_USAGE,
+            )
+        size = float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()]
+        if size < MIN_MEMORY:
+            _fail(
+                as_json,
+                f"BAKERY_MEMORY_LIMIT={raw!r} is too small for DuckDB: use at least 64MB, "
+                "e.g. BAKERY_MEMORY_LIMIT=2GB",
+                EXIT_USAGE,
+            )
+        memory = f"{int(size)}B"
+    return threads, memory
 
 
 @app.command("sample-data")
@@ -452,6 +542,7 @@ def sample_data_command(
     """
     from bakery import sample_data
 
+    end_process_after_command()
     plan = load_plan(env)
     _check_layers(plan, layers or [])
     sizes = _sizes(rows, addresses, ballots)
@@ -524,7 +615,9 @@ def _export_step(plan: Any) -> Any:
     return None
 
 
-def _bake_hint(plan: Any, step: Any, env: str, store: Path | None, endpoint: str | None) -> str:
+def _bake_hint(
+    plan: Any, step: Any, env: str, store: str | Path | None, endpoint: str | None
+) -> str:
     """The command that bakes the per-outcode files into the store lookup reads."""
     layer = next(
         (ly.name for ly in plan.layers if any(s is step for s in ly.walk())), "current_elections"
@@ -561,33 +654,53 @@ def lookup(
 
     import pyarrow.parquet as pq
 
-    plan = load_plan(env)
+    end_process_after_command()
+    plan = load_plan(env, check_sql=False)  # lookup reads files: the queries are not run
     step = _export_step(plan)
     if step is None:
-        usage_error("no layer exports per-outcode files (export_by_key with key: outcode)")
+        _lookup_fail(
+            as_json,
+            "no layer exports per-outcode files (export_by_key with key: outcode)",
+            EXIT_USAGE,
+        )
     normal = normalise_postcode(postcode)
     if not (postcode.isascii() and is_postcode(normal)):
-        usage_error(f"'{_shown(postcode)}' does not look like a UK postcode (e.g. CB1 9FN)")
+        _lookup_fail(
+            as_json,
+            f"'{_shown(postcode)}' does not look like a UK postcode (e.g. CB1 9FN)",
+            EXIT_USAGE,
+        )
     outcode = normal.split(" ")[0]
-    target = _store(store, s3_endpoint, plan, create=False)
+    target = _store(store, s3_endpoint, plan, create=False, as_json=as_json)
     url = getattr(target, "endpoint", None)
     uri = f"{step.location}{outcode}.parquet"
     out: dict[str, Any] = {"postcode": normal, "outcode": outcode, "file": uri}
-    with _s3_errors(url):
+    with _s3_errors(url, as_json=as_json):
         if not target.list(step.location):
-            print(
-                f"bakery: error: nothing is baked for env {env} in store {target.description} "
+            _lookup_fail(
+                as_json,
+                f"nothing is baked for env {env} in store {target.description} "
                 f"yet (no files at {step.location}); bake first: "
                 f"{_bake_hint(plan, step, env, store, s3_endpoint)}",
-                file=sys.stderr,
+                EXIT_FAILED,
+                out,
             )
-            raise typer.Exit(EXIT_FAILED)
         data = target.read_bytes(uri) if target.exists(uri) else None
     if data is None:
         out.update(status="unknown outcode", addresses=[])
         message = f"{normal}: unknown outcode {outcode} (no file {uri})"
     else:
-        table = pq.read_table(io.BytesIO(data))
+        try:
+            # one thread, no pre-buffering: the read starts none of Arrow's pool threads
+            table = pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for one damage
+            _lookup_fail(
+                as_json,
+                f"the outcode file {uri} is damaged ({_first_line(exc)}); bake again to "
+                f"rewrite it: {_bake_hint(plan, step, env, store, s3_endpoint)}",
+                EXIT_FAILED,
+                out,
+            )
         if table.num_columns == 0:
             out.update(status="no elections", addresses=[])
             message = f"{normal}: no elections in outcode {outcode}"
@@ -611,18 +724,19 @@ def lookup(
             )
     from bakery import lookup_boundary_changes
 
-    with _s3_errors(url):
+    with _s3_errors(url, as_json=as_json):
         lookup_boundary_changes.add(out, target, plan, outcode, normal)
     if as_json:
         print(json.dumps(out, indent=2))
         return
     from rich.table import Table
 
-    console = _console(stderr=False)
+    console = _console(stderr=False, markup=False)  # data is printed as it is
     console.print(message, soft_wrap=True)
     if out["addresses"]:
         table_out = Table("uprn", "address", "ballots", box=None)
-        for a in out["addresses"]:
-            table_out.add_row(a["uprn"], a["address"], ", ".join(a["ballot_ids"]) or "(none)")
+        for row in out["addresses"]:
+            ballots = ", ".join(row["ballot_ids"]) or "(none)"
+            table_out.add_row(str(row["uprn"] or ""), str(row["address"] or ""), ballots)
         console.print(table_out)
     lookup_boundary_changes.render(console, out)

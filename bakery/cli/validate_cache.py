@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 import sysconfig
 import time
@@ -44,8 +45,15 @@ def _files(base: Path) -> list[Path]:
     out = []
     for folder, dirs, names in os.walk(base):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in PRUNE)
+        if any(os.path.islink(os.path.join(folder, d)) for d in dirs):
+            raise Uncacheable(folder)
         out.extend(Path(folder) / n for n in sorted(names))
     return out
+
+
+class Uncacheable(Exception):
+    """The project holds something whose content cannot be hashed safely (a symlink, a
+    FIFO, a device): validate then always runs in full, which refuses such files."""
 
 
 def key(root: Path, paths: list[str], env: str, all_envs: bool) -> str:
@@ -65,6 +73,9 @@ def key(root: Path, paths: list[str], env: str, all_envs: bool) -> str:
         for file in _files(base):
             add(file.relative_to(base).as_posix())
             try:
+                # Never open what is not a regular file: a FIFO would hang, /dev/zero never ends.
+                if not stat.S_ISREG(os.lstat(file).st_mode):
+                    raise Uncacheable(str(file))
                 add(file.read_bytes())
             except OSError:
                 add(b"\0unreadable")
@@ -109,7 +120,7 @@ def answer(args: list[str]) -> bool:
     try:
         record = json.loads((root / RECORD).read_text())
         message = record[key(root, *parsed)]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, Uncacheable):
         return False
     elapsed = time.perf_counter() - started
     print(message.replace("{elapsed}", f"{elapsed:.2f}s"), file=sys.stderr)
@@ -134,5 +145,5 @@ def remember(paths: list[str], env: str, all_envs: bool, message: str) -> None:
         tmp = target.with_name(f".{target.name}.{os.getpid()}")
         tmp.write_text(json.dumps(record))
         os.replace(tmp, target)
-    except OSError:
+    except (OSError, Uncacheable):
         pass

@@ -164,9 +164,10 @@ class Staging:
         that fails, the journal stays and the next bake finishes the publish. The old
         copies are deleted only after the commit.
         """
-        moves = [self._plan_move(r) for r in refs if r in self.staged]
-        if not moves:
+        if not any(r in self.staged for r in refs):
             return []
+        self._check_lock()
+        moves = [self._plan_move(r) for r in refs if r in self.staged]
         journal = self._journal(split_uri(moves[0].final)[0])
         self.pending = journal
         try:
@@ -319,8 +320,18 @@ class Staging:
     # -- lock and recovery -----------------------------------------------
 
     def acquire(self) -> None:
-        """Hold the store's lock for this bake (local stores; S3 has no lock here)."""
+        """Hold the store's lock for this bake: a file lock on a local store, a
+        conditional-write lock object on S3 (bakery.engine.s3lock)."""
         if not isinstance(self.store, LocalStore):
+            from bakery.engine.s3lock import LockBusy, S3Lock
+
+            bucket = sorted({t.bucket for t in self.plan.tables.values()})[0]
+            lock = S3Lock(self.store.client, bucket, self.run_id)  # type: ignore[attr-defined]
+            try:
+                lock.acquire()
+            except LockBusy as exc:
+                raise StoreBusy(f"S3 store {self.store.description} is busy: {exc}") from None
+            self._lock = lock
             return
         import fcntl
 
@@ -337,8 +348,25 @@ class Staging:
 
     def release(self) -> None:
         if self._lock is not None:
-            self._lock.close()
+            if hasattr(self._lock, "release"):
+                self._lock.release()
+            else:
+                self._lock.close()
             self._lock = None
+
+    def _check_lock(self) -> None:
+        """On S3, publish only while this bake still holds the store's lock."""
+        if self._lock is None or not hasattr(self._lock, "check"):
+            return
+        from bakery.engine.s3lock import LockLost
+
+        try:
+            self._lock.check()
+        except LockLost as exc:
+            raise PublishFailed(
+                f"this bake lost its lock on the store ({exc}), so another bake may be "
+                "using it; nothing was published; bake again"
+            ) from None
 
     def recover(self) -> list[str]:
         """Finish publishes a killed bake started, then drop every leftover staging.

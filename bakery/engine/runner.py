@@ -19,7 +19,7 @@ from typing import Any
 from bakery import sample_data
 from bakery.engine import duck, publish, tables
 from bakery.engine.steps import RUNNERS, StepFailed, StepOutcome
-from bakery.plan import LayerPlan, Plan, StepPlan
+from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
 from bakery.store import Store
 
 PAUSE_ENV = "BAKERY_TEST_PAUSE_AT"
@@ -95,8 +95,7 @@ class Context:
                 todo = sorted(self.staging.changed | set(refs or []))
             self.staging.changed.clear()
             for ref in todo:
-                table = self.plan.table(ref)
-                tables.register(self.con, table, self.store, self.staging.read_location(table))
+                self._register(self.con, self.plan.table(ref))
 
     def wrote(self, ref: str, con: Any = None) -> None:
         """Table `ref` has new files: its view now reads them, so the next query (the
@@ -104,7 +103,65 @@ class Context:
         `con` is the caller's cursor (for_each children run on their own cursors)."""
         table = self.plan.table(ref)
         with self.lock:  # one catalog change at a time: no write-write conflicts
-            tables.register(con or self.con, table, self.store, self.staging.read_location(table))
+            self._register(con or self.con, table)
+
+    def _register(self, con: Any, table: TablePlan) -> None:
+        """The table's view over its files. When DuckDB cannot read them (a damaged
+        Parquet file), the view raises a message naming the file when read: only the
+        steps that read the table fail, and a bake that rewrites it repairs it."""
+        location = self.staging.read_location(table)
+        try:
+            tables.register(con, table, self.store, location)
+        except Exception as exc:  # noqa: BLE001 - duckdb raises several kinds
+            if _interrupted(exc):
+                raise KeyboardInterrupt from None
+            message = _damaged_message(con, table, self.store, location, self.plan, exc)
+            con.execute(_failing_view(table, message))
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """DuckDB turns a Ctrl-C during a query into its own error."""
+    text = str(exc)
+    return (
+        type(exc).__name__ == "InterruptException"
+        or text.startswith("INTERRUPT Error")
+        or "Query interrupted" in text
+    )
+
+
+def _damaged_message(
+    con: Any, table: TablePlan, store: Store, location: str, plan: Plan, exc: BaseException
+) -> str:
+    """Which file of the table DuckDB cannot read, and what to do about it."""
+    bad = None
+    if table.format == "parquet":
+        for uri in store.list(location):
+            try:
+                con.execute(
+                    f"SELECT 1 FROM parquet_metadata({duck.quote(store.duck_path(uri))}) LIMIT 1"
+                ).fetchall()
+            except Exception as probe:  # noqa: BLE001
+                if _interrupted(probe):
+                    raise KeyboardInterrupt from None
+                bad, exc = uri, probe
+                break
+    what = f"file {bad} is damaged" if bad else f"its files at {location} cannot be read"
+    if table.written_by:
+        todo = f"bake layer {table.layer} to rewrite it"
+    else:
+        todo = "replace the file with a good copy"
+    return f"table {table.ref}: {what} ({_one_line(exc)}); {todo}"
+
+
+def _failing_view(table: TablePlan, message: str) -> str:
+    """A view of the table's shape that raises `message` whenever rows are read."""
+    err = f"error({duck.quote(message)})"
+    cols = ", ".join(
+        f"CAST({err} AS {duck.duck_type(c.type)}) AS {duck.ident(c.name)}"
+        for c in table.all_columns
+    )
+    name = f"{duck.ident(table.glue_database)}.{duck.ident(table.name)}"
+    return f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM range(1) WHERE {err} IS NULL"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -125,12 +182,14 @@ def run_step(ctx: Context, step: StepPlan) -> StepOutcome:
     runner = RUNNERS.get(step.kind)
     if runner is None:
         raise StepFailed(f"step {step.qualified_id}: unknown step kind {step.kind!r}")
-    ctx.refresh_views()
     try:
+        ctx.refresh_views()
         return runner(ctx, step, ctx.con, [])
     except StepFailed:
         raise
     except Exception as exc:  # duckdb, pyarrow, OS errors: one line naming the step
+        if _interrupted(exc):
+            raise KeyboardInterrupt from None
         raise StepFailed(f"step {step.qualified_id} failed: {_one_line(exc)}") from None
 
 
@@ -158,14 +217,22 @@ def _publish(ctx: Context, layer: LayerPlan, result: BakeResult, reporter: Repor
     for note in ctx.staging.finish():
         result.notes.append(note)
         reporter.note(note)
-    ctx.refresh_views()
-    for ref in published:
-        table = ctx.plan.table(ref)
-        rows = ctx.con.execute(
-            f"SELECT count(*) FROM {duck.ident(table.glue_database)}.{duck.ident(table.name)}"
-        ).fetchone()[0]
-        files = len(ctx.store.list(table.location))
-        result.tables[ref] = {"rows": rows, "files": files, "location": table.location}
+    try:
+        ctx.refresh_views()
+        for ref in published:
+            table = ctx.plan.table(ref)
+            rows = ctx.con.execute(
+                f"SELECT count(*) FROM {duck.ident(table.glue_database)}.{duck.ident(table.name)}"
+            ).fetchone()[0]
+            files = len(ctx.store.list(table.location))
+            result.tables[ref] = {"rows": rows, "files": files, "location": table.location}
+    except Exception as exc:  # noqa: BLE001 - duckdb, OS errors
+        if _interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise BakeError(
+            f"layer {layer.name}: published, but counting the published rows failed: "
+            f"{_one_line(exc)}"
+        ) from None
 
 
 def _discard(staging: publish.Staging, result: BakeResult) -> None:
@@ -224,12 +291,18 @@ def bake(
             result.notes.append(note)
             reporter.note(note)
         if own:
-            con = duck.connect(
-                s3_endpoint=s3_endpoint,
-                threads=threads,
-                memory_limit=memory_limit,
-                temp_directory=duck.spill_directory(staging),
-            )
+            try:
+                con = duck.connect(
+                    s3_endpoint=s3_endpoint,
+                    threads=threads,
+                    memory_limit=memory_limit,
+                    temp_directory=duck.spill_directory(staging),
+                )
+            except Exception as exc:  # noqa: BLE001 - duckdb raises several kinds
+                raise BakeError(
+                    f"could not start DuckDB: {_one_line(exc)}; check BAKERY_THREADS and "
+                    "BAKERY_MEMORY_LIMIT (e.g. BAKERY_MEMORY_LIMIT=2GB)"
+                ) from None
         ctx = Context(plan, store, con, staging, ee_dsn)
         for layer in order:
             reporter.layer(layer)

@@ -389,3 +389,191 @@ def test_docs_local_examples_on_the_sample_data(tmp_path, monkeypatch):
         assert run("lookup", text).exit_code == 0
     bad = run("lookup", "../evil 1aa")
     assert bad.exit_code == 2 and f"`{bad.stderr.strip()}`" in doc
+
+
+# -- lookup prints data as data, never crashes after printing (issue 13: 7, 8, 9) --------
+
+
+def _outcode_file(root, outcode: str, rows: list[dict]) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [("uprn", pa.string()), ("address", pa.string()), ("postcode", pa.string()),
+             ("ballot_ids", pa.list_(pa.string()))]
+        ),
+    )  # fmt: skip
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    uri = EXPORT.format(env="development") + f"{outcode}.parquet"
+    LocalStore(root).write_bytes(uri, buf.getvalue())
+    return uri
+
+
+MARKUP = "Flat [/] 2, [bold]The Old Mill[/bold], :smile: [red]Road"
+
+
+def test_lookup_prints_an_address_holding_rich_markup_literally(tmp_path):
+    _outcode_file(tmp_path, "CB1", [
+        {"uprn": "1", "address": MARKUP, "postcode": "CB1 9FN", "ballot_ids": ["local.[x].2026"]},
+    ])  # fmt: skip
+    result = run("lookup", "CB1 9FN", "--store", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert MARKUP in result.stdout and "local.[x].2026" in result.stdout, result.stdout
+
+
+def test_a_damaged_outcode_file_is_named_in_one_line(tmp_path):
+    uri = _outcode_file(tmp_path, "CB1", [
+        {"uprn": "1", "address": "1 Road", "postcode": "CB1 9FN", "ballot_ids": []},
+    ])  # fmt: skip
+    path = LocalStore(tmp_path).path(uri)
+    path.write_bytes(path.read_bytes()[:40])  # truncated
+    result = run("lookup", "CB1 9FN", "--store", str(tmp_path))
+    assert result.exit_code == 1
+    line = one_line(result)
+    assert line.startswith(f"bakery: error: the outcode file {uri} is damaged ("), line
+    assert line.endswith(
+        "; bake again to rewrite it: uv run bakery bake current_elections --with-upstream "
+        f"--sample --store {tmp_path}"
+    ), line
+    as_json = run("lookup", "CB1 9FN", "--store", str(tmp_path), "--json")
+    assert as_json.exit_code == 1
+    out = json.loads(as_json.stdout)
+    assert out["ok"] is False and out["status"] == "error" and out["file"] == uri
+    assert out["error"] == line.removeprefix("bakery: error: ")
+
+
+LOOKUP_RUNS, AT_ONCE = 30, 3
+
+
+def test_lookup_exits_0_every_time_as_a_process(tmp_path):
+    """apache/arrow#34314: Arrow's thread pools could abort the process at interpreter
+    exit (exit 134 after the answer was printed). lookup ends the process once its output
+    is flushed, without the interpreter's teardown; 30 runs, 3 at a time (load makes the
+    abort likelier), must all exit 0 with the answer."""
+    import subprocess
+    import sys
+
+    from tests.local.conftest import REPO
+
+    _outcode_file(tmp_path, "CB1", [
+        {"uprn": "1", "address": "1 Mill Road", "postcode": "CB1 9FN", "ballot_ids": ["b.1"]},
+    ])  # fmt: skip
+    probe = tmp_path / "teardown-ran"
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: open(os.environ['PROBE'], 'w').write('x'))\n"
+        "from bakery.cli import main\n"
+        "main()\n"
+    )
+    command = [sys.executable, "-c", code, "lookup", "cb19fn", "--store", str(tmp_path)]
+    env = {**__import__("os").environ, "PROBE": str(probe)}
+    results = []
+    for start in range(0, LOOKUP_RUNS, AT_ONCE):
+        procs = [
+            subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for _ in range(min(AT_ONCE, LOOKUP_RUNS - start))
+        ]  # fmt: skip
+        results.extend((p, *p.communicate(timeout=120)) for p in procs)
+    codes = [p.returncode for p, _, _ in results]
+    assert codes == [0] * LOOKUP_RUNS, [(p.returncode, err) for p, _, err in results]
+    assert all(out.startswith("CB1 9FN: 1 address\n") for _, out, _ in results)
+    assert all("1 Mill Road" in out for _, out, _ in results)
+    # the mechanism: the process ended before the interpreter's teardown (where the
+    # Arrow pools are destroyed), so no atexit handler ran in any of the runs
+    assert not probe.exists()
+
+
+# -- bake: settings and store usage errors, --json on every failure (issue 13: 12) -------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("BAKERY_THREADS", "abc", "BAKERY_THREADS='abc' is not a number of threads: use a "
+         "whole number from 1 to 256, e.g. BAKERY_THREADS=2"),
+        ("BAKERY_THREADS", "100000", "BAKERY_THREADS='100000' is not a number of threads: "
+         "use a whole number from 1 to 256, e.g. BAKERY_THREADS=2"),
+        ("BAKERY_THREADS", "0", "BAKERY_THREADS='0' is not a number of threads: use a whole "
+         "number from 1 to 256, e.g. BAKERY_THREADS=2"),
+        ("BAKERY_MEMORY_LIMIT", "1KB", "BAKERY_MEMORY_LIMIT='1KB' is too small for DuckDB: "
+         "use at least 64MB, e.g. BAKERY_MEMORY_LIMIT=2GB"),
+        ("BAKERY_MEMORY_LIMIT", "lots", "BAKERY_MEMORY_LIMIT='lots' is not a size: use a "
+         "number and a unit, e.g. BAKERY_MEMORY_LIMIT=2GB"),
+    ],
+)  # fmt: skip
+def test_engine_settings_that_cannot_work_are_usage_errors(
+    tmp_path, monkeypatch, name, value, message
+):
+    monkeypatch.setenv(name, value)
+    result = run("bake", "addressbase", "--store", str(tmp_path))
+    assert result.exit_code == 2
+    assert one_line(result) == f"bakery: error: {message}"
+    as_json = run("bake", "addressbase", "--store", str(tmp_path), "--json")
+    assert as_json.exit_code == 2
+    assert json.loads(as_json.stdout) == {"ok": False, "error": message}
+
+
+@pytest.mark.parametrize("command", [("bake", "addressbase"), ("lookup", "CB1 9FN"),
+                                     ("sample-data",)])  # fmt: skip
+def test_an_empty_store_is_a_usage_error(tmp_path, monkeypatch, command):
+    from tests.local.conftest import REPO
+
+    monkeypatch.setenv("BAKERY_PROJECT", str(REPO))
+    monkeypatch.chdir(tmp_path)  # an empty --store used to mean this folder
+    result = run(*command, "--store", "")
+    assert result.exit_code == 2
+    assert one_line(result) == (
+        "bakery: error: --store is empty; give a folder, e.g. --store .bakery/store"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_busy_store_prints_the_json_line(tmp_path, plan):
+    from bakery.engine.publish import Staging
+
+    holder = Staging(LocalStore(tmp_path), plan, "holder")
+    holder.acquire()
+    try:
+        result = run("bake", "addressbase", "--store", str(tmp_path), "--json")
+    finally:
+        holder.release()
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert out["ok"] is False
+    assert out["error"] == (f"another bake is running on store {tmp_path}; wait for it to finish")
+    assert out["layer_status"]["failed"] == []
+    assert one_line(result) == f"bakery: error: {out['error']}"
+
+
+@pytest.mark.parametrize("command", [("bake", "addressbase"), ("lookup", "CB1 9FN")])
+def test_an_unreachable_endpoint_prints_the_json_line(command, credentials):
+    url = f"http://127.0.0.1:{_free_port()}"
+    result = run(*command, "--s3-endpoint", url, "--json")
+    assert result.exit_code == 1
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["ok"] is False
+    assert out["error"] == f"cannot reach S3 endpoint {url}: could not connect"
+
+
+def test_ctrl_c_while_duckdb_registers_views_is_an_interrupt(tmp_path, plan, monkeypatch):
+    """DuckDB reports a Ctrl-C inside a query as its own error; it is an interrupt."""
+    import bakery.engine.tables as tables_module
+
+    _addresses_only(plan, tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(tables_module, "register", interrupted)
+    result = runner.invoke(app, ["bake", "addressbase", "--store", str(tmp_path), "--json"])
+    assert result.exit_code == 130
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("interrupted after"))
+    assert line.endswith(
+        "interrupted: addressbase (its published data is unchanged); not started: none"
+    )
+    assert json.loads(result.stdout)["error"] == line
+    assert "RuntimeError" not in result.stderr

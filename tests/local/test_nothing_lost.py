@@ -479,3 +479,50 @@ def test_ctrl_c_during_publish_keeps_the_published_table(plan, tmp_path, monkeyp
     assert snapshot(store.root) == before
     assert bake(plan, ["addressbase"], store).ok
     assert _hidden(store.root) == []
+
+
+def _damage_one_file(store, location: str) -> str:
+    uri = store.list(location)[0]
+    path = store.path(uri)
+    path.write_bytes(path.read_bytes()[:50])  # truncated: no Parquet footer
+    return uri
+
+
+def test_a_damaged_published_file_fails_only_the_steps_that_read_it(plan, tmp_path):
+    from bakery.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    sample_data.write_sample_data(plan, store, addresses=300, ballots=20, seed=3)
+    bake(plan, ["current_elections"], store, with_upstream=True)
+    joined = plan.table("current_elections.current_ballots_joined_to_address_base")
+    partitioned = plan.table("addressbase.addressbase_partitioned")
+
+    # addressbase does not read the joined table: a damaged file there does not stop it
+    _damage_one_file(store, joined.location)
+    assert bake(plan, ["addressbase"], store).ok
+
+    bad = _damage_one_file(store, partitioned.location)
+    args = ["bake", "current_elections", "--store", str(store.root)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(
+        "bakery: error: step current_elections.join_ballots_to_addresses failed: "
+    ), lines[-1]
+    assert f"table addressbase.addressbase_partitioned: file {bad} is damaged (" in lines[
+        -1
+    ] and lines[-1].endswith("; bake layer addressbase to rewrite it"), lines[-1]
+    assert lines[-2].endswith(
+        "failed: current_elections (its published data is unchanged); not started: none"
+    ), lines[-2]
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 1
+    out = json.loads(as_json.stdout)
+    assert out["ok"] is False and f"file {bad} is damaged" in out["error"]
+
+    # the bakes that rewrite the damaged tables repair them
+    assert runner.invoke(app, ["bake", "addressbase", "--store", str(store.root)]).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0
+    read_joined(store, plan)  # every file reads again
+    assert bad not in store.list(partitioned.location)
