@@ -52,6 +52,10 @@ def unsafe_location(prefix: str) -> str | None:
     return None
 
 
+# A table named through this catalog is the published (live) table, never its staged copy.
+LIVE_CATALOG = "awsdatacatalog"
+
+
 @dataclass
 class TablePlan:
     layer: str
@@ -115,6 +119,8 @@ class StepPlan:
     max_concurrency: int | None = None
     location: str | None = None  # purge_prefix target / export_by_key destination
     environment: dict[str, str] = field(default_factory=dict)  # lambda: rendered templates
+    # A check whose query returns this one column: both back-ends report its value verbatim.
+    message_column: str | None = None
 
     @property
     def qualified_id(self) -> str:
@@ -186,6 +192,11 @@ class Plan:
 
 
 def _check_description(check: s.CheckKind) -> str:
+    if isinstance(check, s.PublishGuard):
+        return (
+            f"at most {_percent(check.max_emptied_percent)} % of the published rows of "
+            f"{check.table} lose their {check.column}"
+        )
     if isinstance(check, s.SameSet):
         return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
     if isinstance(check, s.OneDistinct):
@@ -201,6 +212,10 @@ def _check_description(check: s.CheckKind) -> str:
     return "expected the query to return no rows"
 
 
+def _percent(value: float) -> str:
+    return f"{value:g}"
+
+
 def _suggest(name: str, options: list[str]) -> str:
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -212,7 +227,8 @@ class _Builder:
         self.env = env
         self.check_sql = check_sql
         self.problems: list[Problem] = []
-        project = ws.project
+        # the resource names of this environment ({{ env }} filled in)
+        self.project = project = ws.project.for_env(env)
         self.context: dict[str, Any] = {
             "env": env,
             "vars": {**project.variables, **project.environments[env].variables},
@@ -309,7 +325,7 @@ class _Builder:
             return None
 
     def schema(self) -> dict[str, dict[str, dict[str, str]]]:
-        db = self.ws.project.glue_database
+        db = self.project.glue_database
         return {db: {t.name: {c.name: c.type for c in t.all_columns} for t in self.tables.values()}}
 
     def template_path(self, lf: LayerFile, path: tuple, query: str) -> str | None:
@@ -519,7 +535,7 @@ class _Builder:
                     csv=step.csv,
                     compression=step.compression,
                     description=step.description,
-                    glue_database=self.ws.project.glue_database,
+                    glue_database=self.project.glue_database,
                 )
                 table.sample = step.sample
                 table.sample_file = self.sample_file(lf, path + ("sample",), step)
@@ -829,6 +845,9 @@ class _Builder:
     ) -> None:
         check = step.check
         cpath = path + ("check",)
+        if isinstance(check, s.PublishGuard):
+            self.build_publish_guard(lf, path, step, check, plan)
+            return
         if isinstance(check, s.NoRows):
             out = self.render_sql(lf, cpath, query=check.query, sql=check.sql, params=params)
             if out is None:
@@ -889,6 +908,67 @@ class _Builder:
                 "label": check.label,
             }
         return None
+
+    def build_publish_guard(
+        self, lf: LayerFile, path: tuple, step: s.Check, guard: s.PublishGuard, plan: StepPlan
+    ) -> None:
+        """The new (staged) table against the published one, before the layer publishes.
+
+        The published table is read through the catalog (`awsdatacatalog.db.table`), which
+        the AWS staging rewrite leaves alone and the local engine maps to the live files.
+        """
+        cpath = path + ("check",)
+        exports = [i for i, st in enumerate(lf.spec.steps) if isinstance(st, s.ExportByKey)]
+        if len(path) != 2 or (exports and path[1] > exports[0]):
+            self.problem(
+                lf.doc,
+                cpath + ("kind",),
+                "a publish_guard runs before the layer publishes: put it at the top level, "
+                "before the first export_by_key",
+            )
+            return
+        table = self.ref_at(lf, cpath + ("table",), guard.table)
+        if table is None:
+            return
+        writers = {
+            ref
+            for st in lf.spec.steps
+            if isinstance(st, s.AthenaQuery | s.GeoJoin | s.ForEach)
+            for ref in (t.ref for t in self._written_by_step(lf, st))
+        }
+        if table not in writers:
+            self.problem(
+                lf.doc,
+                cpath + ("table",),
+                f"{table!r} is not written by a query of this layer; a publish_guard compares "
+                "a table the layer rebuilds with its published version",
+            )
+            return
+        ok = self.column_of(lf, cpath + ("key",), table, guard.key)
+        if not (self.column_of(lf, cpath + ("column",), table, guard.column) and ok):
+            return
+        column_type = next(c.type for c in self.tables[table].all_columns if c.name == guard.column)
+        target = self.tables[table]
+        extra = {
+            "table": table,
+            "table_name": target.name,
+            "published_table": f"{LIVE_CATALOG}.{target.glue_name}",
+            "key": guard.key,
+            "column": guard.column,
+            "kind": "array"
+            if hive_types.is_array(column_type)
+            else ("string" if column_type == "string" else "other"),
+            "max_percent": guard.max_emptied_percent,
+            "max_percent_text": _percent(guard.max_emptied_percent),
+        }
+        out = self.render_sql(lf, cpath, builtin="check_publish_guard.sql", extra=extra)
+        if out is None:
+            return
+        rendered = out[0]
+        self.analyse_sql(lf, cpath, rendered, None)
+        plan.sql, plan.params, plan.reads = rendered.sql, rendered.params, rendered.reads
+        plan.message_column = "failure_message"
+        plan.description = step.description or _check_description(guard)
 
     def build_purge(self, lf: LayerFile, path: tuple, step: s.PurgePrefix, plan: StepPlan) -> None:
         if (step.table is None) == (step.prefix is None):
@@ -1137,7 +1217,7 @@ def build_plan(ws: Workspace, env: str, *, check_sql: bool = True) -> Plan:
             [ws.project_doc.problem(("environments",), f"unknown environment {env!r}; use {known}")]
         )
     builder = _Builder(ws, env, check_sql)
-    results = ws.project.athena.results
+    results = builder.project.athena.results  # this environment's ({{ env }} filled in)
     try:
         results_prefix = s3uri.split(results)[1]
         why = unsafe_location(results_prefix) if results_prefix.strip("/") else "it has no prefix"
@@ -1166,4 +1246,4 @@ def build_plan(ws: Workspace, env: str, *, check_sql: bool = True) -> Plan:
     builder.check_locations(layers)
     if builder.problems:
         raise SpecError(builder.problems)
-    return Plan(ws.project, env, ws.root, layers, builder.tables)
+    return Plan(builder.project, env, ws.root, layers, builder.tables)

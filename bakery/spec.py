@@ -97,19 +97,47 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- project
 
 
+# `{{ env }}` in a resource name: the environment's name, so environments never share one.
+ENV_PLACEHOLDER = re.compile(r"\{\{\s*env\s*\}\}")
+WORKGROUP_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,38}$")
+
+
+def with_env(text: str, env: str) -> str:
+    return ENV_PLACEHOLDER.sub(env, text)
+
+
 class Athena(Strict):
-    workgroup: str = Field(description="Athena workgroup the queries run in.")
-    results: str = Field(description="s3:// prefix for Athena query results.")
+    workgroup: str = Field(description="Athena workgroup the queries run in ({{ env }} allowed).")
+    results: str = Field(description="s3:// prefix for Athena query results ({{ env }} allowed).")
     bytes_scanned_cutoff: int = Field(
         10 * 1024**3, ge=10 * 1024**2, description="Per-query limit on bytes scanned."
     )
 
 
+class Alerts(Strict):
+    """Who hears about a failed, timed-out or aborted execution of any layer."""
+
+    email: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+        default_factory=list, description="Email subscriptions of the alerts topic."
+    )
+    https: list[Annotated[str, StringConstraints(pattern=r"^https://\S+$")]] = Field(
+        default_factory=list, description="HTTPS endpoints subscribed to the alerts topic."
+    )
+    sentry_dsn: str | None = Field(
+        None,
+        pattern=r"^https?://\S+@\S+/\d+$",
+        description="Sentry DSN: Lambda handlers report their exceptions there when set.",
+    )
+
+
 class Environment(Strict):
     account: str | None = Field(None, pattern=r"^\d{12}$", description="AWS account id.")
+    description: str | None = None
     variables: dict[VariableName, Literal_] = Field(
         default_factory=dict, description="Overrides of project variables in this environment."
     )
+    alerts: Alerts | None = Field(None, description="Replaces the project's alerts here.")
 
 
 class Project(Strict):
@@ -118,8 +146,15 @@ class Project(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="Product name, used in tags.")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     environments: dict[EnvName, Environment] = Field(min_length=1)
-    glue_database: Identifier
+    glue_database: str = Field(description="Glue database of every table ({{ env }} allowed).")
     athena: Athena
+    resource_prefix: str | None = Field(
+        None,
+        description=(
+            "Start of the stack and state machine names, e.g. bakery-{{ env }}: "
+            "<prefix>-core, <prefix>-<layer>. Unset: <name>-core-<env>, <name>-<layer>-<env>."
+        ),
+    )
     buckets: dict[str, BucketName] = Field(
         description="Known buckets by alias. They are imported, never created or deleted."
     )
@@ -128,9 +163,71 @@ class Project(Strict):
         default_factory=dict,
         description="Checked literals for templates (letters, digits, '_', '.', ':', '+', '-').",
     )
+    alerts: Alerts = Field(default_factory=Alerts)
     layers_dir: Annotated[str, AfterValidator(_inside_folder)] = Field(
         "layers", description="Folder of the layer files, relative to the project (no '..')."
     )
+
+    def for_env(self, env: str) -> Project:
+        """This project with the resource names of environment `env` filled in."""
+        athena = self.athena.model_copy(
+            update={
+                "workgroup": with_env(self.athena.workgroup, env),
+                "results": with_env(self.athena.results, env),
+            }
+        )
+        update: dict[str, Any] = {
+            "glue_database": with_env(self.glue_database, env),
+            "athena": athena,
+            "alerts": self.environments[env].alerts or self.alerts,
+        }
+        if self.resource_prefix is not None:
+            update["resource_prefix"] = with_env(self.resource_prefix, env)
+        return self.model_copy(update=update)
+
+    def resource_names(self) -> dict[str, str]:
+        """What bakery names in AWS, by kind, with placeholders left in."""
+        names = {
+            "glue_database": self.glue_database,
+            "athena workgroup": self.athena.workgroup,
+            "athena results": self.athena.results,
+        }
+        if self.resource_prefix is not None:
+            names["resource_prefix"] = self.resource_prefix
+        return names
+
+    @model_validator(mode="after")
+    def _names_per_environment(self) -> Project:
+        checks = {
+            "glue_database": (re.compile(IDENTIFIER_PATTERN), "lower-case letters, digits, '_'"),
+            "athena workgroup": (WORKGROUP_PATTERN, "letters, digits, '.', '_', '-'"),
+            "athena results": (re.compile(r"^s3://[a-z0-9][a-z0-9.-]+/\S*$"), "an s3:// prefix"),
+            "resource_prefix": (PREFIX_PATTERN, "lower-case letters, digits, '-', at most 39"),
+        }
+        rendered = {
+            env: {kind: with_env(template, env) for kind, template in self.resource_names().items()}
+            for env in self.environments
+        }
+        for env, names in rendered.items():
+            for kind, value in names.items():
+                pattern, what = checks[kind]
+                if not pattern.match(value):
+                    raise ValueError(f"{kind} {value!r} (environment {env}) must be {what}")
+        if self.resource_prefix is None:
+            return self  # names managed outside bakery: <name>-<layer>-<env> stacks only
+        envs = list(self.environments)
+        for i, a in enumerate(envs):
+            for b in envs[i + 1 :]:
+                account_a, account_b = self.environments[a].account, self.environments[b].account
+                if account_a and account_b and account_a != account_b:
+                    continue
+                for kind, value in rendered[a].items():
+                    if rendered[b][kind] == value:
+                        raise ValueError(
+                            f"{kind} {value!r} is the same in environments {a} and {b}, which "
+                            "may share an AWS account: put {{ env }} in it"
+                        )
+        return self
 
 
 # ---------------------------------------------------------------- tables
@@ -286,8 +383,27 @@ class ValidGeometry(Strict):
     )
 
 
-CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry
-CHECK_KINDS = ("same_set", "one_distinct", "no_rows", "min_rows", "valid_geometry")
+class PublishGuard(Strict):
+    """Compare the new table with the published one before publishing it."""
+
+    kind: Literal["publish_guard"]
+    table: TableRef = Field(description="A table this layer writes with a query.")
+    key: Identifier = Field(description="Column that identifies a row in both versions.")
+    column: Identifier = Field(description="Column whose value must not be lost.")
+    max_emptied_percent: float = Field(
+        ge=0,
+        le=100,
+        description=(
+            "Fail when more than this percentage of the published rows would lose their "
+            "value (it becomes NULL or empty, or the row disappears)."
+        ),
+    )
+
+
+CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry | PublishGuard
+CHECK_KINDS = (
+    "same_set", "one_distinct", "no_rows", "min_rows", "valid_geometry", "publish_guard"
+)  # fmt: skip
 
 
 class Check(StepBase):

@@ -20,6 +20,7 @@ for _group in (
     "local_commands",
     "authoring_commands",
     "simulate_commands",
+    "compare_commands",
     "docs_commands",
     "aws_commands",
 ):

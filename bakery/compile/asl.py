@@ -692,7 +692,8 @@ class _LayerCompiler:
         states: dict[str, dict] = {}
         sql = self.sql(step.sql) or ""
         query = self.athena_task(
-            check_row_text(sql, columns) if columns else sql,
+            # a message-column check's query already returns the whole message, never NULL
+            check_row_text(sql, columns) if columns and not step.message_column else sql,
             f"Check: {what}",
             r,
             params_path=self.params_path(step.params),
@@ -727,6 +728,12 @@ class _LayerCompiler:
                 f"States.Format('{_intrinsic_text(prefix)}{{}} = {{}}', "
                 "States.JsonToString($.check.rows[0].Data), "
                 "States.JsonToString($.check.rows[1].Data))"
+            )
+        if step.message_column:
+            # The query wrote the whole message: the local engine reports the same text.
+            cause = (
+                f"States.Format('check {_intrinsic_text(step.qualified_id)} failed: {{}}', "
+                "$.check.rows[1].Data[0].VarCharValue)"
             )
         states[f] = {
             "Type": "Fail",

@@ -35,6 +35,9 @@ def build_app(
     account = plan.project.environments[plan.env].account
     env = Environment(account=account, region=plan.project.region)
     code_dir = str(stage_code(build_dir or plan.root / "build"))
+    sentry_dsn = plan.project.alerts.sentry_dsn
+    if sentry_dsn:
+        bundle_packages(Path(code_dir), SENTRY_PACKAGES)
     core = CoreStack(
         app,
         core_stack_name(plan),
@@ -60,6 +63,8 @@ def build_app(
         for dep in layer.depends_on:
             stack.add_stack_dependency(layers[dep], f"layer {layer.name} reads tables of {dep}")
         layers[layer.name] = stack
+    if sentry_dsn:
+        report_to_sentry(app, sentry_dsn, plan.env)
     for key, value in sorted(plan.tags.items()):
         Tags.of(app).add(key, value)
     if nag:
@@ -70,3 +75,36 @@ def build_app(
             AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=nag_metadata)
         )
     return app, core, layers
+
+
+# Bundled with the handlers when Sentry is on (the Lambda runtime has urllib3, not these).
+SENTRY_PACKAGES = ("sentry_sdk", "certifi")
+
+
+def bundle_packages(code_dir: Path, packages: tuple[str, ...]) -> None:
+    """Copy installed pure-Python packages into the Lambda code folder."""
+    import importlib.util
+    import shutil
+
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(f"{name} is not installed: run `uv sync`")
+        source = Path(next(iter(spec.submodule_search_locations)))
+        shutil.copytree(
+            source, code_dir / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+
+
+def report_to_sentry(app: App, dsn: str, env: str) -> None:
+    """Every Lambda of the app runs behind bakery.lambdas.reporting, which reports its
+    exceptions to Sentry and re-raises them."""
+    from aws_cdk import aws_lambda as lambda_
+
+    for node in app.node.find_all():
+        if isinstance(node, lambda_.Function):
+            cfn = node.node.default_child
+            node.add_environment("BAKERY_HANDLER", cfn.handler)
+            node.add_environment("SENTRY_DSN", dsn)
+            node.add_environment("BAKERY_ENVIRONMENT", env)
+            cfn.handler = "bakery.lambdas.reporting.handler"

@@ -1,7 +1,8 @@
 """The core stack: what every layer shares.
 
 The Glue database, the Athena workgroup (result location, SSE-S3, enforced
-settings, a bytes-scanned cutoff per query) and the singleton check Lambda.
+settings, a bytes-scanned cutoff per query), the singleton check Lambda and the
+alerts (an EventBridge rule on every layer's failed executions, an SNS topic).
 Buckets are never created here: they already exist and are only referenced.
 """
 
@@ -16,6 +17,7 @@ from constructs import Construct
 
 from bakery.compile.names import state_machine_name
 from bakery.constructs import access
+from bakery.constructs.alerts import Alerts
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import Plan
 
@@ -78,3 +80,10 @@ class CoreStack(Stack):
                     ],
                 )
             )
+        self.alerts = Alerts(
+            self,
+            "Alerts",
+            spec=project.alerts,
+            state_machines=[state_machine_name(plan, ly.name) for ly in plan.layers],
+            env=plan.env,
+        )

@@ -155,12 +155,17 @@ def check_message(step: StepPlan, columns: list[str], row: tuple) -> str:
 
 
 def check(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
+    from bakery.engine import published
+
     cur = con.cursor()
     try:
+        published.register(ctx, cur, step.sql or "")
         cur.execute(to_duckdb(step.sql or ""), params)
         row = cur.fetchone()
         if row is not None:
             columns = [d[0] for d in cur.description]
+            if step.message_column and columns == [step.message_column]:
+                raise StepFailed(f"check {step.qualified_id} failed: {row[0]}")
             raise StepFailed(check_message(step, columns, row))
     finally:
         cur.close()

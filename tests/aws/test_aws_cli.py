@@ -30,7 +30,7 @@ def repo_plan(env: str) -> Plan:
 
 ROLE = "arn:aws:iam::123456789012:role/bakery-test"
 BAKERY = str(Path(sys.executable).parent / "bakery")
-NAME = "dc-data-baker-addressbase-development"  # what `bakery deploy` names it
+NAME = "bakery-development-addressbase"  # what `bakery deploy` names it (bakery.yaml)
 
 PASSING = {
     "StartAt": "prepare",
@@ -210,7 +210,7 @@ def test_history_is_read_over_every_page():
     [
         (
             ["deploy", "current_elections", "--env", "staging", "--dry-run"],
-            "npx --no-install cdk deploy dc-data-baker-current-elections-staging "
+            "npx --no-install cdk deploy bakery-staging-current-elections "
             "-c dc-environment=staging",
         ),
         (
@@ -220,7 +220,7 @@ def test_history_is_read_over_every_page():
         ),
         (
             ["diff", "addressbase", "--dry-run"],
-            "npx --no-install cdk diff dc-data-baker-addressbase-development "
+            "npx --no-install cdk diff bakery-development-addressbase "
             "-c dc-environment=development",
         ),
         # `cdk diff` covers every stack by default and has no --all (the CLI refuses it).
