@@ -390,6 +390,14 @@ def _run_layer(summary: dict[str, Any], input_json: str, poll_text: str, quiet: 
         summary["execution_arn"] = execution["executionArn"]
         result = _follow_with_display(sfn, execution["executionArn"], poll, quiet=quiet)
     except (BotoCoreError, ClientError) as exc:
+        from botocore import exceptions as bx
+
+        if isinstance(exc, bx.ConnectionError | bx.NoCredentialsError):
+            fail(
+                f"cannot reach AWS Step Functions in {plan.project.region} "
+                f"({type(exc).__name__}: {exc}); check the network (and any proxy) and the "
+                "AWS credentials, then run again"
+            )
         fail(f"{type(exc).__name__}: {exc}")
     summary.update(
         execution_arn=result["executionArn"],

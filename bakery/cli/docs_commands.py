@@ -43,10 +43,24 @@ def _stale(path: Path, text: str, command: str) -> bool:
     return True
 
 
+def _folder_for(path: Path) -> None:
+    """Create the folder of an output file; a path that cannot be one (under a file,
+    not writable) is a usage error naming it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc))
+        usage_error(f"cannot write {path}: {reason}; give --out a file in a folder")
+
+
 def _write(path: Path, text: str | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _folder_for(path)
     if text is not None:
-        path.write_text(text)
+        try:
+            path.write_text(text)
+        except OSError as exc:
+            usage_error(f"cannot write {path}: {exc.strerror or exc}")
     print(f"wrote {path}", file=sys.stderr)
 
 
@@ -114,7 +128,7 @@ def graph(
     if out is not None and str(out) == "-":
         usage_error(f"{fmt.value} is binary; give --out FILE")
     target = out if out is not None else root / DEFAULT_IMAGE
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _folder_for(target)
     try:
         render(dot, target, fmt.value)
     except Exception as exc:  # Graphviz errors carry multi-line text

@@ -233,7 +233,7 @@ def check(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutc
 
     cur = con.cursor()
     try:
-        published.register(ctx, cur, step.sql or "")
+        damaged = published.register(ctx, cur, step.sql or "")
         cur.execute(to_duckdb(step.sql or ""), params)
         row = cur.fetchone()
         if row is not None:
@@ -243,7 +243,7 @@ def check(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutc
             raise StepFailed(check_message(step, columns, row))
     finally:
         cur.close()
-    return StepOutcome(note="passed")
+    return StepOutcome(note="; ".join(["passed", *damaged]))
 
 
 # ---------------------------------------------------------------- lambda

@@ -24,16 +24,23 @@ def _list_sql(paths: list[str]) -> str:
     return "[" + ", ".join(quote(p) for p in paths) + "]"
 
 
+def empty_sql(table: TablePlan) -> str:
+    """A SELECT of no rows with the table's declared columns and types."""
+    return (
+        "SELECT "
+        + ", ".join(
+            f"CAST(NULL AS {duck_type(c.type)}) AS {ident(c.name)}" for c in table.all_columns
+        )
+        + " WHERE false"
+    )
+
+
 def source_sql(table: TablePlan, store: Store, location: str) -> str:
     """A SELECT over the files at `location` with the table's declared columns and types."""
     files = [store.duck_path(f) for f in store.list(location)]
     cols = table.all_columns
     if not files:
-        return (
-            "SELECT "
-            + ", ".join(f"CAST(NULL AS {duck_type(c.type)}) AS {ident(c.name)}" for c in cols)
-            + " WHERE false"
-        )
+        return empty_sql(table)
     if table.format == "csv":
         csv = table.csv
         assert csv is not None

@@ -577,3 +577,30 @@ def test_ctrl_c_while_duckdb_registers_views_is_an_interrupt(tmp_path, plan, mon
     )
     assert json.loads(result.stdout)["error"] == line
     assert "RuntimeError" not in result.stderr
+
+
+def test_graph_out_under_a_file_is_a_usage_error(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile / "x.png", afile / "x.dot"):
+        result = run("graph", "--out", str(out))
+        assert result.exit_code == 2
+        assert one_line(result) == (
+            f"bakery: error: cannot write {out}: {afile} is a file, not a folder; "
+            "give --out a file in a folder"
+        )
+
+
+def test_run_without_network_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    result = run("run", "current_elections", "--env", "production")
+    assert result.exit_code == 1
+    line = one_line(result)
+    assert line.startswith("bakery: error: cannot reach AWS Step Functions in eu-west-2 (")
+    assert line.endswith(
+        "check the network (and any proxy) and the AWS credentials, then run again"
+    )

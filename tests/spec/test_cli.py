@@ -254,15 +254,22 @@ def test_pre_commit_runs_on_the_repository(tmp_path):
 
 
 def test_an_unexpected_failure_is_one_line_not_a_traceback(project, tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
+    # A command that fails in a way no command expects: the last-resort handler of the
+    # real entry point must still print one line.
+    script = (
+        "from bakery import cli\n"
+        "from bakery.cli.common import app\n"
+        "@app.command('explode')\n"
+        "def explode() -> None:\n"
+        "    raise RuntimeError('kaput\\nsecond line')\n"
+        "cli.main()\n"
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "bakery", "docs", "--out", str(blocker / "catalog.md")],
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", script, "explode"], capture_output=True, text=True
     )
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("bakery: error: ") and "Traceback" not in result.stderr
+    assert lines[0].startswith("bakery: error: RuntimeError: kaput ")
+    assert "Traceback" not in result.stderr
     assert lines[0].endswith("(BAKERY_DEBUG=1 shows the traceback)")
