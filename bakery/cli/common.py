@@ -91,6 +91,18 @@ EnvOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+SampleOption = Annotated[
+    bool, typer.Option("--sample", help="Seed sample data first when the store lacks inputs.")
+]
+EeDsnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ee-dsn",
+        envvar="BAKERY_EE_DSN",
+        help="EveryElection Postgres DSN for the ballots export ($BAKERY_EE_DSN); "
+        "without it the ballots CSV already in the store is used.",
+    ),
+]
 
 
 def fail_spec(exc: SpecError) -> NoReturn:

@@ -20,8 +20,10 @@ import typer
 from bakery.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
+    EeDsnOption,
     EnvOption,
     JsonOption,
+    SampleOption,
     app,
     end_process_after_command,
     load_plan,
@@ -332,19 +334,8 @@ def bake(
     with_upstream: Annotated[
         bool, typer.Option("--with-upstream", help="Bake the layers these depend on first.")
     ] = False,
-    sample: Annotated[
-        bool,
-        typer.Option("--sample", help="Seed sample data first when the store lacks inputs."),
-    ] = False,
-    ee_dsn: Annotated[
-        str | None,
-        typer.Option(
-            "--ee-dsn",
-            envvar="BAKERY_EE_DSN",
-            help="EveryElection Postgres DSN for the ballots export ($BAKERY_EE_DSN); "
-            "without it the ballots CSV already in the store is used.",
-        ),
-    ] = None,
+    sample: SampleOption = False,
+    ee_dsn: EeDsnOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Bake layers locally on DuckDB against a folder standing in for S3 (or an S3 endpoint).

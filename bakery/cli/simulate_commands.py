@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-from bakery.cli.common import EXIT_FAILED, EnvOption, JsonOption, app, load_plan, usage_error
+from bakery.cli.common import (
+    EXIT_FAILED,
+    EeDsnOption,
+    EnvOption,
+    JsonOption,
+    SampleOption,
+    app,
+    load_plan,
+    usage_error,
+)
 
 _SHOWN = {"StateEntered": "", "StateRetried": "retried", "StateFailed": "failed"}
 
@@ -52,19 +61,8 @@ def simulate(
     with_upstream: Annotated[
         bool, typer.Option("--with-upstream", help="Simulate the layers these depend on first.")
     ] = False,
-    sample: Annotated[
-        bool,
-        typer.Option("--sample", help="Seed sample data first when the store lacks inputs."),
-    ] = False,
-    ee_dsn: Annotated[
-        str | None,
-        typer.Option(
-            "--ee-dsn",
-            envvar="BAKERY_EE_DSN",
-            help="EveryElection Postgres DSN for the ballots export ($BAKERY_EE_DSN); "
-            "without it the ballots CSV already in the store is used.",
-        ),
-    ] = None,
+    sample: SampleOption = False,
+    ee_dsn: EeDsnOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run layers' compiled Step Functions definitions (the JSON `bakery synth` writes and

@@ -27,27 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from bakery.lambdas import ee_boundary_reviews
+
 BOUNDARY_REVIEWS = "current_boundary_changes.current_boundary_reviews_with_wkt"
 BOX = (-5.5, 50.2, 1.5, 57.8)  # the sample addresses' box (lon_min, lat_min, lon_max, lat_max)
-COLUMNS = [
-    "slug",
-    "status",
-    "latest_event",
-    "consultation_url",
-    "legislation_title",
-    "effective_date",
-    "review_created",
-    "review_modified",
-    "organisation_name",
-    "organisation_official_name",
-    "organisation_gss",
-    "divisionset_id",
-    "divisionset_pmtiles_url",
-    "division_slug",
-    "division_name",
-    "division_official_identifier",
-    "division_boundary_wkt",
-]
+# The export handler's columns: the sample has the shape of what it writes.
+COLUMNS = ee_boundary_reviews.COLUMNS
 PMTILES_STORE = "https://s3.eu-west-2.amazonaws.com/ee.public.data/pmtiles-store/"
 DEFAULT_REVIEWS = 6
 
