@@ -82,7 +82,7 @@ from bakery.store import LocalStore
 from bakery.workspace import load_workspace
 store, table, letter, dest = LocalStore(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 plan = build_plan(load_workspace(), "development")
-spec = next(s for ly in plan.layers for s in ly.walk() if s.kind == "export_by_key").spec
+spec = next(s for s in plan.layer("current_elections").walk() if s.kind == "export_by_key").spec
 t0 = time.perf_counter()
 keys = ebk.export_partition(
     store, table_location=table, partition={"first_letter": letter}, destination=dest,
