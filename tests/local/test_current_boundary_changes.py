@@ -305,8 +305,9 @@ def test_killed_mid_fan_out_leaves_published_outputs_unchanged(plan, tmp_path):
         if "paused at" in line or not line:
             break
     assert "paused at" in seen, seen
-    staged = list((store.root / "pollingstations.private.data" / STAGING).rglob("*.parquet"))
-    assert staged  # the fan-out's rows are staged, not published
+    # the bake is staging (the first iteration to finish may have had no rows to write,
+    # so its files are not asserted: the property under test is what follows the kill)
+    assert (store.root / "pollingstations.private.data" / STAGING).is_dir()
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     assert snapshot(store.root) == before
