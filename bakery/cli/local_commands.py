@@ -279,7 +279,7 @@ def _status_line(status: dict[str, list[str]], verb: str = "failed") -> str:
         if status.get("unfinished_publish"):
             failed += " (its publish stopped half-way; the next bake finishes it)"
         elif status["failed_after_publishing"]:
-            failed += " (its tables were published; its export did not finish)"
+            failed += " (it was published, then failed)"
         else:
             failed += " (its published data is unchanged)"
     return (

@@ -5,8 +5,10 @@ one, `s3://BUCKET/.bakery-staging/<run>/t/<prefix>` (hidden: Athena and the engi
 ignore names starting with '.'); `purge_prefix` means "the staged table starts empty".
 When the layer's checks have passed, its staged tables replace the published ones
 (locally: two renames per table, no copying), guided by a journal so that a bake killed
-half-way through publishing is rolled forward at the next bake. A bake killed or failed
-before that leaves every published table as it was; its staging is removed by the next
+half-way through publishing is rolled forward at the next bake. An `export_by_key` step
+writes its files into a staged folder too (`.../<run>/e/<destination prefix>`), which
+the same journal publishes with the tables. A bake killed or failed before that leaves
+every published table and exported file as it was; its staging is removed by the next
 bake, which also takes a lock so two bakes never share a store.
 """
 
@@ -107,6 +109,8 @@ class Staging:
         self.plan = plan
         self.run_id = run_id
         self.staged: dict[str, str] = {}  # table ref -> staged location
+        # export step (qualified id) -> (staged folder, published destination)
+        self.exports: dict[str, tuple[str, str]] = {}
         # refs whose read location or files changed here (staged, emptied, published,
         # discarded): the engine refreshes only these tables' views
         self.changed: set[str] = set()
@@ -121,6 +125,19 @@ class Staging:
 
     def read_location(self, table: TablePlan) -> str:
         return self.staged.get(table.ref, table.location)
+
+    def _buckets(self) -> list[str]:
+        """Every bucket a bake of this plan stages in: its tables' and exports'."""
+        buckets = {t.bucket for t in self.plan.tables.values()}
+        for step in (s for ly in self.plan.layers for s in ly.walk()):
+            if step.kind == "export_by_key" and step.location:
+                buckets.add(split_uri(step.location)[0])
+        return sorted(buckets)
+
+    def _final(self, ref: str) -> str:
+        if ref in self.exports:
+            return self.exports[ref][1]
+        return self.plan.table(ref).location
 
     def _journal(self, bucket: str) -> str:
         return f"s3://{bucket}/{STAGING}/{self.run_id}.publish.json"
@@ -142,6 +159,44 @@ class Staging:
         self.changed.add(table.ref)
         return location
 
+    def stage_export(self, step_id: str, destination: str) -> str:
+        """An empty staged folder for the files of export step `step_id`, published with
+        the layer's tables (see `carry_over` for the files the export does not write)."""
+        bucket, key = split_uri(destination)
+        location = f"s3://{bucket}/{STAGING}/{self.run_id}/e/{key}"
+        self.store.delete_prefix(location)
+        self._mark(location)
+        self.exports[step_id] = (location, destination)
+        return location
+
+    def carry_over(self, step_id: str, written: set[str], stale: Any) -> int:
+        """Complete a staged export: every published file under the destination that the
+        export did not write is kept (linked locally, copied on S3) unless `stale(name)`
+        says the export deletes it. Returns how many files it drops."""
+        staged, destination = self.exports[step_id]
+        dropped = 0
+        for uri in self.store.list(destination):
+            name = uri[len(destination) :]
+            if name in written:
+                continue
+            if stale(name):
+                dropped += 1
+                continue
+            if isinstance(self.store, LocalStore):
+                target = self.store.path(staged + name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(self.store.path(uri), target)
+                except OSError:  # a filesystem without hard links
+                    shutil.copyfile(self.store.path(uri), target)
+            else:
+                sb, sk = split_uri(uri)
+                db, dk = split_uri(staged + name)
+                self.store.client.copy_object(  # type: ignore[attr-defined]
+                    Bucket=db, Key=dk, CopySource={"Bucket": sb, "Key": sk}
+                )
+        return dropped
+
     @staticmethod
     def _marker(location: str) -> str:
         """Beside the staged folder, not in it: it is never copied into a published
@@ -155,7 +210,8 @@ class Staging:
             self.store.write_bytes(self._marker(location), b"")
 
     def publish(self, refs: list[str]) -> list[str]:
-        """Replace each published table by its staged copy; returns the refs published.
+        """Replace each published table, and the destination of every staged export, by
+        its staged copy; returns the refs (and export step ids) published.
 
         The journal is the only truth: it is written before the first rename and deleted
         once every table is in place (the commit). Nothing it references is deleted
@@ -164,10 +220,11 @@ class Staging:
         that fails, the journal stays and the next bake finishes the publish. The old
         copies are deleted only after the commit.
         """
-        if not any(r in self.staged for r in refs):
+        refs = [r for r in refs if r in self.staged] + list(self.exports)
+        if not refs:
             return []
         self._check_lock()
-        moves = [self._plan_move(r) for r in refs if r in self.staged]
+        moves = [self._plan_move(r) for r in refs]
         journal = self._journal(split_uri(moves[0].final)[0])
         self.pending = journal
         try:
@@ -184,8 +241,9 @@ class Staging:
             raise
         self.pending = None
         for r in refs:
-            self.staged.pop(r, None)
-        self.changed.update(refs)
+            if self.exports.pop(r, None) is None:
+                self.staged.pop(r, None)
+                self.changed.add(r)
         self.tidy = moves
         return list(refs)
 
@@ -203,7 +261,8 @@ class Staging:
         return notes
 
     def _plan_move(self, ref: str) -> Move:
-        staged, final = self.staged[ref], self.plan.table(ref).location
+        staged = self.exports[ref][0] if ref in self.exports else self.staged[ref]
+        final = self._final(ref)
         if not isinstance(self.store, LocalStore):
             if not self.store.exists(self._marker(staged)):
                 raise PublishFailed(
@@ -374,7 +433,7 @@ class Staging:
         A journal lives in one bucket but may move tables staged in others: every
         journal of every bucket is rolled forward before any staging is deleted."""
         notes: list[str] = []
-        buckets = sorted({t.bucket for t in self.plan.tables.values()})
+        buckets = self._buckets()
         leftovers: dict[str, list[str]] = {}
         for bucket in buckets:
             staging = f"s3://{bucket}/{STAGING}/"
@@ -407,6 +466,8 @@ class Staging:
                     folder = self.store.path(step.location)
                     for tmp in folder.glob(".*.tmp-*") if folder.is_dir() else []:
                         tmp.unlink(missing_ok=True)
+                    for old in folder.parent.glob(f".{folder.name}.old-*"):
+                        shutil.rmtree(old, ignore_errors=True)
         return notes
 
     def _all_files(self, prefix: str) -> list[str]:
@@ -438,7 +499,7 @@ class Staging:
         if self.pending is not None and self.store.exists(self.pending):
             return
         self.pending = None
-        for bucket in sorted({t.bucket for t in self.plan.tables.values()}):
+        for bucket in self._buckets():
             self.store.delete_prefix(f"s3://{bucket}/{STAGING}/{self.run_id}/")
             if isinstance(self.store, LocalStore):
                 folder = self.store.path(f"s3://{bucket}/{STAGING}/")
@@ -446,3 +507,4 @@ class Staging:
                     folder.rmdir()
         self.changed.update(self.staged)
         self.staged.clear()
+        self.exports.clear()

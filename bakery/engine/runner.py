@@ -1,9 +1,9 @@
 """The bake: layers of the plan run step by step on DuckDB, published only on success.
 
 Per layer: every table the layer writes is staged (see bakery.engine.publish); checks
-read the staged tables; when the layer reaches its first export_by_key step (or its
-end) with every step passed, the staged tables replace the published ones, and the
-export then replaces each per-key file atomically and deletes stale ones last.
+read the staged tables; an export_by_key step writes its files into a staged folder
+too. When the layer ends with every step passed, the staged tables and exports replace
+the published ones in one journaled publish.
 """
 
 from __future__ import annotations
@@ -208,12 +208,13 @@ def _check_inputs(ctx: Context, layer: LayerPlan) -> None:
 def _publish(ctx: Context, layer: LayerPlan, result: BakeResult, reporter: Reporter) -> None:
     refs = [t.ref for t in layer.tables if t.ref in ctx.staging.staged]
     try:
-        published = ctx.staging.publish(refs)
+        moved = ctx.staging.publish(refs)
     except publish.PublishFailed as exc:
         result.unfinished_publish = ctx.staging.pending
         raise BakeError(f"layer {layer.name}: {exc}") from None
-    if published:
-        reporter.note(f"published {', '.join(published)}")
+    if moved:
+        reporter.note(f"published {', '.join(moved)}")
+    published = [ref for ref in moved if ref in ctx.plan.tables]
     for note in ctx.staging.finish():
         result.notes.append(note)
         reporter.note(note)
@@ -307,11 +308,7 @@ def bake(
         for layer in order:
             reporter.layer(layer)
             _check_inputs(ctx, layer)
-            published = False
             for step in layer.steps:
-                if step.kind == "export_by_key" and not published:
-                    _publish(ctx, layer, result, reporter)
-                    published = True
                 reporter.start(step)
                 t0 = time.perf_counter()
                 try:
@@ -336,8 +333,7 @@ def bake(
                 result.steps.append(step_result)
                 reporter.done(step_result)
                 _pause(step)
-            if not published:
-                _publish(ctx, layer, result, reporter)
+            _publish(ctx, layer, result, reporter)
         result.ok = True
         _discard(staging, result)
         return result

@@ -325,7 +325,8 @@ def export_by_key(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> 
     spec = step.spec
     table = ctx.plan.table(step.reads[0])
     location = ctx.staging.read_location(table)
-    destination = step.location or ""
+    # written into a staged folder, published with the layer's tables (engine/publish.py)
+    destination = ctx.staging.stage_export(step.qualified_id, step.location or "")
     parts = _partitions(ctx, table, location)
     workers = max(1, min(len(parts), _cores()))
 
@@ -348,8 +349,12 @@ def export_by_key(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> 
     except core.ExportError as exc:
         raise StepFailed(f"step {step.qualified_id} failed: {exc}") from None
     keys = [k for r in results for k in r]
-    deleted = core.delete_stale(ctx.store, destination, keys) if spec.delete_stale else 0
-    note = f"{len(keys)} files in {destination}"
+    deleted = ctx.staging.carry_over(
+        step.qualified_id,
+        {f"{k}{core.SUFFIX}" for k in keys},
+        lambda name: bool(spec.delete_stale) and core.is_key_file(name),
+    )
+    note = f"{len(keys)} files in {step.location}"
     if deleted:
         note += f", {deleted} stale deleted"
     return StepOutcome(files=len(keys), note=note, extra={"deleted": deleted, "keys": len(keys)})

@@ -432,6 +432,11 @@ def export_partition(
     return written
 
 
+def is_key_file(name: str) -> bool:
+    """A `<KEY>.parquet` file directly under a destination (what delete_stale may delete)."""
+    return "/" not in name and name.endswith(SUFFIX)
+
+
 def delete_stale(objects: ObjectIO, destination: str, keep: Iterable[str]) -> int:
     """Delete `<KEY>.parquet` files under destination whose key is not in `keep`."""
     destination = destination if destination.endswith("/") else destination + "/"
@@ -439,7 +444,7 @@ def delete_stale(objects: ObjectIO, destination: str, keep: Iterable[str]) -> in
     deleted = 0
     for uri in objects.list(destination):
         name = uri[len(destination) :]
-        if "/" in name or not name.endswith(SUFFIX):
+        if not is_key_file(name):
             continue
         if name[: -len(SUFFIX)] not in wanted:
             objects.delete(uri)

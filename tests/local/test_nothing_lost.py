@@ -18,7 +18,7 @@ from bakery import sample_data
 from bakery.cli import app
 from bakery.engine import bake
 from bakery.engine.publish import STAGING
-from tests.local.conftest import REPO, read_joined, read_outcodes, snapshot
+from tests.local.conftest import REPO, export_location, read_joined, read_outcodes, snapshot
 
 runner = CliRunner()
 
@@ -257,11 +257,14 @@ def test_s3_publish_killed_mid_copy_is_finished_by_the_next_bake(plan, monkeypat
 # included), then run it again once per operation N with a fault at N: an OSError
 # instead of the N-th operation, a KeyboardInterrupt right after it, or an OSError at N
 # and at every operation after it (a disk that stays broken). Each time, the published
-# bytes of the two tables (in two buckets) must be all old or all new, then again after
-# the next bake's recovery, which must leave no staging or old copies behind.
+# bytes of the two tables (in two buckets) and of the export's folder (per-key files, a
+# stale one the export drops, a file it does not own and keeps) must be all old or all
+# new, then again after the next bake's recovery, which must leave no staging or old
+# copies behind.
 
 FS_CALLS = [("os", "replace"), ("os", "rename"), ("os", "unlink"), ("os", "remove"),
-            ("os", "rmdir"), ("os", "mkdir"), ("shutil", "rmtree")]  # fmt: skip
+            ("os", "rmdir"), ("os", "mkdir"), ("os", "link"), ("shutil", "rmtree"),
+            ("shutil", "copyfile")]  # fmt: skip
 
 
 class Faults:
@@ -307,17 +310,22 @@ def _tables(plan):
 
 
 OLD = {"joined": {"first_letter=A/a.parquet": b"old A", "first_letter=B/b.parquet": b"old B"},
-       "ballots": {"current_elections.csv": b"old ballots"}}  # fmt: skip
+       "ballots": {"current_elections.csv": b"old ballots"},
+       "outcodes": {"AB1.parquet": b"old AB1", "CD2.parquet": b"old CD2",
+                    "notes/kept.txt": b"not the export's"}}  # fmt: skip
+# the export writes AB1 and EF3; CD2 is stale (dropped), notes/kept.txt is kept
+EXPORTED = {"AB1.parquet": b"new AB1", "EF3.parquet": b"new EF3"}
 NEW = {"joined": {"first_letter=B/b.parquet": b"new B", "first_letter=C/c.parquet": b"new C"},
-       "ballots": {"current_elections.csv": b"new ballots"}}  # fmt: skip
+       "ballots": {"current_elections.csv": b"new ballots"},
+       "outcodes": {**EXPORTED, "notes/kept.txt": b"not the export's"}}  # fmt: skip
+NEW_FIRST = {**NEW, "outcodes": EXPORTED}  # nothing was published before
 
 
 def _visible(store, plan) -> dict[str, dict[str, bytes]]:
     out = {}
-    for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
-        out[key] = {
-            uri[len(table.location) :]: store.read_bytes(uri) for uri in store.list(table.location)
-        }
+    locations = [t.location for t in _tables(plan)] + [export_location(plan)]
+    for key, location in zip(("joined", "ballots", "outcodes"), locations, strict=True):
+        out[key] = {uri[len(location) :]: store.read_bytes(uri) for uri in store.list(location)}
     return out
 
 
@@ -334,12 +342,17 @@ def _one_publish(plan, store, run: str, mp, **faults) -> tuple[BaseException | N
     """Stage NEW over what is published and publish it as the runner does: on any
     exception the runner discards its staging (and reports the failure)."""
     from bakery.engine.publish import Staging
+    from bakery.lambdas.export_by_key import is_key_file
 
     staging = Staging(store, plan, run)
     for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
         location = staging.stage(table)
         for name, data in NEW[key].items():
             store.write_bytes(location + name, data)
+    exported = staging.stage_export("current_elections.export", export_location(plan))
+    for name, data in EXPORTED.items():
+        store.write_bytes(exported + name, data)
+    staging.carry_over("current_elections.export", set(EXPORTED), is_key_file)
     wrapped = Faults(mp, **faults)
     try:
         staging.publish([t.ref for t in _tables(plan)])
@@ -352,13 +365,15 @@ def _one_publish(plan, store, run: str, mp, **faults) -> tuple[BaseException | N
     return None, wrapped
 
 
-def _seed(plan, store, published: bool) -> dict:
+def _seed(plan, store, published: bool) -> tuple[dict, dict]:
+    """Publish OLD (or nothing); returns what is published and what a publish gives."""
     if not published:
-        return {"joined": {}, "ballots": {}}
-    for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
+        return {"joined": {}, "ballots": {}, "outcodes": {}}, NEW_FIRST
+    locations = [t.location for t in _tables(plan)] + [export_location(plan)]
+    for key, location in zip(("joined", "ballots", "outcodes"), locations, strict=True):
         for name, data in OLD[key].items():
-            store.write_bytes(table.location + name, data)
-    return OLD
+            store.write_bytes(location + name, data)
+    return OLD, NEW
 
 
 @pytest.mark.parametrize("published_before", [True, False], ids=["replace", "first"])
@@ -370,29 +385,29 @@ def test_a_fault_after_any_filesystem_operation_of_a_publish_loses_nothing(
 
     with pytest.MonkeyPatch.context() as mp:
         store = LocalStore(tmp_path / "count")
-        old = _seed(plan, store, published_before)
+        old, new = _seed(plan, store, published_before)
         error, counter = _one_publish(plan, store, "run", mp)
         assert error is None
         total = counter.count
-    assert _visible(store, plan) == NEW
+    assert _visible(store, plan) == new
     assert total >= 8, total  # the journal, renames, deletes: the wrapping sees them
 
     checked = 0
     for kind in ("oserror", "interrupt", "persistent"):
         for n in range(1, total + 1):
             store = LocalStore(tmp_path / f"{kind}-{n}")
-            old = _seed(plan, store, published_before)
+            old, new = _seed(plan, store, published_before)
             with pytest.MonkeyPatch.context() as mp:
                 error, faults = _one_publish(plan, store, "run", mp, at=n, kind=kind)
             assert faults.fired, (kind, n)
             where = f"{kind} at operation {n} of {total} ({error!r})"
             after = _visible(store, plan)
             if kind != "persistent":  # a disk that stays broken may leave a half-way state
-                assert after in (old, NEW), f"{where}: published {after}"
+                assert after in (old, new), f"{where}: published {after}"
             # the next bake starts by rolling forward or cleaning up what this one left
             Staging(store, plan, "next").recover()
             recovered = _visible(store, plan)
-            assert recovered in (old, NEW), f"{where}: after the next bake {recovered}"
+            assert recovered in (old, new), f"{where}: after the next bake {recovered}"
             if kind != "persistent":
                 assert recovered == after, f"{where}: the next bake changed {after}"
             _no_leftovers(store)
