@@ -299,7 +299,10 @@ def _row_differences(
     """
     import duckdb
 
-    config = {"threads": threads, "preserve_insertion_order": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "threads": threads,
+        "preserve_insertion_order": False,
+    }
     if os.environ.get("BAKERY_MEMORY_LIMIT"):
         config["memory_limit"] = os.environ["BAKERY_MEMORY_LIMIT"]
     con = duckdb.connect(":memory:", config=config)

@@ -92,14 +92,15 @@ class LayerTestItem(pytest.Item):
         self.test = test
 
     def runtest(self) -> None:
-        outcome = layer_tests.run(_plan(self.parent.root), self.test, _con())  # type: ignore[attr-defined]
+        assert isinstance(self.parent, LayerTestFile)
+        outcome = layer_tests.run(_plan(self.parent.root), self.test, _con())
         if not outcome.ok:
             raise LayerTestFailed("\n".join(layer_tests.explain(outcome)))
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
         if isinstance(excinfo.value, LayerTestFailed):
             return f"layer test {self.test.id} failed:\n{excinfo.value}"
-        return super().repr_failure(excinfo)
+        return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.test.line - 1, f"layer test {self.test.id}"

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bakery.plan import LayerPlan, Plan, StepPlan
+
+if TYPE_CHECKING:
+    from bakery.engine.runner import Context
 
 ENGINES = ("athena", "duckdb")
 
@@ -113,9 +116,8 @@ def _duckdb(plan: Plan, step: StepPlan) -> list[Statement]:
     sid = step.qualified_id
     if step.kind == "geo_join":
         values = step.over_values
-        sql, _ = geo_join_sql(
-            SimpleNamespace(plan=plan), step, values=len(values) if values else None
-        )
+        ctx = cast("Context", SimpleNamespace(plan=plan))  # the query reads only ctx.plan
+        sql, _ = geo_join_sql(ctx, step, values=len(values) if values else None)
         note = "one spatial join over every fan-out value" if values else None
         return [Statement(sid, step.kind, sql.strip(), list(values or []) or None, note)]
     if step.kind == "refresh_partitions":

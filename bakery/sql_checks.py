@@ -196,7 +196,7 @@ def check_types(
             continue
         line, col = node_position(sql, select)
         fix = (
-            f"CAST(... AS {_CAST[want]})"  # type: ignore[index]
+            f"CAST(... AS {_CAST[want]})"
             if isinstance(want, str) and want in _CAST and not isinstance(got, tuple)
             else "a different expression"
         )

@@ -13,6 +13,7 @@ name starts with `.` or `_` are hidden, as Athena ignores them.
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ DEFAULT_STORE = ".bakery/store"
 class Store(Protocol):
     """What the local engine needs from an object store (URIs are s3://bucket/key)."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
+
     is_local: bool
 
     def duck_path(self, uri: str) -> str: ...
@@ -164,9 +167,9 @@ class S3Store:
         bucket, key = split_uri(uri)
         self.client.delete_object(Bucket=bucket, Key=key)
 
-    def _all(self, prefix: str) -> list[str]:
+    def _all(self, prefix: str) -> builtins.list[str]:
         bucket, key = split_uri(prefix)
-        keys = []
+        keys: builtins.list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=key
         ):
@@ -180,7 +183,7 @@ class S3Store:
 
         return purge(self.client, prefix)
 
-    def _delete_keys(self, bucket: str, keys: list[str]) -> None:
+    def _delete_keys(self, bucket: str, keys: builtins.list[str]) -> None:
         from bakery.lambdas.purge import BATCH, delete_batch
 
         for i in range(0, len(keys), BATCH):
@@ -192,7 +195,7 @@ class S3Store:
         atomically; the whole is not, but repeating it after a kill completes it."""
         sb, sk = split_uri(src)
         db, dk = split_uri(dst)
-        new = []
+        new: builtins.list[str] = []
         for key in self._all(src):
             target = dk + key[len(sk) :]
             self.client.copy_object(Bucket=db, Key=target, CopySource={"Bucket": sb, "Key": key})

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TextIO, cast
 
 import typer
 
@@ -331,7 +331,7 @@ def run(
     recorder = _Recorder(sys.stderr)
     try:
         if as_json:
-            with contextlib.redirect_stderr(recorder):
+            with contextlib.redirect_stderr(cast(TextIO, recorder)):  # write + flush suffice
                 _run_layer(summary, input_json, poll, as_json)
         else:
             _run_layer(summary, input_json, poll, as_json)

@@ -157,12 +157,12 @@ class _S3Errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if exc is None or not self.url or not isinstance(exc, Exception):
-            return False
+            return
         reason = _s3_reason(exc)
         if reason is None:
-            return False
+            return
         if isinstance(exc, _client_error()):
             line = f"S3 endpoint {self.url} refused the request: {reason}"
         else:
@@ -170,7 +170,7 @@ class _S3Errors:
         _fail(self.as_json, line, EXIT_FAILED)
 
 
-def _client_error() -> type:
+def _client_error() -> type | tuple[()]:
     try:
         from botocore.exceptions import ClientError
     except ImportError:  # pragma: no cover - boto3 is a dependency

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from aws_cdk import App, Environment, Tags, Validations
 
@@ -103,7 +104,8 @@ def report_to_sentry(app: App, dsn: str, env: str) -> None:
 
     for node in app.node.find_all():
         if isinstance(node, lambda_.Function):
-            cfn = node.node.default_child
+            cfn = cast(lambda_.CfnFunction, node.node.default_child)
+            assert cfn.handler, f"{node.node.path} has no handler"
             node.add_environment("BAKERY_HANDLER", cfn.handler)
             node.add_environment("SENTRY_DSN", dsn)
             node.add_environment("BAKERY_ENVIRONMENT", env)

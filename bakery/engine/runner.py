@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bakery import sample_data
 from bakery.engine import duck, publish, tables
@@ -64,9 +64,16 @@ class BakeResult:
         return asdict(self)
 
 
-class Reporter:
+class Reporter(Protocol):
     """Progress callbacks; the CLI draws them with rich, tests can ignore them."""
 
+    def layer(self, layer: LayerPlan) -> None: ...
+    def start(self, step: StepPlan) -> None: ...
+    def done(self, result: StepResult) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class SilentReporter:
     def layer(self, layer: LayerPlan) -> None: ...
     def start(self, step: StepPlan) -> None: ...
     def done(self, result: StepResult) -> None: ...
@@ -269,7 +276,7 @@ def bake(
     bakes on one); the caller closes it.
     """
     own = con is None
-    reporter = reporter or Reporter()
+    reporter = reporter or SilentReporter()
     if s3_endpoint is None and not store.is_local:
         s3_endpoint = getattr(store, "endpoint", None)
     order = (

@@ -60,4 +60,6 @@ def to_duckdb(sql: str) -> str:
     statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
     if len(statements) != 1:
         raise ValueError(f"expected one SQL statement, found {len(statements)}")
-    return _sort_map_keys(statements[0]).sql(dialect="duckdb")
+    statement = statements[0]
+    assert isinstance(statement, exp.Expression)
+    return _sort_map_keys(statement).sql(dialect="duckdb")

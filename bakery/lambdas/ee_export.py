@@ -37,7 +37,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from bakery.lambdas import ee_connection
 
@@ -75,7 +75,7 @@ def since(today: datetime.date | None = None) -> datetime.date:
     return (today or datetime.date.today()) - datetime.timedelta(days=WINDOW_DAYS)
 
 
-def write_export(conn: Any, out: TextIO, *, today: datetime.date | None = None) -> int:
+def write_export(conn: Any, out: IO[str], *, today: datetime.date | None = None) -> int:
     """Write the CSV from a DB-API connection (not in autocommit); return the data rows."""
     writer = csv.writer(out)  # excel dialect: CRLF, as EE's command writes
     writer.writerow(HEADER)

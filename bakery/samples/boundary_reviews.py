@@ -151,8 +151,7 @@ def reviews(
         types = ["DIW", "CED"] if r % 3 != 1 else ["DIW"]
         old = DivisionSet(old_id, f"{PMTILES_STORE}{org}_{old_id}_{_stable_id(org)}.pmtiles")
         new_url = f"{PMTILES_STORE}{org}_{new_id}_{_stable_id(org + 'n')}.pmtiles"
-        new_url = None if r == 1 else new_url
-        new = DivisionSet(new_id, new_url)
+        new = DivisionSet(new_id, None if r == 1 else new_url)
         for kind in types:
             cols, rows = (side, side) if kind == "DIW" else (1, side)
             xs = np.round(np.linspace(x0, x1, cols + 1), 4)

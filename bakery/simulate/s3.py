@@ -62,11 +62,11 @@ def moto_endpoint() -> Iterator[str]:
     finally:
         _reset(url)
         server.stop()
-        for key, value in saved.items():
-            if value is None:
+        for key, before in saved.items():
+            if before is None:
                 os.environ.pop(key, None)
             else:
-                os.environ[key] = value
+                os.environ[key] = before
 
 
 def _reset(url: str) -> None:
