@@ -4,6 +4,9 @@ the numbers while every published file stays as it was."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from bakery import sample_data
@@ -11,25 +14,43 @@ from bakery.engine import BakeError, bake
 from bakery.errors import SpecError
 from bakery.plan import build_plan
 from bakery.workspace import load_workspace
-from tests.local.conftest import BALLOTS, REPO, snapshot
+from tests.local.conftest import BALLOTS, PROJECT, snapshot
+
+# The guard under test, added to a copy of the framework tests' project (which has none):
+# at most 5 % of the published addresses may lose every ballot in one run.
+GUARD = """
+  - type: check
+    id: ballots_not_lost
+    check:
+      kind: publish_guard
+      table: current_ballots_joined_to_address_base
+      key: uprn
+      column: ballot_ids
+      max_emptied_percent: 5
+
+"""
+
+
+def guarded_project(root: Path) -> Path:
+    """tests/fixtures/project with GUARD before current_elections' first export."""
+    shutil.copytree(PROJECT, root)
+    layer = root / "layers" / "current_elections.yaml"
+    text = layer.read_text()
+    at = text.index("  - type: export_by_key")
+    layer.write_text(text[:at] + GUARD.lstrip("\n") + text[at:])
+    return root
 
 
 @pytest.fixture(scope="module")
-def plan(repo_plan):
-    """The repository's current_elections, which declares the guard."""
-    return repo_plan
+def plan(tmp_path_factory):
+    return build_plan(
+        load_workspace(guarded_project(tmp_path_factory.mktemp("p") / "p")), "development"
+    )
 
 
 @pytest.fixture
 def project_copy(tmp_path):
-    """A throwaway copy of the repository's project (bakery.yaml + layers/)."""
-    import shutil
-
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
-    shutil.copytree(REPO / "layers", root / "layers")
-    return root
+    return guarded_project(tmp_path / "project")
 
 
 def ballots_file(plan, store) -> str:
