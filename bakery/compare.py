@@ -14,7 +14,6 @@ rows that do have a value, as changed.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bakery.lambdas.s3_ranged import RangedObject
 from bakery.lambdas.s3uri import split
 
 SUFFIX = ".parquet"
@@ -155,41 +155,9 @@ def _s3_tree(root: str, client: Any) -> Tree:
         import pyarrow.parquet as pq
 
         b, k = split(ref.uri)
-        return pq.read_metadata(_S3Range(client, b, k, ref.size)).num_rows
+        return pq.read_metadata(RangedObject(client, b, k, ref.size)).num_rows
 
     return Tree(root, files, read, rows)
-
-
-class _S3Range(io.RawIOBase):
-    """A seekable S3 object read by ranged GETs, so a Parquet footer costs two requests."""
-
-    def __init__(self, client: Any, bucket: str, key: str, size: int):
-        self.client, self.bucket, self.key, self.size, self.pos = client, bucket, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buffer: Any) -> int:
-        end = min(self.size, self.pos + len(buffer))
-        if end <= self.pos:
-            return 0
-        body = self.client.get_object(
-            Bucket=self.bucket, Key=self.key, Range=f"bytes={self.pos}-{end - 1}"
-        )["Body"].read()
-        buffer[: len(body)] = body
-        self.pos += len(body)
-        return len(body)
 
 
 def open_tree(root: str, *, s3_client: Any = None, s3_endpoint: str | None = None) -> Tree:

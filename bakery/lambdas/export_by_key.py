@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from bakery.lambdas.s3_ranged import RangedObject
 from bakery.lambdas.s3uri import is_hidden, split
 
 log = logging.getLogger("bakery.export_by_key")
@@ -87,37 +88,7 @@ class S3IO:
         column chunks they need, never the whole object."""
         bucket, key = split(uri)
         size = self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
-        return io.BufferedReader(_RangedObject(self.client, bucket, key, size), 1 << 20)
-
-
-class _RangedObject(io.RawIOBase):
-    def __init__(self, client: Any, bucket: str, key: str, size: int):
-        self.client, self.bucket, self.key, self.size, self.pos = client, bucket, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buffer: Any) -> int:
-        end = min(self.pos + len(buffer), self.size)
-        if end <= self.pos:
-            return 0
-        body = self.client.get_object(
-            Bucket=self.bucket, Key=self.key, Range=f"bytes={self.pos}-{end - 1}"
-        )["Body"].read()
-        buffer[: len(body)] = body
-        self.pos += len(body)
-        return len(body)
+        return io.BufferedReader(RangedObject(self.client, bucket, key, size), 1 << 20)
 
 
 # ---------------------------------------------------------------- core
