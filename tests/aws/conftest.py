@@ -53,3 +53,27 @@ def synthesized(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Synthes
     report_path = outdir / "validation-report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     return Synthesized(plan, outdir, templates, stacks, layers, report)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A PostgreSQL + PostGIS of the test module's own (tests/aws/ee_postgres.py)."""
+    from ee_postgres import PostgresServer
+
+    pg = PostgresServer()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="module")
+def everyelection(server, request: pytest.FixtureRequest) -> str:
+    """EveryElection's tables on `server`, holding the test module's DATA (SQL)."""
+    import psycopg
+    from ee_postgres import create_everyelection
+
+    dsn = create_everyelection(server)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(request.module.DATA)
+    return dsn

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import boto3
 import duckdb
-import psycopg
 import pyarrow.parquet as pq
 import pytest
 import shapely.wkt
-from ee_postgres import PostgresServer, create_everyelection
 from moto import mock_aws
 
 from bakery.lambdas import ee_boundary_reviews as reviews
@@ -94,23 +92,6 @@ INSERT INTO organisations_organisationboundaryreview (id, organisation_id, divis
     (965, 3, 6, 'oxford-2021', 'COMPLETED', 'Order made', NULL, NULL, '2021-05-06',
      '2020-01-01 00:00:00+00', '2020-01-01 00:00:00+00');
 """
-
-
-@pytest.fixture(scope="module")
-def server():
-    pg = PostgresServer()
-    try:
-        yield pg
-    finally:
-        pg.stop()
-
-
-@pytest.fixture(scope="module")
-def everyelection(server: PostgresServer) -> str:
-    dsn = create_everyelection(server)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(DATA)
-    return dsn
 
 
 IDS = {"BOUNDARY_REVIEW_IDS": "963, 964"}

@@ -12,7 +12,6 @@ import datetime
 import io
 
 import psycopg
-import pytest
 import shapely.wkt
 from ee_postgres import PostgresServer, create_everyelection
 
@@ -113,23 +112,6 @@ INSERT INTO elections_election (id, election_id, poll_open_date, "current", curr
     (17, 'ref.hackney.ward-three.2026-05-07', '2026-05-07', NULL, 'Approved', NULL, 1, 12,
      102, 1, false);
 """
-
-
-@pytest.fixture(scope="module")
-def server():
-    pg = PostgresServer()
-    try:
-        yield pg
-    finally:
-        pg.stop()
-
-
-@pytest.fixture(scope="module")
-def everyelection(server: PostgresServer) -> str:
-    dsn = create_everyelection(server)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(DATA)
-    return dsn
 
 
 def export(dsn: str, today: datetime.date = TODAY) -> tuple[int, str]:
