@@ -14,16 +14,10 @@ from bakery.cli.common import EXIT_FAILED, EnvOption, JsonOption, app, fail_spec
 
 def check_layers(plan: object, layers: list[str]) -> None:
     """Unknown layer names are a usage error with a suggestion."""
-    import difflib
+    from bakery.cli.common import unknown_layer, usage_error
 
-    from bakery.cli.common import usage_error
-
-    names = [ly.name for ly in plan.layers]  # type: ignore[attr-defined]
-    for name in layers:
-        if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; layers: {', '.join(names)}"
-            usage_error(f"unknown layer {name!r}{hint}")
+    if message := unknown_layer(plan, layers):
+        usage_error(message)
 
 
 @app.command("test")

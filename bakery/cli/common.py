@@ -135,6 +135,20 @@ def usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
+def unknown_layer(plan: Any, layers: list[str]) -> str | None:
+    """The usage error for the first name in `layers` that is not a layer of the plan,
+    with the closest name or, failing one, the list of layers."""
+    import difflib
+
+    names = [ly.name for ly in plan.layers]
+    for name in layers:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; layers: {', '.join(names)}"
+            return f"unknown layer {name!r}{hint}"
+    return None
+
+
 def load_plan(env: str, paths: list[Path] | None = None, *, check_sql: bool = True) -> Any:
     """Workspace + plan for `env`, exiting 1 with every problem, or 2 for an unknown env."""
     return load_plans([env], paths, check_sql=check_sql)[0]

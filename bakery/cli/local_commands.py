@@ -27,6 +27,7 @@ from bakery.cli.common import (
     app,
     end_process_after_command,
     load_plan,
+    unknown_layer,
     usage_error,
 )
 
@@ -346,14 +347,8 @@ def bake(
     """
     end_process_after_command()
     plan = load_plan(env)
-    names = [ly.name for ly in plan.layers]
-    for name in layers:
-        if name not in names:
-            import difflib
-
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; layers: {', '.join(names)}"
-            _fail(as_json, f"unknown layer {name!r}{hint}", EXIT_USAGE)
+    if message := unknown_layer(plan, layers):
+        _fail(as_json, message, EXIT_USAGE)
     threads, memory_limit = _engine_settings(as_json)
     logging.basicConfig(level=logging.WARNING, format="  warning: %(message)s", stream=sys.stderr)
     from bakery.engine import BakeError
@@ -561,14 +556,8 @@ def sample_data_command(
 
 
 def _check_layers(plan: Any, layers: list[str]) -> None:
-    names = [ly.name for ly in plan.layers]
-    for name in layers:
-        if name not in names:
-            import difflib
-
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; layers: {', '.join(names)}"
-            usage_error(f"unknown layer {name!r}{hint}")
+    if message := unknown_layer(plan, layers):
+        usage_error(message)
 
 
 def normalise_postcode(text: str) -> str:

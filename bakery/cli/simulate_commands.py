@@ -22,6 +22,7 @@ from bakery.cli.common import (
     SampleOption,
     app,
     load_plan,
+    unknown_layer,
     usage_error,
 )
 
@@ -71,16 +72,10 @@ def simulate(
     machine succeeds, 1 when one fails (its Fail state's error and cause are printed), 2
     on usage errors."""
     plan = load_plan(env)
-    names = [ly.name for ly in plan.layers]
-    for name in layers:
-        if name not in names:
-            import difflib
-
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; layers: {', '.join(names)}"
-            if as_json:
-                print(json.dumps({"ok": False, "error": f"unknown layer {name!r}", "exit_code": 2}))
-            usage_error(f"unknown layer {name!r}{hint}")
+    if message := unknown_layer(plan, layers):
+        if as_json:
+            print(json.dumps({"ok": False, "error": message, "exit_code": 2}))
+        usage_error(message)
     from bakery.store import DEFAULT_STORE, LocalStore, StoreUnusable, check_local_root
 
     root = store or os.environ.get("BAKERY_STORE") or Path(plan.root) / DEFAULT_STORE
