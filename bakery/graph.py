@@ -24,33 +24,29 @@ from typing import Any
 
 from bakery.lambdas import s3uri
 
-# Shape, fill colour and a short legend word per step kind.
-STEP_STYLE: dict[str, tuple[str, str]] = {
-    "purge_prefix": ("box", "#fde2e1"),
-    "athena_query": ("box", "#dbeafe"),
-    "geo_join": ("box3d", "#d1fae5"),
-    "check": ("box", "#fef3c7"),
-    "for_each": ("box", "#e0e7ff"),
-    "export_by_key": ("tab", "#fce7f3"),
-    "lambda": ("component", "#ede9fe"),
-    "refresh_partitions": ("cds", "#e5e7eb"),
-}
-# Extra box styles where the shape alone is a plain box (wide polygons would not fit).
-STEP_EXTRA_STYLE = {
-    "purge_prefix": "filled,dashed",
-    "athena_query": "rounded,filled",
-    "check": "filled,diagonals",
-    "for_each": "rounded,filled,bold",
-}
-MERMAID_SHAPE: dict[str, tuple[str, str]] = {
-    "purge_prefix": ("[\\", "/]"),
-    "athena_query": ("[", "]"),
-    "geo_join": ("[[", "]]"),
-    "check": ("{{", "}}"),
-    "for_each": ("[[", "]]"),
-    "export_by_key": ("[/", "\\]"),
-    "lambda": ("[/", "/]"),
-    "refresh_partitions": ("([", "])"),
+
+@dataclass(frozen=True)
+class KindStyle:
+    """How a step kind is drawn: DOT shape, fill and style; Mermaid's node brackets."""
+
+    shape: str
+    fill: str
+    mermaid: tuple[str, str]
+    # Extra box styles where the shape alone is a plain box (wide polygons would not fit).
+    style: str = "filled"
+
+
+# The graph back-end's table: one style per kind (tests/spec/test_kinds.py checks it
+# covers every registered kind).
+KIND_STYLE: dict[str, KindStyle] = {
+    "purge_prefix": KindStyle("box", "#fde2e1", ("[\\", "/]"), "filled,dashed"),
+    "athena_query": KindStyle("box", "#dbeafe", ("[", "]"), "rounded,filled"),
+    "geo_join": KindStyle("box3d", "#d1fae5", ("[[", "]]")),
+    "check": KindStyle("box", "#fef3c7", ("{{", "}}"), "filled,diagonals"),
+    "for_each": KindStyle("box", "#e0e7ff", ("[[", "]]"), "rounded,filled,bold"),
+    "export_by_key": KindStyle("tab", "#fce7f3", ("[/", "\\]")),
+    "lambda": KindStyle("component", "#ede9fe", ("[/", "/]")),
+    "refresh_partitions": KindStyle("cds", "#e5e7eb", ("([", "])")),
 }
 CROSS_LAYER = "#c2410c"  # edges that cross layers stand out
 FONT = "Helvetica"
@@ -392,11 +388,9 @@ def _wrap(text: str, pieces: str, width: int) -> list[str]:
 
 def _node_attrs(node: Node) -> dict[str, str]:
     attrs: dict[str, str] = {"label": _label(node), "tooltip": _q(node.tooltip or node.title)}
-    if node.kind in STEP_STYLE:
-        shape, fill = STEP_STYLE[node.kind]
-        attrs.update(
-            shape=shape, fillcolor=_q(fill), style=_q(STEP_EXTRA_STYLE.get(node.kind, "filled"))
-        )
+    if node.kind in KIND_STYLE:
+        kind = KIND_STYLE[node.kind]
+        attrs.update(shape=kind.shape, fillcolor=_q(kind.fill), style=_q(kind.style))
     elif node.kind == "table":
         attrs.update(
             shape="cylinder",
@@ -508,8 +502,8 @@ def to_mermaid(g: Graph) -> str:
     def node_line(node: Node) -> str:
         title = node.title
         text = "<br/>".join([f"<b>{title}</b>" if node.kind != "prefix" else title, *node.detail])
-        if node.kind in MERMAID_SHAPE:
-            left, right = MERMAID_SHAPE[node.kind]
+        if node.kind in KIND_STYLE:
+            left, right = KIND_STYLE[node.kind].mermaid
         elif node.kind == "table":
             left, right = "[(", ")]"
         elif node.kind == "prefix":

@@ -17,9 +17,10 @@ from typing import Any
 
 import jinja2
 
-from bakery import hive_types
+from bakery import kinds
 from bakery import spec as s
 from bakery.errors import Problem, SpecError
+from bakery.kinds import refresh_partitions
 from bakery.lambdas import s3uri
 from bakery.loader import Document
 from bakery.sql import (
@@ -32,7 +33,6 @@ from bakery.sql import (
 )
 from bakery.workspace import LayerFile, Workspace
 
-LAMBDAS_DIR = Path(__file__).parent / "lambdas"
 # Where the AWS back-end builds tables before publishing them (bakery/compile/staging.py).
 RESERVED_PREFIX = "bakery-staging"
 # One folder of a location: it starts with a letter or digit (so never '.', '..' or a
@@ -191,37 +191,12 @@ class Plan:
         return [layer for layer in self.layers if layer.name in wanted]
 
 
-def _check_description(check: s.CheckKind) -> str:
-    if isinstance(check, s.PublishGuard):
-        return (
-            f"at most {_percent(check.max_emptied_percent)} % of the published rows of "
-            f"{check.table} lose their {check.column}"
-        )
-    if isinstance(check, s.SameSet):
-        return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
-    if isinstance(check, s.OneDistinct):
-        return f"{check.table}.{check.column} holds exactly one distinct value"
-    if isinstance(check, s.MinRows):
-        return (
-            f"{check.table} is not empty"
-            if check.min == 1
-            else f"{check.table} holds at least {check.min} rows"
-        )
-    if isinstance(check, s.ValidGeometry):
-        return f"every {check.table}.{check.column} is a valid geometry (ST_IsValid)"
-    return "expected the query to return no rows"
-
-
-def _percent(value: float) -> str:
-    return f"{value:g}"
-
-
 def _suggest(name: str, options: list[str]) -> str:
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-class _Builder:
+class Builder:
     def __init__(self, ws: Workspace, env: str, check_sql: bool):
         self.ws = ws
         self.env = env
@@ -597,14 +572,14 @@ class _Builder:
         purged: set[str] = set()
         self.step_ids: set[str] = set()
         for i, step in enumerate(lf.spec.steps):
-            if isinstance(step, s.GlueTable):
-                continue
+            if not kinds.kind_of(step).in_plan:
+                continue  # a glue_table: declared by declare_tables
             path = ("steps", i)
             plan = self.build_step(lf, path, step, params=[])
             if plan is None:
                 continue
             steps.append(plan)
-            if plan.kind == "purge_prefix":
+            if kinds.kind_of(plan).empties:
                 # a purge that did not resolve is reported already; do not pile on
                 purged.update(plan.writes or self.tables)
                 continue
@@ -612,26 +587,13 @@ class _Builder:
             for ref in plan.writes + [w for c in plan.children for w in c.writes]:
                 table = self.tables[ref]
                 if table.partition_keys:
-                    steps.append(
-                        StepPlan(
-                            layer=layer,
-                            id=f"refresh_{table.name}",
-                            kind="refresh_partitions",
-                            spec=None,
-                            description=f"Load the partitions of {table.name} into Glue.",
-                            reads=[ref],
-                            writes=[ref],
-                            sql=f"MSCK REPAIR TABLE {table.glue_name}",
-                        )
-                    )
+                    steps.append(refresh_partitions.implied(layer, table))
         self.add_unique_by_checks(lf, steps)
         for step in steps:
             for sub in [step, *step.children]:
                 for ref in sub.writes:
                     table = self.tables[ref]
-                    if sub.kind not in ("refresh_partitions", "purge_prefix") and (
-                        sub.id not in table.written_by
-                    ):
+                    if not kinds.kind_of(sub).maintains and (sub.id not in table.written_by):
                         table.written_by.append(sub.id)
                 for ref in sub.reads:
                     if sub.qualified_id not in self.tables[ref].read_by:
@@ -718,11 +680,11 @@ class _Builder:
         UNLOAD refuses a non-empty location and for_each appends with INSERT INTO, so a
         table written without an earlier purge_prefix fails (or doubles) on the second run.
         """
-        writers = [(plan, path)] if plan.kind in ("athena_query", "geo_join") else []
+        writers = [(plan, path)] if kinds.kind_of(plan).writes_through_query else []
         writers += [
             (child, path + ("steps", j))
             for j, child in enumerate(plan.children)
-            if child.kind == "athena_query"
+            if kinds.kind_of(child).writes_through_query
         ]
         for writer, where in writers:
             for ref in writer.writes:
@@ -750,280 +712,36 @@ class _Builder:
     def build_step(
         self, lf: LayerFile, path: tuple, step: Any, params: list[str]
     ) -> StepPlan | None:
-        layer = lf.spec.name
+        """The plan of one spec step (by its kind's builder); None when it is left out."""
         # Ids name states and graph nodes, so they are unique across for_each bodies too.
         if step.id in self.step_ids:
             self.problem(lf.doc, path + ("id",), f"step id {step.id!r} is used twice in this layer")
         self.step_ids.add(step.id)
-        plan = StepPlan(layer=layer, id=step.id, kind=step.type, spec=step)
+        plan = StepPlan(layer=lf.spec.name, id=step.id, kind=step.type, spec=step)
         plan.description = step.description
+        build = kinds.kind_of(step).build
+        assert build is not None, f"kind {step.type} has no plan builder"
+        return plan if build(self, lf, path, step, plan, params) else None
 
-        def writes_own(ref_path: tuple, ref: str) -> str | None:
-            resolved = self.ref_at(lf, ref_path, ref)
-            if resolved and self.tables[resolved].layer != layer:
-                self.problem(
-                    lf.doc,
-                    ref_path,
-                    f"{resolved!r} belongs to layer {self.tables[resolved].layer!r}; "
-                    "a layer writes only the tables it declares",
-                )
-                return None
-            return resolved
-
-        if isinstance(step, s.AthenaQuery):
-            into = writes_own(path + ("into",), step.into)
-            out = self.render_sql(lf, path, query=step.query, sql=step.sql, params=params)
-            if out is None:
-                return None
-            rendered, template = out
-            plan.sql, plan.params, plan.template = rendered.sql, rendered.params, template
-            plan.reads = rendered.reads
-            plan.writes = [into] if into else []
-            anchor = path + ("query" if step.query else "sql",)
-            self.check_output(
-                lf, anchor, self.analyse_sql(lf, anchor, rendered, template, into), into
-            )
-        elif isinstance(step, s.Check):
-            self.build_check(lf, path, step, plan, params)
-        elif isinstance(step, s.PurgePrefix):
-            self.build_purge(lf, path, step, plan)
-        elif isinstance(step, s.GeoJoin):
-            self.build_geo_join(lf, path, step, plan)
-        elif isinstance(step, s.Lambda):
-            module = step.handler.split(".")[2]
-            if not (LAMBDAS_DIR / f"{module}.py").is_file():
-                self.problem(
-                    lf.doc,
-                    path + ("handler",),
-                    f"no module bakery/lambdas/{module}.py for handler {step.handler!r}",
-                )
-            plan.reads = [
-                r
-                for j, ref in enumerate(step.reads)
-                if (r := self.ref_at(lf, path + ("reads", j), ref))
-            ]
-            plan.writes = [
-                r
-                for j, ref in enumerate(step.writes)
-                if (r := writes_own(path + ("writes", j), ref))
-            ]
-            plan.environment = self.render_environment(lf, path, step.environment)
-        elif isinstance(step, s.ExportByKey):
-            table = self.ref_at(lf, path + ("table",), step.table)
-            plan.reads = [table] if table else []
-            for name in ("key", "unique_by", "empty_unless_any"):
-                if getattr(step, name):
-                    self.column_of(lf, path + (name,), table, getattr(step, name))
-            for field_name in ("columns", "sort_by"):
-                for j, col in enumerate(getattr(step, field_name)):
-                    self.column_of(lf, path + (field_name, j), table, col)
-            self.check_contract(lf, path, step, table)
-            plan.location = self.render_location(lf.doc, path + ("destination",), step.destination)
-        elif isinstance(step, s.ForEach):
-            self.build_for_each(lf, path, step, plan)
-        return plan
-
-    def check_contract(
-        self, lf: LayerFile, path: tuple, step: s.ExportByKey, table: str | None
-    ) -> None:
-        """The product contract's types are the table's: the files are written as read."""
-        if step.contract is None or table is None:
-            return
-        types = {c.name: c.type for c in self.tables[table].all_columns}
-        for j, col in enumerate(step.contract):
-            have = types.get(col.name)
-            if have is not None and have != col.type:
-                self.problem(
-                    lf.doc,
-                    path + ("contract", j, "type"),
-                    f"contract says {col.name} is {col.type} but table {table!r} has {have}; "
-                    "change the table or the contract (readers rely on the contract)",
-                )
-
-    def build_check(
-        self, lf: LayerFile, path: tuple, step: s.Check, plan: StepPlan, params: list[str]
-    ) -> None:
-        check = step.check
-        cpath = path + ("check",)
-        if isinstance(check, s.PublishGuard):
-            self.build_publish_guard(lf, path, step, check, plan)
-            return
-        if isinstance(check, s.NoRows):
-            out = self.render_sql(lf, cpath, query=check.query, sql=check.sql, params=params)
-            if out is None:
-                return
-            rendered, plan.template = out
-            self.analyse_sql(
-                lf, cpath + ("query" if check.query else "sql",), rendered, plan.template
-            )
-        else:
-            built = self.builtin_check(lf, cpath, check)
-            if built is None:
-                return
-            builtin, extra = built
-            out = self.render_sql(lf, cpath, builtin=builtin, extra=extra)
-            if out is None:
-                return
-            rendered = out[0]
-            self.analyse_sql(lf, cpath, rendered, None)
-        plan.sql, plan.params, plan.reads = rendered.sql, rendered.params, rendered.reads
-        # Both back-ends quote this when the check fails, so they say the same thing.
-        plan.description = step.description or _check_description(check)
-
-    def builtin_check(
-        self, lf: LayerFile, cpath: tuple, check: s.CheckKind
-    ) -> tuple[str, dict[str, Any]] | None:
-        """The built-in template of a check kind (bakery/templates/check_<kind>.sql) and
-        the values it is rendered with; None when a table or column does not resolve.
-        A new check kind adds a model in spec.py, a template and a branch here."""
-        if isinstance(check, s.SameSet):
-            left = self.ref_at(lf, cpath + ("left",), check.left)
-            right = self.ref_at(lf, cpath + ("right",), check.right)
-            ok = self.column_of(lf, cpath + ("column",), left, check.column)
-            ok = self.column_of(lf, cpath + ("column",), right, check.column) and ok
-            return (
-                ("check_same_set.sql", {"left": left, "right": right, "column": check.column})
-                if ok
-                else None
-            )
-        table = self.ref_at(lf, cpath + ("table",), check.table)  # type: ignore[union-attr]
-        if table is None:
-            return None
-        extra: dict[str, Any] = {"table": table}
-        if isinstance(check, s.OneDistinct):
-            if not self.column_of(lf, cpath + ("column",), table, check.column):
-                return None
-            return "check_one_distinct.sql", {**extra, "column": check.column}
-        if isinstance(check, s.MinRows):
-            return "check_min_rows.sql", {**extra, "min": check.min}
-        if isinstance(check, s.ValidGeometry):
-            ok = self.column_of(lf, cpath + ("column",), table, check.column)
-            if check.label:
-                ok = self.column_of(lf, cpath + ("label",), table, check.label) and ok
-            if not ok:
-                return None
-            return "check_valid_geometry.sql", {
-                **extra,
-                "column": check.column,
-                "label": check.label,
-            }
-        return None
-
-    def build_publish_guard(
-        self, lf: LayerFile, path: tuple, step: s.Check, guard: s.PublishGuard, plan: StepPlan
-    ) -> None:
-        """The new (staged) table against the published one, before the layer publishes.
-
-        The published table is read through the catalog (`awsdatacatalog.db.table`), which
-        the AWS staging rewrite leaves alone and the local engine maps to the live files.
-        """
-        cpath = path + ("check",)
-        exports = [i for i, st in enumerate(lf.spec.steps) if isinstance(st, s.ExportByKey)]
-        if len(path) != 2 or (exports and path[1] > exports[0]):
+    def own_ref(self, lf: LayerFile, path: tuple, ref: str) -> str | None:
+        """A table reference a step writes: it must resolve to a table of its own layer."""
+        resolved = self.ref_at(lf, path, ref)
+        if resolved and self.tables[resolved].layer != lf.spec.name:
             self.problem(
                 lf.doc,
-                cpath + ("kind",),
-                "a publish_guard runs before the layer publishes: put it at the top level, "
-                "before the first export_by_key",
-            )
-            return
-        table = self.ref_at(lf, cpath + ("table",), guard.table)
-        if table is None:
-            return
-        writers = {
-            ref
-            for st in lf.spec.steps
-            if isinstance(st, s.AthenaQuery | s.GeoJoin | s.ForEach)
-            for ref in (t.ref for t in self._written_by_step(lf, st))
-        }
-        if table not in writers:
-            self.problem(
-                lf.doc,
-                cpath + ("table",),
-                f"{table!r} is not written by a query of this layer; a publish_guard compares "
-                "a table the layer rebuilds with its published version",
-            )
-            return
-        ok = self.column_of(lf, cpath + ("key",), table, guard.key)
-        if not (self.column_of(lf, cpath + ("column",), table, guard.column) and ok):
-            return
-        column_type = next(c.type for c in self.tables[table].all_columns if c.name == guard.column)
-        target = self.tables[table]
-        extra = {
-            "table": table,
-            "table_name": target.name,
-            "published_table": f"{LIVE_CATALOG}.{target.glue_name}",
-            "key": guard.key,
-            "column": guard.column,
-            "kind": "array"
-            if hive_types.is_array(column_type)
-            else ("string" if column_type == "string" else "other"),
-            "max_percent": guard.max_emptied_percent,
-            "max_percent_text": _percent(guard.max_emptied_percent),
-        }
-        out = self.render_sql(lf, cpath, builtin="check_publish_guard.sql", extra=extra)
-        if out is None:
-            return
-        rendered = out[0]
-        self.analyse_sql(lf, cpath, rendered, None)
-        plan.sql, plan.params, plan.reads = rendered.sql, rendered.params, rendered.reads
-        plan.message_column = "failure_message"
-        plan.description = step.description or _check_description(guard)
-
-    def build_purge(self, lf: LayerFile, path: tuple, step: s.PurgePrefix, plan: StepPlan) -> None:
-        if (step.table is None) == (step.prefix is None):
-            self.problem(lf.doc, path, "give exactly one of 'table' or 'prefix'")
-            return
-        written = {t.location: t.ref for st in lf.spec.steps for t in self._written_by_step(lf, st)}
-        if step.table is not None:
-            ref = self.ref_at(lf, path + ("table",), step.table)
-            if ref is None:
-                return
-            location = self.tables[ref].location
-            anchor = path + ("table",)
-        else:
-            anchor = path + ("prefix",)
-            location = self._render_prefix(lf, anchor, step.prefix)  # type: ignore[arg-type]
-            if location is None:
-                return
-        if location not in written:
-            self.problem(
-                lf.doc,
-                anchor,
-                f"purge target {location} is not the location of a table this layer writes; "
-                "purge only your own outputs, never inputs or another layer's tables",
-            )
-            return
-        plan.location = location
-        plan.writes = [written[location]]
-
-    def _render_prefix(self, lf: LayerFile, anchor: tuple, prefix: str) -> str | None:
-        try:
-            rendered = render_text(prefix, self.context)
-        except jinja2.TemplateError as exc:
-            self.problem(lf.doc, anchor, f"prefix template: {exc}")
-            return None
-        try:
-            inside = s3uri.split(rendered)[1].strip("/")
-        except ValueError:
-            inside = ""
-        if not inside:
-            self.problem(
-                lf.doc, anchor, f"{rendered!r} is a bucket root or not s3://; refusing to purge it"
+                path,
+                f"{resolved!r} belongs to layer {self.tables[resolved].layer!r}; "
+                "a layer writes only the tables it declares",
             )
             return None
-        return rendered if rendered.endswith("/") else rendered + "/"
+        return resolved
 
-    def _written_by_step(self, lf: LayerFile, step: Any) -> list[TablePlan]:
-        refs: list[str] = []
-        if isinstance(step, s.AthenaQuery | s.GeoJoin):
-            refs = [step.into]
-        elif isinstance(step, s.Lambda):
-            refs = list(step.writes)
-        elif isinstance(step, s.ForEach):
-            return [t for child in step.steps for t in self._written_by_step(lf, child)]
+    def written_tables(
+        self, lf: LayerFile, step: Any, *, through_query: bool = False
+    ) -> list[TablePlan]:
+        """The tables of its own layer a spec step says it writes (for_each bodies too)."""
         out = []
-        for ref in refs:
+        for ref in kinds.written_by(step, through_query=through_query):
             try:
                 resolved = self.resolve(lf.spec.name, ref)
             except LookupError:
@@ -1031,110 +749,6 @@ class _Builder:
             if self.tables[resolved].layer == lf.spec.name:
                 out.append(self.tables[resolved])
         return out
-
-    def build_geo_join(self, lf: LayerFile, path: tuple, step: s.GeoJoin, plan: StepPlan) -> None:
-        points = self.ref_at(lf, path + ("points", "table"), step.points.table)
-        polygons = self.ref_at(lf, path + ("polygons", "table"), step.polygons.table)
-        into = self.ref_at(lf, path + ("into",), step.into)
-        if into and self.tables[into].layer != lf.spec.name:
-            self.problem(lf.doc, path + ("into",), "a layer writes only the tables it declares")
-            return
-        ok = all(
-            [
-                self.column_of(lf, path + ("points", "x"), points, step.points.x),
-                self.column_of(lf, path + ("points", "y"), points, step.points.y),
-                self.column_of(
-                    lf, path + ("polygons", "geometry"), polygons, step.polygons.geometry
-                ),
-                self.column_of(lf, path + ("polygons", "value"), polygons, step.polygons.value),
-            ]
-        )
-        if not (ok and points and polygons and into):
-            return
-        target = self.tables[into]
-        out_col = next((c for c in target.columns if c.name == step.output_column), None)
-        if out_col is None or not hive_types.is_array(out_col.type):
-            self.problem(
-                lf.doc,
-                path + ("output_column",),
-                f"table {into!r} needs an array column {step.output_column!r} for the values",
-            )
-            return
-        point_cols = {c.name for c in self.tables[points].all_columns}
-        carried = [c.name for c in target.columns if c.name != step.output_column]
-        missing = [
-            c for c in carried + [k.name for k in target.partition_keys] if c not in point_cols
-        ]
-        if missing:
-            self.problem(
-                lf.doc,
-                path + ("into",),
-                f"columns {', '.join(missing)} of {into!r} are not in points table {points!r}",
-            )
-            return
-        fan_out = None
-        if step.fan_out:
-            fan_out = step.fan_out.column
-            keys = [k.name for k in self.tables[points].partition_keys]
-            if fan_out not in keys:
-                self.problem(
-                    lf.doc,
-                    path + ("fan_out", "column"),
-                    f"fan_out column {fan_out!r} must be a partition key of {points!r} "
-                    f"({', '.join(keys) or 'it has none'})",
-                )
-                return
-            plan.over_values = list(step.fan_out.values)
-            plan.over_params = [fan_out]
-            plan.max_concurrency = step.fan_out.max_concurrency
-        extra = {
-            "points_table": points,
-            "polygons_table": polygons,
-            "x": step.points.x,
-            "y": step.points.y,
-            "geometry": step.polygons.geometry,
-            "value": step.polygons.value,
-            "output_column": step.output_column,
-            "carried": carried,
-            "partition_keys": [k.name for k in target.partition_keys],
-            "fan_out": fan_out,
-        }
-        out = self.render_sql(
-            lf, path, builtin="geo_join.sql", extra=extra, params=[fan_out] if fan_out else []
-        )
-        if out is None:
-            return
-        rendered = out[0]
-        self.check_output(lf, path, self.analyse_sql(lf, path, rendered, None), into)
-        plan.sql, plan.params, plan.reads, plan.writes = (
-            rendered.sql,
-            rendered.params,
-            rendered.reads,
-            [into],
-        )
-
-    def build_for_each(self, lf: LayerFile, path: tuple, step: s.ForEach, plan: StepPlan) -> None:
-        plan.max_concurrency = step.max_concurrency
-        if isinstance(step.over, s.ValuesSource):
-            if step.as_ is None:
-                self.problem(lf.doc, path, "for_each over values needs 'as': the parameter name")
-                return
-            plan.over_values = list(step.over.values)
-            plan.over_params = [step.as_]
-        else:
-            out = self.render_sql(lf, path + ("over",), query=step.over.query, sql=step.over.sql)
-            if out is None:
-                return
-            rendered, template = out
-            plan.over_sql, plan.reads = rendered.sql, rendered.reads
-            columns = self.analyse_sql(lf, path + ("over",), rendered, template, needed=True)
-            plan.over_params = columns or []
-            if step.as_ is not None:
-                plan.over_params = [step.as_] if len(plan.over_params) == 1 else plan.over_params
-        for j, child in enumerate(step.steps):
-            child_plan = self.build_step(lf, path + ("steps", j), child, params=plan.over_params)
-            if child_plan is not None:
-                plan.children.append(child_plan)
 
     def order_layers(self, layers: list[LayerPlan]) -> list[LayerPlan]:
         by_name = {layer.name: layer for layer in layers}
@@ -1216,7 +830,7 @@ def build_plan(ws: Workspace, env: str, *, check_sql: bool = True) -> Plan:
         raise SpecError(
             [ws.project_doc.problem(("environments",), f"unknown environment {env!r}; use {known}")]
         )
-    builder = _Builder(ws, env, check_sql)
+    builder = Builder(ws, env, check_sql)
     results = builder.project.athena.results  # this environment's ({{ env }} filled in)
     try:
         results_prefix = s3uri.split(results)[1]

@@ -2,97 +2,94 @@
 
 These models check the shape of each file on its own. Everything that needs
 more than one file (references, cycles, locations, SQL) is checked while the
-plan is built, in `bakery.plan`.
+plan is built, in `bakery.plan`. Each step kind's model lives with the kind
+(`bakery.kinds`); the layer's step union is made from that registry, and the
+models are re-exported here so `spec.AthenaQuery` and the like keep working.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Union
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
-from bakery import hive_types
 from bakery.cron import check_schedule
+from bakery.kinds import KINDS, InnerStep, spec_models
+from bakery.kinds.athena_query import AthenaQuery
+from bakery.kinds.check import (
+    CHECK_KINDS,
+    Check,
+    CheckKind,
+    MinRows,
+    NoRows,
+    OneDistinct,
+    PublishGuard,
+    SameSet,
+    ValidGeometry,
+)
+from bakery.kinds.export_by_key import ExportByKey
+from bakery.kinds.for_each import ForEach, QuerySource, ValuesSource
+from bakery.kinds.geo_join import FanOut, GeoJoin, Points, Polygons
+from bakery.kinds.glue_table import GlueTable
+from bakery.kinds.lambda_ import Lambda
+from bakery.kinds.purge_prefix import PurgePrefix
+from bakery.spec_types import (
+    BUCKET_PATTERN,
+    IDENTIFIER_PATTERN,
+    BucketName,
+    Column,
+    Csv,
+    EnvName,
+    Identifier,
+    LayerName,
+    Literal_,
+    Sample,
+    StepBase,
+    StepName,
+    Strict,
+    TableRef,
+    VariableName,
+    _inside_folder,
+)
 
-# Athena folds unquoted names to lower case and accepts only these characters
-# in Glue table and column names.
-IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]*$"
-Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=255)]
-# Table names and step ids become Step Functions state names ("refresh_<table> failed"),
-# which AWS caps at 80 characters; layer names become stack and state machine names.
-StepName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=60)]
-LayerName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=40)]
-# "layer.table" or "table" (a table of the same layer).
-TableRef = Annotated[
-    str,
-    StringConstraints(pattern=r"^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$", max_length=511),
+__all__ = [
+    "BUCKET_PATTERN",
+    "CHECK_KINDS",
+    "AthenaQuery",
+    "Check",
+    "CheckKind",
+    "Column",
+    "Csv",
+    "ExportByKey",
+    "FanOut",
+    "ForEach",
+    "GeoJoin",
+    "GlueTable",
+    "InnerStep",
+    "Lambda",
+    "MinRows",
+    "NoRows",
+    "OneDistinct",
+    "Points",
+    "Polygons",
+    "PublishGuard",
+    "PurgePrefix",
+    "QuerySource",
+    "SameSet",
+    "Sample",
+    "StepBase",
+    "StepName",
+    "TableRef",
+    "ValidGeometry",
+    "ValuesSource",
 ]
-BUCKET_PATTERN = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-def _bucket_name(name: str) -> str:
-    if not BUCKET_PATTERN.match(name):
-        raise ValueError(
-            f"{name!r} is not a valid S3 bucket name "
-            "(3-63 characters: lower-case letters, digits, '.', '-')"
-        )
-    return name
-
-
-BucketName = Annotated[str, AfterValidator(_bucket_name)]
-
-# Environment names and variable values are pasted into S3 locations and SQL text, so
-# they are restricted to characters that can neither leave a path segment nor end a
-# SQL string literal. Anything else travels as a runtime parameter (param()).
-ENV_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-LITERAL_PATTERN = re.compile(r"^[A-Za-z0-9_.:+,-]{0,200}$")  # ',': lists such as "963,964"
-
-
-def _env_name(name: str) -> str:
-    if not ENV_NAME_PATTERN.match(name):
-        raise ValueError(
-            f"environment name {name!r} must be 1-32 lower-case letters, digits or '-', "
-            "starting with a letter (it becomes part of S3 locations and stack names)"
-        )
-    return name
-
-
-def _literal(value: str | int | float | bool) -> str | int | float | bool:
-    if isinstance(value, str) and (not LITERAL_PATTERN.match(value) or ".." in value):
-        raise ValueError(
-            f"variable value {value!r} may hold only letters, digits and '_', '.', ':', '+', "
-            "',', '-' (no '..', at most 200 characters): it is pasted into locations and SQL; "
-            "pass anything else as a runtime parameter"
-        )
-    return value
-
-
-def _inside_folder(value: str) -> str:
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$", value) or ".." in value:
-        raise ValueError(
-            f"{value!r} must be a folder inside the project: a relative path of letters, "
-            "digits, '_', '.', '-' and '/', without '..'"
-        )
-    return value
-
-
-EnvName = Annotated[str, AfterValidator(_env_name)]
-VariableName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=64)]
-Literal_ = Annotated[str | int | float | bool, AfterValidator(_literal)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
 
 # ---------------------------------------------------------------- project
 
@@ -230,292 +227,11 @@ class Project(Strict):
         return self
 
 
-# ---------------------------------------------------------------- tables
-
-
-class Column(Strict):
-    name: Identifier
-    type: str = Field(description="Glue/Hive type: string, bigint, double, array<string>, ...")
-    description: str | None = None
-
-    @field_validator("type")
-    @classmethod
-    def _hive_type(cls, value: str) -> str:
-        return hive_types.check(value)
-
-
-class Csv(Strict):
-    header: bool = Field(False, description="Whether the first line holds column names.")
-    delimiter: str = Field(",", min_length=1, max_length=1)
-    quote: str = Field('"', min_length=1, max_length=1)
-
-
-class Sample(Strict):
-    """Where a local bake gets this table's rows when the store has none (`bake --sample`,
-    `bakery sample-data`); only local, never deployed."""
-
-    file: str | None = Field(
-        None,
-        description="A small CSV (with a header row of the declared columns) or Parquet file, "
-        "relative to the layer file.",
-    )
-    generator: str | None = Field(
-        None,
-        description="A generator registered by name in bakery/sample_data.py (GENERATORS).",
-    )
-    rows: int | None = Field(
-        None, ge=1, description="How many rows (or items) the generator makes by default."
-    )
-
-
 # ---------------------------------------------------------------- steps
 
-
-class StepBase(Strict):
-    description: str | None = None
-
-
-class GlueTable(StepBase):
-    """Declare a Glue table: where its files live and what they hold."""
-
-    type: Literal["glue_table"]
-    name: StepName
-    location: str = Field(
-        description="s3:// prefix template, e.g. s3://{{ buckets.data }}/x/{{ env }}/t/"
-    )
-    format: Literal["csv", "parquet"]
-    csv: Csv | None = None
-    compression: Literal["snappy", "gzip", "zstd", "none"] = "snappy"
-    columns: list[Column] = Field(min_length=1)
-    partition_keys: list[Column] = Field(default_factory=list)
-    sample: Sample | None = Field(
-        None, description="Sample rows for local bakes: a file or a registered generator."
-    )
-
-
-class PurgePrefix(StepBase):
-    """Empty the location of a table this layer writes."""
-
-    type: Literal["purge_prefix"]
-    id: StepName
-    table: TableRef | None = Field(None, description="Purge this table's location.")
-    prefix: str | None = Field(
-        None, description="Or a prefix template; it must be a table location this layer writes."
-    )
-
-
-class AthenaQuery(StepBase):
-    """A Jinja2 SELECT in Athena SQL, written `into` a table."""
-
-    type: Literal["athena_query"]
-    id: StepName
-    query: str | None = Field(None, description="Template path, relative to the layer file.")
-    sql: str | None = Field(None, description="Or the SELECT inline.")
-    into: TableRef = Field(description="Table the result is written to (UNLOAD/COPY).")
-
-
-class Points(Strict):
-    table: TableRef
-    x: Identifier = Field(description="Longitude column.")
-    y: Identifier = Field(description="Latitude column.")
-
-
-class Polygons(Strict):
-    table: TableRef
-    geometry: Identifier = Field(description="WKT column (lon/lat).")
-    value: Identifier = Field(description="Column collected per point.")
-
-
-class FanOut(Strict):
-    column: Identifier = Field(description="Partition column of the points table.")
-    values: list[str] = Field(min_length=1)
-    max_concurrency: int = Field(26, ge=1, le=100)
-
-
-class GeoJoin(StepBase):
-    """Every point with the sorted distinct list of polygon values containing it."""
-
-    type: Literal["geo_join"]
-    id: StepName
-    points: Points
-    polygons: Polygons
-    output_column: Identifier = Field(description="Array column of collected values.")
-    into: TableRef
-    fan_out: FanOut | None = None
-
-
-class SameSet(Strict):
-    kind: Literal["same_set"]
-    left: TableRef
-    right: TableRef
-    column: Identifier
-
-
-class OneDistinct(Strict):
-    kind: Literal["one_distinct"]
-    table: TableRef
-    column: Identifier
-
-
-class NoRows(Strict):
-    kind: Literal["no_rows"]
-    query: str | None = None
-    sql: str | None = None
-
-
-# Input guards: checked with the layer's other checks, before anything is published.
-# A check kind is a model here (and its name in CHECK_KINDS), a built-in template
-# bakery/templates/check_<kind>.sql that returns a row only when the check fails, a
-# branch in plan._Builder.builtin_check and a wording in plan._check_description; both
-# back-ends then run it like every other check, with the same message.
-class MinRows(Strict):
-    kind: Literal["min_rows"]
-    table: TableRef
-    min: int = Field(1, ge=1, description="Fewest rows the table may hold (1: not empty).")
-
-
-class ValidGeometry(Strict):
-    kind: Literal["valid_geometry"]
-    table: TableRef
-    column: Identifier = Field(description="WKT column; NULL and '' count as no geometry.")
-    label: Identifier | None = Field(
-        None, description="Column named in the message for the first invalid piece."
-    )
-
-
-class PublishGuard(Strict):
-    """Compare the new table with the published one before publishing it."""
-
-    kind: Literal["publish_guard"]
-    table: TableRef = Field(description="A table this layer writes with a query.")
-    key: Identifier = Field(description="Column that identifies a row in both versions.")
-    column: Identifier = Field(description="Column whose value must not be lost.")
-    max_emptied_percent: float = Field(
-        ge=0,
-        le=100,
-        description=(
-            "Fail when more than this percentage of the published rows would lose their "
-            "value (it becomes NULL or empty, or the row disappears)."
-        ),
-    )
-
-
-CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry | PublishGuard
-CHECK_KINDS = (
-    "same_set", "one_distinct", "no_rows", "min_rows", "valid_geometry", "publish_guard"
-)  # fmt: skip
-
-
-class Check(StepBase):
-    """An assertion that stops the run with a message when it does not hold."""
-
-    type: Literal["check"]
-    id: StepName
-    check: Annotated[CheckKind, Field(discriminator="kind")]
-
-
-class Lambda(StepBase):
-    """A handler in this repository (bakery/lambdas/<module>.py: handler)."""
-
-    type: Literal["lambda"]
-    id: StepName
-    handler: str = Field(pattern=r"^bakery\.lambdas\.[a-z_][a-z0-9_]*\.handler$")
-    reads: list[TableRef] = Field(default_factory=list)
-    writes: list[TableRef] = Field(default_factory=list)
-    ssm_parameters: dict[str, str] = Field(
-        default_factory=dict, description="Environment variable -> SSM parameter name."
-    )
-    environment: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: int = Field(300, ge=1, le=900)
-    memory_mb: int = Field(1024, ge=128, le=10240)
-    ephemeral_storage_mb: int = Field(
-        512, ge=512, le=10240, description="Size of the function's /tmp (Lambda's minimum 512)."
-    )
-
-
-class ExportByKey(StepBase):
-    """One Parquet file per key value (e.g. per outcode)."""
-
-    type: Literal["export_by_key"]
-    id: StepName
-    table: TableRef
-    key: Identifier
-    destination: str = Field(description="s3:// prefix template for the files.")
-    columns: list[Identifier] = Field(
-        min_length=1, description="Columns of each file, in order (defaults to the contract's)."
-    )
-    contract: list[Column] | None = Field(
-        None,
-        min_length=1,
-        description=(
-            "The product contract: the exact columns, order and types of every non-empty "
-            "file, which readers rely on. Checked against the table at validate time and "
-            "against baked files by the tests."
-        ),
-    )
-    sort_by: list[Identifier] = Field(default_factory=list)
-    unique_by: Identifier | None = Field(
-        None, description="Identical duplicate rows are dropped; conflicting ones fail."
-    )
-    empty_unless_any: Identifier | None = Field(
-        None,
-        description="Write an empty file (no rows, no columns) when no row has a value here.",
-    )
-    delete_stale: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _columns_from_contract(cls, data: Any) -> Any:
-        if (
-            isinstance(data, dict)
-            and "columns" not in data
-            and isinstance(data.get("contract"), list)
-        ):
-            names = [c.get("name") if isinstance(c, dict) else None for c in data["contract"]]
-            return {**data, "columns": names}
-        return data
-
-    @model_validator(mode="after")
-    def _contract_is_the_columns(self) -> ExportByKey:
-        if self.contract is not None and [c.name for c in self.contract] != self.columns:
-            raise ValueError(
-                "columns must list the contract's names in the same order "
-                f"({', '.join(c.name for c in self.contract)}); or leave columns out"
-            )
-        return self
-
-
-class ValuesSource(Strict):
-    values: list[str] = Field(min_length=1)
-
-
-class QuerySource(Strict):
-    query: str | None = None
-    sql: str | None = None
-
-
-InnerStep = Annotated[AthenaQuery | Check | Lambda, Field(discriminator="type")]
-
-
-class ForEach(StepBase):
-    """Run steps once per value or per row of a query, at most max_concurrency at once."""
-
-    type: Literal["for_each"]
-    id: StepName
-    over: ValuesSource | QuerySource
-    as_: Identifier | None = Field(
-        None, alias="as", description="Parameter name of each value (for `values`)."
-    )
-    max_concurrency: int = Field(5, ge=1, le=100)
-    steps: list[InnerStep] = Field(min_length=1)
-
-
-Step = Annotated[
-    GlueTable | PurgePrefix | AthenaQuery | GeoJoin | Check | ForEach | Lambda | ExportByKey,
-    Field(discriminator="type"),
-]
-STEP_TYPES = ("glue_table", "purge_prefix", "athena_query", "geo_join", "check", "for_each",
-              "lambda", "export_by_key")  # fmt: skip
+# One model per registered kind, in registration order.
+Step = Annotated[Union[tuple(spec_models())], Field(discriminator="type")]  # noqa: UP007
+STEP_TYPES = tuple(k.name for k in KINDS.values() if k.model is not None)
 
 
 class Triggers(Strict):

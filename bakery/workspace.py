@@ -166,7 +166,8 @@ def _message(err: dict, model: type[BaseModel], data: Any, loc: tuple) -> str:
         options = [t.strip().strip("'") for t in str(expected).split(",")]
         close = difflib.get_close_matches(str(tag), options, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else f"; use one of: {', '.join(options)}"
-        return f"unknown {'check kind' if 'same_set' in options else 'step type'} {tag!r}{hint}"
+        what = "check kind" if set(options) <= set(CHECK_KINDS) else "step type"
+        return f"unknown {what} {tag!r}{hint}"
     if kind == "union_tag_not_found":
         disc = err.get("ctx", {}).get("discriminator", "type").strip("'")
         return f"missing {disc!r}: say which kind this is"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -450,10 +451,10 @@ class _LayerCompiler:
         )
 
     def step(self, step: StepPlan, next_: str) -> str:
-        builder = getattr(self, f"step_{step.kind}", None)
+        builder = STATE_BUILDERS.get(step.kind)
         if builder is None:
             raise CompileError(f"step {step.qualified_id}: no AWS compiler for kind {step.kind!r}")
-        return builder(step, next_)
+        return builder(self, step, next_)
 
     def describe(self, step: StepPlan, default: str) -> str:
         return step.description or default
@@ -923,28 +924,59 @@ class _LayerCompiler:
 
     def _inner(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:
         """A step inside for_each: its parameters are fields of the Map item."""
-        params_path = self.params_path(child.params)
-        if child.kind == "athena_query":
-            # Iterations run side by side: INSERT INTO appends files (and partitions) safely,
-            # where UNLOAD would need one empty destination per iteration.
-            table, _, glue_name = self.write_target(child.writes[0])
-            query = f"INSERT INTO {glue_name}\n{self.sql(child.sql)}"
-            body[child.id] = self.athena_task(
-                query,
-                self.describe(child, f"Append to {table.ref}."),
-                next_,
-                params_path=params_path,
-                retry_=INSERT_RETRY,
+        builder = INNER_STATE_BUILDERS.get(child.kind)
+        if builder is None:
+            raise CompileError(
+                f"step {child.qualified_id}: {child.kind} is not supported in for_each"
             )
-            return child.id
-        if child.kind == "check":
-            states, start = self._check_states(child, next_, inside=True)
-            body.update(states)
-            return start
-        if child.kind == "lambda":
-            body[child.id] = self._lambda_step_state(child, next_)
-            return child.id
-        raise CompileError(f"step {child.qualified_id}: {child.kind} is not supported in for_each")
+        return builder(self, child, next_, body)
+
+    def inner_athena_query(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:
+        # Iterations run side by side: INSERT INTO appends files (and partitions) safely,
+        # where UNLOAD would need one empty destination per iteration.
+        table, _, glue_name = self.write_target(child.writes[0])
+        query = f"INSERT INTO {glue_name}\n{self.sql(child.sql)}"
+        body[child.id] = self.athena_task(
+            query,
+            self.describe(child, f"Append to {table.ref}."),
+            next_,
+            params_path=self.params_path(child.params),
+            retry_=INSERT_RETRY,
+        )
+        return child.id
+
+    def inner_check(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:
+        states, start = self._check_states(child, next_, inside=True)
+        body.update(states)
+        return start
+
+    def inner_lambda(self, child: StepPlan, next_: str | None, body: dict[str, dict]) -> str:
+        body[child.id] = self._lambda_step_state(child, next_)
+        return child.id
+
+
+# The ASL back-end's tables, one entry per kind (tests/spec/test_kinds.py checks they
+# cover every registered kind): the states of a top-level step, returning the first
+# state's name...
+STATE_BUILDERS: dict[str, Callable[[_LayerCompiler, StepPlan, str], str]] = {
+    "purge_prefix": _LayerCompiler.step_purge_prefix,
+    "athena_query": _LayerCompiler.step_athena_query,
+    "geo_join": _LayerCompiler.step_geo_join,
+    "check": _LayerCompiler.step_check,
+    "for_each": _LayerCompiler.step_for_each,
+    "lambda": _LayerCompiler.step_lambda,
+    "export_by_key": _LayerCompiler.step_export_by_key,
+    "refresh_partitions": _LayerCompiler.step_refresh_partitions,
+}
+# ...and the states of a step inside a for_each body (the kinds allowed there), added
+# to the Map's body.
+INNER_STATE_BUILDERS: dict[
+    str, Callable[[_LayerCompiler, StepPlan, str | None, dict[str, dict]], str]
+] = {
+    "athena_query": _LayerCompiler.inner_athena_query,
+    "check": _LayerCompiler.inner_check,
+    "lambda": _LayerCompiler.inner_lambda,
+}
 
 
 def rows_query(sql: str, names: list[str]) -> str:

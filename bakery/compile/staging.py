@@ -17,12 +17,11 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from bakery.kinds import kind_of
 from bakery.plan import RESERVED_PREFIX, LayerPlan, Plan, TablePlan
 
 STAGING_PREFIX = RESERVED_PREFIX
 STAGING_SUFFIX = "__staging"
-# Step kinds whose writes go through Athena (UNLOAD or INSERT INTO).
-QUERY_WRITERS = ("athena_query", "geo_join")
 
 
 def staging_name(table: TablePlan) -> str:
@@ -43,7 +42,7 @@ def staged_tables(plan: Plan, layer: LayerPlan) -> list[TablePlan]:
     """The tables of `layer` written by a query step (top level or inside for_each), in order."""
     refs: list[str] = []
     for step in layer.walk():
-        if step.kind in QUERY_WRITERS:
+        if kind_of(step).writes_through_query:  # UNLOAD or INSERT INTO
             refs += [r for r in step.writes if r not in refs]
     return [plan.table(r) for r in refs]
 

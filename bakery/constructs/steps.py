@@ -21,6 +21,7 @@ from bakery.compile.names import state_machine_name
 from bakery.compile.staging import staged_tables, staging_location, staging_name
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
+from bakery.kinds import kind_of
 from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
 
 if TYPE_CHECKING:
@@ -279,9 +280,7 @@ class AthenaQueryStep(StepConstruct):
             self.ctx.read_table(ref)
         for ref in self.step.writes:
             self.ctx.write_table(ref)
-        if self.step.kind in ("athena_query", "geo_join") and not isinstance(
-            self.node.scope, ForEachStep
-        ):
+        if kind_of(self.step).writes_through_query and not isinstance(self.node.scope, ForEachStep):
             # Each UNLOAD attempt first empties its destination with the purge Lambda, whose
             # delete rights come from the purge_prefix step validation requires before it.
             self.ctx.purge_function()
@@ -410,6 +409,8 @@ class ForEachStep(StepConstruct):
             self.ctx.distributed_map()
 
 
+# The CDK back-end's table: one construct per kind (tests/spec/test_kinds.py checks it
+# covers every registered kind).
 STEP_CONSTRUCTS: dict[str, type[StepConstruct]] = {
     "purge_prefix": PurgePrefixStep,
     "athena_query": AthenaQueryStep,

@@ -412,6 +412,8 @@ def _pause_child(step: StepPlan) -> None:
     _pause(step)
 
 
+# The local engine's table: one runner per kind (tests/spec/test_kinds.py checks it
+# covers every registered kind).
 RUNNERS = {
     "purge_prefix": purge_prefix,
     "athena_query": athena_query,

@@ -1,0 +1,247 @@
+"""check: an assertion that stops the run with a message when it does not hold.
+
+A check's query returns rows only when the check fails. Each check kind is a model
+here (its name joins CHECK_KINDS by itself), a built-in template
+bakery/templates/check_<kind>.sql (except no_rows, whose query is the author's), a
+branch in `builtin_check` and a wording in `check_description`; both back-ends then run
+it like every other check, with the same message.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
+
+from bakery import hive_types
+from bakery.kinds.registry import Kind
+from bakery.spec_types import Identifier, StepBase, StepName, Strict, TableRef
+
+if TYPE_CHECKING:
+    from bakery.plan import Builder, StepPlan
+    from bakery.workspace import LayerFile
+
+
+class SameSet(Strict):
+    kind: Literal["same_set"]
+    left: TableRef
+    right: TableRef
+    column: Identifier
+
+
+class OneDistinct(Strict):
+    kind: Literal["one_distinct"]
+    table: TableRef
+    column: Identifier
+
+
+class NoRows(Strict):
+    kind: Literal["no_rows"]
+    query: str | None = None
+    sql: str | None = None
+
+
+# Input guards: checked with the layer's other checks, before anything is published.
+class MinRows(Strict):
+    kind: Literal["min_rows"]
+    table: TableRef
+    min: int = Field(1, ge=1, description="Fewest rows the table may hold (1: not empty).")
+
+
+class ValidGeometry(Strict):
+    kind: Literal["valid_geometry"]
+    table: TableRef
+    column: Identifier = Field(description="WKT column; NULL and '' count as no geometry.")
+    label: Identifier | None = Field(
+        None, description="Column named in the message for the first invalid piece."
+    )
+
+
+class PublishGuard(Strict):
+    """Compare the new table with the published one before publishing it."""
+
+    kind: Literal["publish_guard"]
+    table: TableRef = Field(description="A table this layer writes with a query.")
+    key: Identifier = Field(description="Column that identifies a row in both versions.")
+    column: Identifier = Field(description="Column whose value must not be lost.")
+    max_emptied_percent: float = Field(
+        ge=0,
+        le=100,
+        description=(
+            "Fail when more than this percentage of the published rows would lose their "
+            "value (it becomes NULL or empty, or the row disappears)."
+        ),
+    )
+
+
+CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry | PublishGuard
+CHECK_KINDS = tuple(
+    typing.get_args(model.model_fields["kind"].annotation)[0]
+    for model in typing.get_args(CheckKind)
+)
+
+
+class Check(StepBase):
+    """An assertion that stops the run with a message when it does not hold."""
+
+    type: Literal["check"]
+    id: StepName
+    check: Annotated[CheckKind, Field(discriminator="kind")]
+
+
+def check_description(check: CheckKind) -> str:
+    """What a check asserts, in the words both back-ends quote when it fails."""
+    if isinstance(check, PublishGuard):
+        return (
+            f"at most {_percent(check.max_emptied_percent)} % of the published rows of "
+            f"{check.table} lose their {check.column}"
+        )
+    if isinstance(check, SameSet):
+        return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
+    if isinstance(check, OneDistinct):
+        return f"{check.table}.{check.column} holds exactly one distinct value"
+    if isinstance(check, MinRows):
+        return (
+            f"{check.table} is not empty"
+            if check.min == 1
+            else f"{check.table} holds at least {check.min} rows"
+        )
+    if isinstance(check, ValidGeometry):
+        return f"every {check.table}.{check.column} is a valid geometry (ST_IsValid)"
+    return "expected the query to return no rows"
+
+
+def _percent(value: float) -> str:
+    return f"{value:g}"
+
+
+def build(
+    b: Builder, lf: LayerFile, path: tuple, step: Check, plan: StepPlan, params: list[str]
+) -> bool:
+    check = step.check
+    cpath = path + ("check",)
+    if isinstance(check, PublishGuard):
+        build_publish_guard(b, lf, path, step, check, plan)
+        return True
+    if isinstance(check, NoRows):
+        out = b.render_sql(lf, cpath, query=check.query, sql=check.sql, params=params)
+        if out is None:
+            return True
+        rendered, plan.template = out
+        b.analyse_sql(lf, cpath + ("query" if check.query else "sql",), rendered, plan.template)
+    else:
+        built = builtin_check(b, lf, cpath, check)
+        if built is None:
+            return True
+        builtin, extra = built
+        out = b.render_sql(lf, cpath, builtin=builtin, extra=extra)
+        if out is None:
+            return True
+        rendered = out[0]
+        b.analyse_sql(lf, cpath, rendered, None)
+    plan.sql, plan.params, plan.reads = rendered.sql, rendered.params, rendered.reads
+    # Both back-ends quote this when the check fails, so they say the same thing.
+    plan.description = step.description or check_description(check)
+    return True
+
+
+def builtin_check(
+    b: Builder, lf: LayerFile, cpath: tuple, check: CheckKind
+) -> tuple[str, dict[str, Any]] | None:
+    """The built-in template of a check kind (bakery/templates/check_<kind>.sql) and
+    the values it is rendered with; None when a table or column does not resolve."""
+    if isinstance(check, SameSet):
+        left = b.ref_at(lf, cpath + ("left",), check.left)
+        right = b.ref_at(lf, cpath + ("right",), check.right)
+        ok = b.column_of(lf, cpath + ("column",), left, check.column)
+        ok = b.column_of(lf, cpath + ("column",), right, check.column) and ok
+        return (
+            ("check_same_set.sql", {"left": left, "right": right, "column": check.column})
+            if ok
+            else None
+        )
+    table = b.ref_at(lf, cpath + ("table",), check.table)  # type: ignore[union-attr]
+    if table is None:
+        return None
+    extra: dict[str, Any] = {"table": table}
+    if isinstance(check, OneDistinct):
+        if not b.column_of(lf, cpath + ("column",), table, check.column):
+            return None
+        return "check_one_distinct.sql", {**extra, "column": check.column}
+    if isinstance(check, MinRows):
+        return "check_min_rows.sql", {**extra, "min": check.min}
+    if isinstance(check, ValidGeometry):
+        ok = b.column_of(lf, cpath + ("column",), table, check.column)
+        if check.label:
+            ok = b.column_of(lf, cpath + ("label",), table, check.label) and ok
+        if not ok:
+            return None
+        return "check_valid_geometry.sql", {
+            **extra,
+            "column": check.column,
+            "label": check.label,
+        }
+    return None
+
+
+def build_publish_guard(
+    b: Builder, lf: LayerFile, path: tuple, step: Check, guard: PublishGuard, plan: StepPlan
+) -> None:
+    """The new (staged) table against the published one, before the layer publishes.
+
+    The published table is read through the catalog (`awsdatacatalog.db.table`), which
+    the AWS staging rewrite leaves alone and the local engine maps to the live files.
+    """
+    from bakery.plan import LIVE_CATALOG
+
+    cpath = path + ("check",)
+    exports = [i for i, st in enumerate(lf.spec.steps) if st.type == "export_by_key"]
+    if len(path) != 2 or (exports and path[1] > exports[0]):
+        b.problem(
+            lf.doc,
+            cpath + ("kind",),
+            "a publish_guard runs before the layer publishes: put it at the top level, "
+            "before the first export_by_key",
+        )
+        return
+    table = b.ref_at(lf, cpath + ("table",), guard.table)
+    if table is None:
+        return
+    writers = {t.ref for st in lf.spec.steps for t in b.written_tables(lf, st, through_query=True)}
+    if table not in writers:
+        b.problem(
+            lf.doc,
+            cpath + ("table",),
+            f"{table!r} is not written by a query of this layer; a publish_guard compares "
+            "a table the layer rebuilds with its published version",
+        )
+        return
+    ok = b.column_of(lf, cpath + ("key",), table, guard.key)
+    if not (b.column_of(lf, cpath + ("column",), table, guard.column) and ok):
+        return
+    column_type = next(c.type for c in b.tables[table].all_columns if c.name == guard.column)
+    target = b.tables[table]
+    extra = {
+        "table": table,
+        "table_name": target.name,
+        "published_table": f"{LIVE_CATALOG}.{target.glue_name}",
+        "key": guard.key,
+        "column": guard.column,
+        "kind": "array"
+        if hive_types.is_array(column_type)
+        else ("string" if column_type == "string" else "other"),
+        "max_percent": guard.max_emptied_percent,
+        "max_percent_text": _percent(guard.max_emptied_percent),
+    }
+    out = b.render_sql(lf, cpath, builtin="check_publish_guard.sql", extra=extra)
+    if out is None:
+        return
+    rendered = out[0]
+    b.analyse_sql(lf, cpath, rendered, None)
+    plan.sql, plan.params, plan.reads = rendered.sql, rendered.params, rendered.reads
+    plan.message_column = "failure_message"
+    plan.description = step.description or check_description(guard)
+
+
+KIND = Kind("check", Check, build, in_for_each=True, summary="stops the run if it fails")

@@ -1,0 +1,66 @@
+"""lambda: a handler in this repository (bakery/lambdas/<module>.py: handler)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from bakery.kinds.registry import Kind
+from bakery.spec_types import StepBase, StepName, TableRef
+
+if TYPE_CHECKING:
+    from bakery.plan import Builder, StepPlan
+    from bakery.workspace import LayerFile
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+
+
+class Lambda(StepBase):
+    """A handler in this repository (bakery/lambdas/<module>.py: handler)."""
+
+    type: Literal["lambda"]
+    id: StepName
+    handler: str = Field(pattern=r"^bakery\.lambdas\.[a-z_][a-z0-9_]*\.handler$")
+    reads: list[TableRef] = Field(default_factory=list)
+    writes: list[TableRef] = Field(default_factory=list)
+    ssm_parameters: dict[str, str] = Field(
+        default_factory=dict, description="Environment variable -> SSM parameter name."
+    )
+    environment: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: int = Field(300, ge=1, le=900)
+    memory_mb: int = Field(1024, ge=128, le=10240)
+    ephemeral_storage_mb: int = Field(
+        512, ge=512, le=10240, description="Size of the function's /tmp (Lambda's minimum 512)."
+    )
+
+
+def build(
+    b: Builder, lf: LayerFile, path: tuple, step: Lambda, plan: StepPlan, params: list[str]
+) -> bool:
+    module = step.handler.split(".")[2]
+    if not (LAMBDAS_DIR / f"{module}.py").is_file():
+        b.problem(
+            lf.doc,
+            path + ("handler",),
+            f"no module bakery/lambdas/{module}.py for handler {step.handler!r}",
+        )
+    plan.reads = [
+        r for j, ref in enumerate(step.reads) if (r := b.ref_at(lf, path + ("reads", j), ref))
+    ]
+    plan.writes = [
+        r for j, ref in enumerate(step.writes) if (r := b.own_ref(lf, path + ("writes", j), ref))
+    ]
+    plan.environment = b.render_environment(lf, path, step.environment)
+    return True
+
+
+KIND = Kind(
+    "lambda",
+    Lambda,
+    build,
+    in_for_each=True,
+    writes=lambda step: list(step.writes),
+    summary="runs a handler of bakery/lambdas",
+)

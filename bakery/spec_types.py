@@ -1,0 +1,138 @@
+"""The spec's building blocks: names, references, checked literals, the strict base model
+and the column and table parts that step kinds share.
+
+`bakery.spec` (the project and layer files) and every step kind's model under
+`bakery.kinds` are made of these; keeping them here lets the kinds define their
+models without importing the layer model that collects them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from bakery import hive_types
+
+# Athena folds unquoted names to lower case and accepts only these characters
+# in Glue table and column names.
+IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]*$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=255)]
+# Table names and step ids become Step Functions state names ("refresh_<table> failed"),
+# which AWS caps at 80 characters; layer names become stack and state machine names.
+StepName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=60)]
+LayerName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=40)]
+# "layer.table" or "table" (a table of the same layer).
+TableRef = Annotated[
+    str,
+    StringConstraints(pattern=r"^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$", max_length=511),
+]
+BUCKET_PATTERN = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _bucket_name(name: str) -> str:
+    if not BUCKET_PATTERN.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid S3 bucket name "
+            "(3-63 characters: lower-case letters, digits, '.', '-')"
+        )
+    return name
+
+
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
+
+# Environment names and variable values are pasted into S3 locations and SQL text, so
+# they are restricted to characters that can neither leave a path segment nor end a
+# SQL string literal. Anything else travels as a runtime parameter (param()).
+ENV_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+LITERAL_PATTERN = re.compile(r"^[A-Za-z0-9_.:+,-]{0,200}$")  # ',': lists such as "963,964"
+
+
+def _env_name(name: str) -> str:
+    if not ENV_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"environment name {name!r} must be 1-32 lower-case letters, digits or '-', "
+            "starting with a letter (it becomes part of S3 locations and stack names)"
+        )
+    return name
+
+
+def _literal(value: str | int | float | bool) -> str | int | float | bool:
+    if isinstance(value, str) and (not LITERAL_PATTERN.match(value) or ".." in value):
+        raise ValueError(
+            f"variable value {value!r} may hold only letters, digits and '_', '.', ':', '+', "
+            "',', '-' (no '..', at most 200 characters): it is pasted into locations and SQL; "
+            "pass anything else as a runtime parameter"
+        )
+    return value
+
+
+def _inside_folder(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$", value) or ".." in value:
+        raise ValueError(
+            f"{value!r} must be a folder inside the project: a relative path of letters, "
+            "digits, '_', '.', '-' and '/', without '..'"
+        )
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+VariableName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=64)]
+Literal_ = Annotated[str | int | float | bool, AfterValidator(_literal)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- tables
+
+
+class Column(Strict):
+    name: Identifier
+    type: str = Field(description="Glue/Hive type: string, bigint, double, array<string>, ...")
+    description: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _hive_type(cls, value: str) -> str:
+        return hive_types.check(value)
+
+
+class Csv(Strict):
+    header: bool = Field(False, description="Whether the first line holds column names.")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote: str = Field('"', min_length=1, max_length=1)
+
+
+class Sample(Strict):
+    """Where a local bake gets this table's rows when the store has none (`bake --sample`,
+    `bakery sample-data`); only local, never deployed."""
+
+    file: str | None = Field(
+        None,
+        description="A small CSV (with a header row of the declared columns) or Parquet file, "
+        "relative to the layer file.",
+    )
+    generator: str | None = Field(
+        None,
+        description="A generator registered by name in bakery/sample_data.py (GENERATORS).",
+    )
+    rows: int | None = Field(
+        None, ge=1, description="How many rows (or items) the generator makes by default."
+    )
+
+
+# ---------------------------------------------------------------- steps
+
+
+class StepBase(Strict):
+    description: str | None = None
