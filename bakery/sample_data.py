@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from bakery.store import Store
 
 GENERATORS: dict[str, str] = {
-    "addressbase": "bakery.sample_addressbase:generate",
-    "ballots": "bakery.sample_ballots:generate",
-    "boundary_reviews": "bakery.samples.boundary_reviews:generate",
+    "addressbase": "bakery.democracy_club.samples.addressbase:generate",
+    "ballots": "bakery.democracy_club.samples.ballots:generate",
+    "boundary_reviews": "bakery.democracy_club.samples.boundary_reviews:generate",
 }
 SAMPLE_SUFFIXES = (".csv", ".parquet")
 
@@ -261,7 +261,7 @@ def __getattr__(name: str) -> Any:
     # The generators' helpers, where tests used to find them, without importing numpy
     # for everyone who imports this registry.
     if name == "addresses_table":
-        return importlib.import_module("bakery.sample_addressbase").addresses_table
+        return importlib.import_module("bakery.democracy_club.samples.addressbase").addresses_table
     if name in ("ballots_rows", "ballots_csv"):
-        return getattr(importlib.import_module("bakery.sample_ballots"), name)
+        return getattr(importlib.import_module("bakery.democracy_club.samples.ballots"), name)
     raise AttributeError(name)

@@ -63,9 +63,9 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO))
     from bakery import sample_data
+    from bakery.democracy_club.samples import boundary_reviews
+    from bakery.democracy_club.samples.addressbase import addresses_table
     from bakery.plan import build_plan
-    from bakery.sample_addressbase import addresses_table
-    from bakery.samples import boundary_reviews
     from bakery.store import LocalStore
     from bakery.workspace import load_workspace
 

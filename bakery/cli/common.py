@@ -180,12 +180,13 @@ def load_plans(
 # `from bakery.cli.common import app` is the whole CLI); here, at the end, because the
 # groups import the names above. Registration order is the order `--help` lists them.
 for _group in (
-    "spec_commands",
-    "local_commands",
-    "authoring_commands",
-    "simulate_commands",
-    "compare_commands",
-    "docs_commands",
-    "aws_commands",
+    "bakery.cli.spec_commands",
+    "bakery.cli.local_commands",
+    "bakery.democracy_club.lookup",
+    "bakery.cli.authoring_commands",
+    "bakery.cli.simulate_commands",
+    "bakery.cli.compare_commands",
+    "bakery.cli.docs_commands",
+    "bakery.cli.aws_commands",
 ):
-    importlib.import_module(f"bakery.cli.{_group}")
+    importlib.import_module(_group)

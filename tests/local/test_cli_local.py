@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bakery import sample_data
 from bakery.cli import app
-from bakery.cli.local_commands import normalise_postcode
+from bakery.democracy_club.postcodes import normalise_postcode
 from bakery.engine import bake
 from bakery.store import LocalStore, S3Store
 from tests.local.conftest import BALLOTS, RAW, export_location, read_outcodes, write_inputs

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bakery import sample_data
 from bakery.cli import app
-from bakery.cli.local_commands import is_postcode, normalise_postcode
+from bakery.democracy_club.postcodes import is_postcode, normalise_postcode
 from bakery.store import LocalStore
 from tests.local.conftest import RAW, export_location
 

@@ -27,10 +27,10 @@ import pytest
 import shapely
 
 from bakery import sample_data
+from bakery.democracy_club.samples import boundary_reviews as samples
 from bakery.engine import bake
 from bakery.engine.publish import STAGING
 from bakery.plan import build_plan
-from bakery.samples import boundary_reviews as samples
 from bakery.store import LocalStore
 from bakery.workspace import load_workspace
 from tests.local.conftest import RAW, REPO, export_location, snapshot

@@ -17,7 +17,7 @@ import io
 
 import numpy as np
 
-from bakery.sample_addressbase import BOX
+from bakery.democracy_club.samples.addressbase import BOX
 from bakery.sample_data import SampleFiles, SampleRequest
 
 DEFAULT_ROWS = 300

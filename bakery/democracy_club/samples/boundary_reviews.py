@@ -241,7 +241,7 @@ def write(
 def generate(request: Any) -> Any:
     """The `boundary_reviews` sample generator (bakery/sample_data.py): reviews around
     the sample addresses of the same seeding (their size and seed)."""
-    from bakery.sample_addressbase import DEFAULT_ROWS, addresses_table
+    from bakery.democracy_club.samples.addressbase import DEFAULT_ROWS, addresses_table
     from bakery.sample_data import SampleFiles
 
     n = request.rows or DEFAULT_REVIEWS

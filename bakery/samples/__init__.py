@@ -1,1 +1,0 @@
-"""Sample input generators for local bakes, one module per input table."""
