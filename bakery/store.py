@@ -148,12 +148,17 @@ class S3Store:
         return sorted(out)
 
     def exists(self, uri: str) -> bool:
+        """True or False only when S3 said so: any other error (throttling, a 500, no
+        permission) is raised, since the publish reads "absent" as "already moved"."""
         bucket, key = split_uri(uri)
         try:
             self.client.head_object(Bucket=bucket, Key=key)
             return True
-        except self.client.exceptions.ClientError:
-            return False
+        except self.client.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
 
     def read_bytes(self, uri: str) -> bytes:
         bucket, key = split_uri(uri)

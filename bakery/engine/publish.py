@@ -91,10 +91,15 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _publish_message(refs: list[str], exc: BaseException, undone: bool, journal: str) -> str:
+def _publish_message(refs: list[str], exc: BaseException, undone: bool | None, journal: str) -> str:
     what = exc if isinstance(exc, PublishFailed) else _one_line(exc)
     if undone:
         after = "its published data is unchanged; fix the cause, then bake again"
+    elif undone is None:
+        after = (
+            f"the store did not say whether publishing started; if it did, the next bake "
+            f"finishes it (journal {journal}); fix the cause, then bake again"
+        )
     else:
         after = (
             f"publishing is half done and the next bake finishes it (journal {journal}); "
@@ -117,6 +122,7 @@ class Staging:
         self._lock: Any = None
         self.pending: str | None = None  # a journal written and not yet resolved
         self.tidy: list[Move] = []  # committed moves whose old copies are still there
+        self.notes: list[str] = []  # for the bake's report, handed over by finish()
 
     # -- locations -------------------------------------------------------
 
@@ -223,8 +229,13 @@ class Staging:
         refs = [r for r in refs if r in self.staged] + list(self.exports)
         if not refs:
             return []
-        self._check_lock()
-        moves = [self._plan_move(r) for r in refs]
+        try:
+            self._check_lock()
+            moves = [self._plan_move(r) for r in refs]
+        except PublishFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - nothing is written yet
+            raise PublishFailed(_publish_message(refs, exc, True, "")) from exc
         journal = self._journal(split_uri(moves[0].final)[0])
         self.pending = journal
         try:
@@ -235,10 +246,13 @@ class Staging:
                 self._forward(move)
             self.store.delete(journal)  # the commit
         except BaseException as exc:
-            undone = self._undo(journal, moves)
-            if isinstance(exc, Exception):
-                raise PublishFailed(_publish_message(refs, exc, undone, journal)) from exc
-            raise
+            if isinstance(exc, Exception) and self._second_try(journal, moves):
+                self.notes.append(f"publishing hit {_one_line(exc)}; finished it on a second try")
+            else:
+                undone = self._undo(journal, moves)
+                if isinstance(exc, Exception):
+                    raise PublishFailed(_publish_message(refs, exc, undone, journal)) from exc
+                raise
         self.pending = None
         for r in refs:
             if self.exports.pop(r, None) is None:
@@ -247,10 +261,28 @@ class Staging:
         self.tidy = moves
         return list(refs)
 
+    def _second_try(self, journal: str, moves: list[Move]) -> bool:
+        """On S3, after a failed call part-way through the copies: roll the journal
+        forward once more (each move is idempotent and verified), so one failed call
+        does not leave readers with old and new objects side by side until the next
+        bake. True when the publish is now complete and committed."""
+        if isinstance(self.store, LocalStore):
+            return False  # locally the tables are put back instead (_undo)
+        try:
+            if not self.store.exists(journal):
+                return False  # not written: nothing was copied
+            for move in moves:
+                self._forward(move)
+            self.store.delete(journal)
+        except Exception:  # noqa: BLE001 - the journal stays; the next bake rolls forward
+            return False
+        return True
+
     def finish(self) -> list[str]:
         """After a commit: delete the old copies and markers. Failing here loses nothing
         (the next bake deletes what is left), so OS errors become notes."""
-        notes: list[str] = []
+        notes: list[str] = self.notes
+        self.notes = []
         moves, self.tidy = self.tidy, []
         try:
             self._tidy(moves)
@@ -339,12 +371,17 @@ class Staging:
                 f"{extra or 'none'}); bake again"
             )
 
-    def _undo(self, journal: str, moves: list[Move]) -> bool:
+    def _undo(self, journal: str, moves: list[Move]) -> bool | None:
         """After a failure before the commit: put every table back as it was and delete
         the journal. True when the published data is as before; False when the journal
-        stays (S3, or undoing failed too) for the next bake to roll forward."""
+        stays (S3, or undoing failed too) for the next bake to roll forward; None when
+        the store cannot say whether the journal was written."""
         try:
-            if not self.store.exists(journal):
+            written = self.store.exists(journal)
+        except Exception:  # noqa: BLE001 - e.g. S3 failing: the next bake looks again
+            return None
+        try:
+            if not written:
                 # never written (nothing was moved), or deleted: the commit happened
                 self.pending = None
                 return True

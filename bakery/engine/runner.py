@@ -248,7 +248,7 @@ def _discard(staging: publish.Staging, result: BakeResult) -> None:
     removes leftovers), so it never hides the bake's own outcome."""
     try:
         staging.discard()
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - OS errors, S3 errors (botocore, PurgeError)
         result.notes.append(
             f"could not remove this bake's staging ({_one_line(exc)}); the next bake does"
         )
