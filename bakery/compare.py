@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bakery.errors import BakeryError
 from bakery.lambdas.s3_ranged import RangedObject
 from bakery.lambdas.s3uri import split
 
@@ -28,7 +29,7 @@ SUFFIX = ".parquet"
 EXAMPLES = 10  # how many keys of each kind of difference are listed
 
 
-class CompareError(Exception):
+class CompareError(BakeryError):
     """A tree cannot be read; the message says which and why."""
 
 

@@ -18,7 +18,14 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class SpecError(Exception):
+class BakeryError(Exception):
+    """The root of the errors bakery raises for a user to read: its message is one line
+    (or one per problem) saying what is wrong and what to do, printed without a
+    traceback. Errors of the Lambda handlers (bakery/lambdas/) stand apart: a Lambda's
+    code bundle holds only that folder."""
+
+
+class SpecError(BakeryError):
     """Raised when specs have problems; carries every problem found, not only the first."""
 
     def __init__(self, problems: list[Problem]):

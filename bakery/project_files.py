@@ -13,11 +13,13 @@ import os
 import stat
 from pathlib import Path
 
+from bakery.errors import BakeryError
+
 # Far above any real spec or query (the largest here is a few KB), far below trouble.
 MAX_FILE_BYTES = 1024 * 1024
 
 
-class FileRefused(Exception):
+class FileRefused(BakeryError):
     """A project file that cannot be read safely; the message is one line, no content."""
 
 

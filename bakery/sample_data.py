@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bakery.errors import BakeryError
+
 if TYPE_CHECKING:
     from bakery.plan import Plan, TablePlan
     from bakery.store import Store
@@ -66,7 +68,7 @@ class Seeded:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-class SampleError(Exception):
+class SampleError(BakeryError):
     """A sample cannot be made (one line, naming the layer file and what to do)."""
 
 

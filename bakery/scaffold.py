@@ -12,6 +12,8 @@ from pathlib import Path
 
 import jinja2
 
+from bakery.errors import BakeryError
+
 NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 TEMPLATES = Path(__file__).parent / "templates"
 # The layer's query reads this table when the project has it (the usual case here).
@@ -23,7 +25,7 @@ SOURCE_COLUMNS = ("uprn", "postcode", "first_letter")
 LAYER_NAME_MAX = 40
 
 
-class ScaffoldError(Exception):
+class ScaffoldError(BakeryError):
     """A one-line reason why nothing was written."""
 
 

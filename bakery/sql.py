@@ -22,13 +22,14 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
+from bakery.errors import BakeryError
 from bakery.project_files import FileRefused, read_text
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 DIALECT = "athena"
 
 
-class TemplateProblem(Exception):
+class TemplateProblem(BakeryError):
     """A template could not be rendered or parsed; `line`/`col` are inside `file` when known."""
 
     def __init__(self, message: str, file: str | None = None, line: int = 0, col: int = 0):

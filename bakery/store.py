@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from bakery.errors import BakeryError
 from bakery.lambdas.s3uri import is_hidden
 from bakery.lambdas.s3uri import split as split_uri
 from bakery.store_paths import inside_root
@@ -214,7 +215,7 @@ class S3Store:
         self.delete_prefix(src)
 
 
-class StoreUnusable(Exception):
+class StoreUnusable(BakeryError):
     """A store path or endpoint that cannot be used; the message is one short reason."""
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bakery.errors import BakeryError
 
-class OutsideStore(ValueError):
+
+class OutsideStore(BakeryError, ValueError):
     """A URI whose path would leave the store folder; the message says which and why."""
 
 

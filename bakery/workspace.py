@@ -13,14 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from bakery.errors import Problem, SpecError
+from bakery.errors import BakeryError, Problem, SpecError
 from bakery.loader import Document, load_yaml
 from bakery.spec import CHECK_KINDS, STEP_TYPES, Layer, Project
 
 PROJECT_FILE = "bakery.yaml"
 
 
-class NoProject(Exception):
+class NoProject(BakeryError):
     """There is no bakery.yaml where bakery was started: a usage error, not a spec problem."""
 
 

@@ -48,6 +48,13 @@ def main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
     except Exception as exc:
+        from bakery.errors import BakeryError
+
+        if isinstance(exc, BakeryError) and not os.environ.get("BAKERY_DEBUG"):
+            # written for the user already: no class name, no traceback
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            print(f"bakery: error: {lines[0]}", file=sys.stderr)
+            sys.exit(1)
         # Commands report the failures they expect in their own words; this is the last
         # resort, so that a user never gets a traceback (BAKERY_DEBUG=1 shows it).
         if os.environ.get("BAKERY_DEBUG"):

@@ -38,6 +38,7 @@ from bakery.compile.staging import (
     staging_glue_name,
     staging_location,
 )
+from bakery.errors import BakeryError
 from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
 
 ATHENA_SYNC = "arn:aws:states:::athena:startQueryExecution.sync"
@@ -83,7 +84,7 @@ _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SQL_TEXT = "sql_text"
 
 
-class CompileError(Exception):
+class CompileError(BakeryError):
     """The plan asks for something this back-end cannot express."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bakery.errors import BakeryError
 from bakery.plan import Plan, TablePlan
 from bakery.store import LocalStore, Store, split_uri
 
@@ -28,11 +29,11 @@ STAGING = ".bakery-staging"
 MARKER = ".staged"
 
 
-class StoreBusy(Exception):
+class StoreBusy(BakeryError):
     pass
 
 
-class PublishFailed(Exception):
+class PublishFailed(BakeryError):
     """Publishing could not complete; the message is one line saying what became of the
     published data and what to do."""
 

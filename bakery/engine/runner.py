@@ -19,13 +19,14 @@ from typing import Any, Protocol
 from bakery import sample_data
 from bakery.engine import duck, publish, tables
 from bakery.engine.steps import RUNNERS, StepFailed, StepOutcome
+from bakery.errors import BakeryError
 from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
 from bakery.store import Store
 
 PAUSE_ENV = "BAKERY_TEST_PAUSE_AT"
 
 
-class BakeError(Exception):
+class BakeError(BakeryError):
     """The bake stopped; the message is one line (no traceback needed)."""
 
     def __init__(self, message: str, result: BakeResult | None = None):

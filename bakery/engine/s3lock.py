@@ -20,15 +20,17 @@ import threading
 import time
 from typing import Any
 
+from bakery.errors import BakeryError
+
 KEY = ".bakery.lock"
 TTL_SECONDS = 600.0  # a bake that stops renewing is considered dead after this
 
 
-class LockBusy(Exception):
+class LockBusy(BakeryError):
     pass
 
 
-class LockLost(Exception):
+class LockLost(BakeryError):
     pass
 
 

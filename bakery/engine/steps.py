@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from bakery.engine.duck import ident
 from bakery.engine.tables import copy_into
 from bakery.engine.transpile import to_duckdb
+from bakery.errors import BakeryError
 from bakery.plan import StepPlan, TablePlan
 
 if TYPE_CHECKING:
     from bakery.engine.runner import Context
 
 
-class StepFailed(Exception):
+class StepFailed(BakeryError):
     """A step could not complete; the message is one line, fit for the user."""
 
 

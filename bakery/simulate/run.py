@@ -31,6 +31,7 @@ from typing import Any
 
 from bakery.compile.asl import ATHENA_RESULTS, ATHENA_SYNC, LAMBDA_INVOKE, compile_layer
 from bakery.compile.names import state_machine_name
+from bakery.errors import BakeryError
 from bakery.plan import LayerPlan, Plan
 from bakery.simulate import definition as defn
 from bakery.simulate.errors import TaskError
@@ -39,7 +40,7 @@ RUNNER = Path(__file__).with_name("runner.cjs")
 INTERPRETER = "aws-local-stepfunctions"
 
 
-class SimulateError(Exception):
+class SimulateError(BakeryError):
     """The simulation could not run (not: the state machine failed); one line."""
 
 
