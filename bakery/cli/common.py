@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from bakery.errors import SpecError
+
+if TYPE_CHECKING:  # the plan module imports sqlglot: only when a command needs it
+    from bakery.plan import Plan
 
 app = typer.Typer(
     name="bakery",
@@ -149,14 +152,14 @@ def unknown_layer(plan: Any, layers: list[str]) -> str | None:
     return None
 
 
-def load_plan(env: str, paths: list[Path] | None = None, *, check_sql: bool = True) -> Any:
+def load_plan(env: str, paths: list[Path] | None = None, *, check_sql: bool = True) -> Plan:
     """Workspace + plan for `env`, exiting 1 with every problem, or 2 for an unknown env."""
     return load_plans([env], paths, check_sql=check_sql)[0]
 
 
 def load_plans(
     envs: list[str] | None, paths: list[Path] | None = None, *, check_sql: bool = True
-) -> list[Any]:
+) -> list[Plan]:
     """Plans for several environments (all when `envs` is None) from one reading of the files."""
     from bakery.plan import build_plan
     from bakery.workspace import NoProject, find_root, load_workspace
