@@ -191,5 +191,6 @@ for _group in (
     "bakery.cli.compare_commands",
     "bakery.cli.docs_commands",
     "bakery.cli.aws_commands",
+    "bakery.cli.run_command",
 ):
     importlib.import_module(_group)

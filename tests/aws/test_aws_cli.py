@@ -14,7 +14,7 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 import bakery.cli  # noqa: F401  (registers every command on the app)
-from bakery.cli import aws_commands
+from bakery.cli import run_command
 from bakery.cli.common import app
 from bakery.compile.names import core_stack_name, layer_stack_name
 from bakery.plan import Plan, build_plan
@@ -200,9 +200,9 @@ def test_history_is_read_over_every_page():
             return {"events": events[4:]}
 
     fake = Pages()
-    assert [e["id"] for e in aws_commands.history_since(fake, "arn", 0)] == [1, 2, 3, 4, 5]
+    assert [e["id"] for e in run_command.history_since(fake, "arn", 0)] == [1, 2, 3, 4, 5]
     assert fake.calls == [None, "t2", "t3"]
-    assert [e["id"] for e in aws_commands.history_since(fake, "arn", 3)] == [4, 5]
+    assert [e["id"] for e in run_command.history_since(fake, "arn", 3)] == [4, 5]
 
 
 @pytest.mark.parametrize(
