@@ -14,7 +14,8 @@ from bakery.compile.names import state_machine_name
 from bakery.compile.staging import staged_tables
 from bakery.constructs import access
 from bakery.constructs.core import CoreStack
-from bakery.constructs.steps import STEP_CONSTRUCTS, LayerContext
+from bakery.constructs.layer_context import LayerContext
+from bakery.constructs.steps import STEP_CONSTRUCTS
 from bakery.constructs.tables import GlueTable
 from bakery.constructs.triggers import Triggers
 from bakery.plan import LayerPlan, Plan

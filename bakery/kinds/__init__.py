@@ -1,7 +1,7 @@
 """Step kinds: one module per kind, each owning its spec model, plan builder and facts.
 
 Adding a kind: a module here defining its `KIND`, listed in MODULES below, then one
-entry in each back-end's table — `bakery.compile.asl.STATE_BUILDERS` (ASL),
+entry in each back-end's table — `bakery.compile.kind_states.STATE_BUILDERS` (ASL),
 `bakery.constructs.steps.STEP_CONSTRUCTS` (CDK), `bakery.engine.steps.RUNNERS` (local
 engine) and `bakery.graph.KIND_STYLE` (graph). tests/spec/test_kinds.py fails
 until every back-end has one.

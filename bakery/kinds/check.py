@@ -193,7 +193,7 @@ def build_publish_guard(
     The published table is read through the catalog (`awsdatacatalog.db.table`), which
     the AWS staging rewrite leaves alone and the local engine maps to the live files.
     """
-    from bakery.plan import LIVE_CATALOG
+    from bakery.planning.model import LIVE_CATALOG
 
     cpath = path + ("check",)
     exports = [i for i, st in enumerate(lf.spec.steps) if st.type == "export_by_key"]

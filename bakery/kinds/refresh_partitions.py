@@ -15,7 +15,7 @@ KIND = Kind("refresh_partitions", None, maintains=True, summary="MSCK REPAIR TAB
 
 def implied(layer: str, table: TablePlan) -> StepPlan:
     """The refresh the plan adds after a step writes the partitioned `table`."""
-    from bakery.plan import StepPlan
+    from bakery.planning.model import StepPlan
 
     return StepPlan(
         layer=layer,

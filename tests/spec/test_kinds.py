@@ -17,7 +17,7 @@ from bakery.spec_types import StepBase, StepName
 
 def _backends() -> dict[str, tuple[dict, bool]]:
     """Every back-end's table keyed by kind, and whether it is for for_each bodies."""
-    from bakery.compile.asl import INNER_STATE_BUILDERS, STATE_BUILDERS
+    from bakery.compile.kind_states import INNER_STATE_BUILDERS, STATE_BUILDERS
     from bakery.constructs.steps import STEP_CONSTRUCTS
     from bakery.engine.steps import RUNNERS
     from bakery.graph import KIND_STYLE

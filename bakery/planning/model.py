@@ -1,0 +1,172 @@
+"""The plan's model: tables, steps and layers resolved for one environment.
+
+Every back-end reads these (ASL compiler, CDK constructs, local engine, graph,
+catalog); `bakery.plan.build_plan` makes them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bakery import spec as s
+from bakery.lambdas import s3uri
+
+# Where the AWS back-end builds tables before publishing them (bakery/compile/staging.py).
+RESERVED_PREFIX = "bakery-staging"
+# One folder of a location: it starts with a letter or digit (so never '.', '..' or a
+# hidden '_'/'.' name) and holds nothing that leaves a path or breaks SQL or shell quoting.
+SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+
+
+def unsafe_location(prefix: str) -> str | None:
+    """Why an S3 prefix (the key part of a location) is unsafe, or None when it is safe."""
+    for part in prefix.rstrip("/").split("/"):
+        if not SEGMENT.match(part) or ".." in part:
+            return (
+                f"folder {part!r} is not allowed: use letters, digits and '_', '-', '.', '=', "
+                "'+', starting with a letter or digit, and no '..' (every path a bake writes "
+                "must stay inside its bucket and quote safely)"
+            )
+    return None
+
+
+# A table named through this catalog is the published (live) table, never its staged copy.
+LIVE_CATALOG = "awsdatacatalog"
+
+
+@dataclass
+class TablePlan:
+    layer: str
+    name: str
+    location: str  # s3://bucket/prefix/ (always ends with '/')
+    format: str
+    columns: list[s.Column]
+    partition_keys: list[s.Column]
+    csv: s.Csv | None
+    compression: str
+    description: str | None
+    glue_database: str
+    written_by: list[str] = field(default_factory=list)  # step ids of the owning layer
+    read_by: list[str] = field(default_factory=list)  # "layer.step" that read it
+    sample: s.Sample | None = None  # where a local bake gets its rows (bakery.sample_data)
+    sample_file: str | None = None  # project-relative path of sample.file
+    declared_at: str = ""  # "layers/x.yaml:LINE:COL" of its glue_table step
+
+    @property
+    def ref(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def glue_name(self) -> str:
+        return f"{self.glue_database}.{self.name}"
+
+    @property
+    def bucket(self) -> str:
+        return s3uri.split(self.location)[0]
+
+    @property
+    def prefix(self) -> str:
+        return s3uri.split(self.location)[1]
+
+    @property
+    def external(self) -> bool:
+        """Produced outside bakery: no step of any layer writes it."""
+        return not self.written_by
+
+    @property
+    def all_columns(self) -> list[s.Column]:
+        return [*self.columns, *self.partition_keys]
+
+
+@dataclass
+class StepPlan:
+    layer: str
+    id: str
+    kind: str  # a step type, or "refresh_partitions" (added by the plan)
+    spec: Any
+    description: str | None = None
+    reads: list[str] = field(default_factory=list)  # table refs "layer.table"
+    writes: list[str] = field(default_factory=list)
+    sql: str | None = None  # Athena SELECT; a check passes when it returns no rows
+    params: list[str] = field(default_factory=list)  # runtime parameter per '?', in order
+    template: str | None = None  # project-relative template path
+    children: list[StepPlan] = field(default_factory=list)  # for_each body
+    over_values: list[str] | None = None  # for_each / fan-out over fixed values
+    over_sql: str | None = None  # for_each over the rows of this query
+    over_params: list[str] = field(default_factory=list)  # names each item provides
+    max_concurrency: int | None = None
+    location: str | None = None  # purge_prefix target / export_by_key destination
+    environment: dict[str, str] = field(default_factory=dict)  # lambda: rendered templates
+    # A check whose query returns this one column: both back-ends report its value verbatim.
+    message_column: str | None = None
+
+    @property
+    def qualified_id(self) -> str:
+        return f"{self.layer}.{self.id}"
+
+
+@dataclass
+class LayerPlan:
+    name: str
+    file: str
+    description: str
+    spec: s.Layer
+    tables: list[TablePlan]
+    steps: list[StepPlan]
+    depends_on: list[str]  # declared and inferred from the tables read
+
+    @property
+    def triggers(self) -> s.Triggers:
+        return self.spec.triggers
+
+    @property
+    def singleton(self) -> bool:
+        return self.spec.singleton
+
+    def walk(self) -> list[StepPlan]:
+        """Every step, for_each bodies included, in order."""
+        out = []
+        for step in self.steps:
+            out.append(step)
+            out.extend(step.children)
+        return out
+
+
+@dataclass
+class Plan:
+    project: s.Project
+    env: str
+    root: Path
+    layers: list[LayerPlan]  # in dependency order
+    tables: dict[str, TablePlan]  # by ref "layer.table"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {**self.project.tags, "dc-environment": self.env}
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return {**self.project.variables, **self.project.environments[self.env].variables}
+
+    def layer(self, name: str) -> LayerPlan:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def table(self, ref: str) -> TablePlan:
+        return self.tables[ref]
+
+    def upstream(self, names: list[str]) -> list[LayerPlan]:
+        """The named layers and everything they depend on, in dependency order."""
+        wanted: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in wanted:
+                wanted.add(name)
+                stack.extend(self.layer(name).depends_on)
+        return [layer for layer in self.layers if layer.name in wanted]
