@@ -141,7 +141,7 @@ def build_graph(plan: Any) -> Graph:
             tooltip=layer.description,
             note=", ".join(
                 (["singleton"] if layer.singleton else [])
-                + [f"timeout {layer.spec.timeout_minutes} min"]
+                + [f"timeout {layer.timeout_minutes} min"]
                 + ([] if layer.triggers.schedule or layer.triggers.events else ["started by hand"])
             ),
         )

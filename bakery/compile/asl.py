@@ -91,7 +91,7 @@ class LayerCompiler(PublishStates):
             ),
             "StartAt": start,
             "States": self.states,
-            "TimeoutSeconds": self.layer.spec.timeout_minutes * 60,
+            "TimeoutSeconds": self.layer.timeout_minutes * 60,
         }
         return Compiled(definition, self.functions)
 

@@ -18,6 +18,8 @@ from bakery.compile.maps import row_selector
 from bakery.compile.publish_states import partition_values
 from bakery.compile.staging import staging_glue_name, staging_location
 from bakery.compile.states import INSERT_RETRY, SAFE_VALUE, SQL_TEXT, intrinsic_text
+from bakery.kinds.export_by_key import ExportStepPlan
+from bakery.kinds.lambda_ import LambdaStepPlan
 from bakery.planning.model import StepPlan
 
 if TYPE_CHECKING:
@@ -198,20 +200,19 @@ def lambda_states(c: LayerCompiler, step: StepPlan, next_: str) -> str:
     return c.add(step.id, state)
 
 
-def lambda_state(c: LayerCompiler, step: StepPlan, next_: str | None) -> dict[str, Any]:
+def lambda_state(c: LayerCompiler, step: LambdaStepPlan, next_: str | None) -> dict[str, Any]:
     # The table a Lambda step writes reaches it once: the TABLE_LOCATION environment variable.
     payload: dict[str, Any] = {"execution_id.$": "$$.Execution.Id", "step": step.qualified_id}
     for name in step.params or []:
         payload[f"{name}.$"] = f"$.{name}"
-    return c.lambda_task(step.id, payload, c.describe(step, f"Run {step.spec.handler}."), next_)
+    return c.lambda_task(step.id, payload, c.describe(step, f"Run {step.handler}."), next_)
 
 
-def export_by_key_states(c: LayerCompiler, step: StepPlan, next_: str) -> str:
-    spec = step.spec
+def export_by_key_states(c: LayerCompiler, step: ExportStepPlan, next_: str) -> str:
     table = c.plan.table(step.reads[0])
     keys = [k.name for k in table.partition_keys]
     delete = next_
-    if spec.delete_stale:
+    if step.delete_stale:
         delete = c.add(
             f"{step.id} delete stale",
             c.lambda_task(
@@ -226,11 +227,11 @@ def export_by_key_states(c: LayerCompiler, step: StepPlan, next_: str) -> str:
         "table_location": table.location,
         "partition.$": "$.partition",
         "destination": step.location,
-        "key": spec.key,
-        "columns": list(spec.columns),
-        "sort_by": list(spec.sort_by),
-        "unique_by": spec.unique_by,
-        "empty_unless_any": spec.empty_unless_any,
+        "key": step.key,
+        "columns": list(step.columns),
+        "sort_by": list(step.sort_by),
+        "unique_by": step.unique_by,
+        "empty_unless_any": step.empty_unless_any,
     }
     body = {
         f"{step.id} export partition": c.lambda_task(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from bakery.kinds.registry import Kind
+from bakery.planning.model import StepPlan
 from bakery.spec_types import Column, Identifier, StepBase, StepName, TableRef
 
 if TYPE_CHECKING:
-    from bakery.plan import Builder, StepPlan
+    from bakery.plan import Builder
     from bakery.workspace import LayerFile
 
 
@@ -66,9 +68,29 @@ class ExportByKey(StepBase):
         return self
 
 
+@dataclass
+class ExportStepPlan(StepPlan):
+    """An export's plan: reads[0] is the table, location the destination."""
+
+    key: str = ""
+    columns: list[str] = field(default_factory=list)
+    sort_by: list[str] = field(default_factory=list)
+    unique_by: str | None = None
+    empty_unless_any: str | None = None
+    delete_stale: bool = True
+
+
 def build(
-    b: Builder, lf: LayerFile, path: tuple, step: ExportByKey, plan: StepPlan, params: list[str]
+    b: Builder,
+    lf: LayerFile,
+    path: tuple,
+    step: ExportByKey,
+    plan: ExportStepPlan,
+    params: list[str],
 ) -> bool:
+    plan.key, plan.columns, plan.sort_by = step.key, list(step.columns), list(step.sort_by)
+    plan.unique_by, plan.empty_unless_any = step.unique_by, step.empty_unless_any
+    plan.delete_stale = step.delete_stale
     table = b.ref_at(lf, path + ("table",), step.table)
     plan.reads = [table] if table else []
     for name in ("key", "unique_by", "empty_unless_any"):
@@ -100,4 +122,10 @@ def check_contract(
             )
 
 
-KIND = Kind("export_by_key", ExportByKey, build, summary="one file per key value, after publish")
+KIND = Kind(
+    "export_by_key",
+    ExportByKey,
+    build,
+    plan_class=ExportStepPlan,
+    summary="one file per key value, after publish",
+)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from bakery.kinds.registry import Kind
+from bakery.planning.model import StepPlan
 from bakery.spec_types import StepBase, StepName, TableRef
 
 if TYPE_CHECKING:
-    from bakery.plan import Builder, StepPlan
+    from bakery.plan import Builder
     from bakery.workspace import LayerFile
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
@@ -36,9 +38,25 @@ class Lambda(StepBase):
     )
 
 
+@dataclass
+class LambdaStepPlan(StepPlan):
+    """A lambda step's plan: the function the back-ends deploy and invoke."""
+
+    handler: str = ""
+    ssm_parameters: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: int = 300
+    memory_mb: int = 1024
+    ephemeral_storage_mb: int = 512
+
+
 def build(
-    b: Builder, lf: LayerFile, path: tuple, step: Lambda, plan: StepPlan, params: list[str]
+    b: Builder, lf: LayerFile, path: tuple, step: Lambda, plan: LambdaStepPlan, params: list[str]
 ) -> bool:
+    plan.handler = step.handler
+    plan.ssm_parameters = dict(step.ssm_parameters)
+    plan.timeout_seconds = step.timeout_seconds
+    plan.memory_mb = step.memory_mb
+    plan.ephemeral_storage_mb = step.ephemeral_storage_mb
     module = step.handler.split(".")[2]
     if not (LAMBDAS_DIR / f"{module}.py").is_file():
         b.problem(
@@ -62,5 +80,6 @@ KIND = Kind(
     build,
     in_for_each=True,
     writes=lambda step: list(step.writes),
+    plan_class=LambdaStepPlan,
     summary="runs a handler of bakery/lambdas",
 )

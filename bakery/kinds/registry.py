@@ -50,6 +50,8 @@ class Kind:
     writes: Callable[[Any], list[str]] = _none
     # The spec steps it runs inside it (a for_each body).
     children: Callable[[Any], list[Any]] = _none
+    # The class of its plan: StepPlan, or a subclass with the kind's own typed fields.
+    plan_class: type[StepPlan] | None = None
     summary: str = field(default="", compare=False)
 
 

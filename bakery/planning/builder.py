@@ -260,8 +260,10 @@ class Builder(SqlAnalysis):
         if step.id in self.step_ids:
             self.problem(lf.doc, path + ("id",), f"step id {step.id!r} is used twice in this layer")
         self.step_ids.add(step.id)
-        plan = StepPlan(layer=lf.spec.name, id=step.id, kind=step.type, spec=step)
+        kind = kinds.kind_of(step)
+        plan = (kind.plan_class or StepPlan)(
+            layer=lf.spec.name, id=step.id, kind=step.type, spec=step
+        )
         plan.description = step.description
-        build = kinds.kind_of(step).build
-        assert build is not None, f"kind {step.type} has no plan builder"
-        return plan if build(self, lf, path, step, plan, params) else None
+        assert kind.build is not None, f"kind {step.type} has no plan builder"
+        return plan if kind.build(self, lf, path, step, plan, params) else None

@@ -9,10 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bakery import spec as s
 from bakery.lambdas import s3uri
+
+if TYPE_CHECKING:
+    # Annotations only: the kinds' typed step plans subclass StepPlan, and the spec
+    # imports the kinds.
+    from bakery import spec as s
 
 # Where the AWS back-end builds tables before publishing them (bakery/compile/staging.py).
 RESERVED_PREFIX = "bakery-staging"
@@ -83,6 +87,11 @@ class TablePlan:
 
 @dataclass
 class StepPlan:
+    """One step of a layer as every back-end reads it. A kind with facts of its own has a
+    subclass with typed fields (`Kind.plan_class`, e.g. LambdaStepPlan, ExportStepPlan).
+    `spec` (the step as written) is kept for the local engine's step bodies; the ASL
+    compiler and the CDK constructs read only the plan's fields."""
+
     layer: str
     id: str
     kind: str  # a step type, or "refresh_partitions" (added by the plan)
@@ -125,6 +134,10 @@ class LayerPlan:
     @property
     def singleton(self) -> bool:
         return self.spec.singleton
+
+    @property
+    def timeout_minutes(self) -> int:
+        return self.spec.timeout_minutes
 
     def walk(self) -> list[StepPlan]:
         """Every step, for_each bodies included, in order."""

@@ -6,14 +6,14 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from aws_helpers import PROJECT, REPO, asl_validate
 
 from bakery import spec
 from bakery.compile.asl import ATHENA_SYNC, CompileError, compile_layer, unload_options
-from bakery.plan import Plan, StepPlan, build_plan
+from bakery.kinds.lambda_ import LambdaStepPlan
+from bakery.plan import Plan, build_plan
 from bakery.workspace import load_workspace
 
 BOUNDARY_CHANGES = (REPO / "tests" / "fixtures" / "boundary_changes.yaml").read_text()
@@ -105,11 +105,12 @@ def _with_children(plan: Plan, layer: str, step_id: str, values=None, lambda_chi
             children = list(s.children)
             if lambda_child:
                 children.append(
-                    StepPlan(
+                    LambdaStepPlan(
                         layer=layer,
                         id="tell",
                         kind="lambda",
-                        spec=SimpleNamespace(handler="bakery.lambdas.x.handler"),
+                        spec=None,
+                        handler="bakery.lambdas.x.handler",
                         params=list(s.over_params),
                     )
                 )

@@ -113,3 +113,29 @@ def test_written_by_follows_for_each_bodies_and_can_keep_query_writes_only():
     )  # fmt: skip
     assert kinds.written_by(step) == ["t1", "t2"]
     assert kinds.written_by(step, through_query=True) == ["t1"]
+
+
+def test_the_asl_compiler_reads_the_plan_not_the_spec():
+    """Every step's `spec` (the step as written) taken away, each definition is the same:
+    the AWS back-end reads only the plan's fields (typed per kind where a kind has its
+    own, e.g. LambdaStepPlan, ExportStepPlan)."""
+    import dataclasses
+
+    from bakery.compile.asl import layer_asl_json
+    from bakery.plan import build_plan
+    from bakery.workspace import load_workspace
+    from tests.spec.conftest import PROJECT
+
+    plan = build_plan(load_workspace(PROJECT), "development")
+    kinds_seen = set()
+
+    def blind(step):
+        kinds_seen.add(step.kind)
+        children = [blind(c) for c in step.children]
+        return dataclasses.replace(step, spec=None, children=children)
+
+    for layer in plan.layers:
+        before = layer_asl_json(plan, layer)
+        blinded = dataclasses.replace(layer, steps=[blind(s) for s in layer.steps])
+        assert layer_asl_json(plan, blinded) == before
+    assert {"lambda", "export_by_key", "check", "athena_query"} <= kinds_seen
