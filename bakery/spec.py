@@ -10,7 +10,7 @@ models are re-exported here so `spec.AthenaQuery` and the like keep working.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import (
     AfterValidator,
@@ -229,8 +229,12 @@ class Project(Strict):
 
 # ---------------------------------------------------------------- steps
 
-# One model per registered kind, in registration order.
-Step = Annotated[Union[tuple(spec_models())], Field(discriminator="type")]  # noqa: UP007
+# One model per registered kind, in registration order. The union is built at import
+# time from the registry, so a type checker cannot see its members: to it, Any.
+if TYPE_CHECKING:
+    Step = Any
+else:
+    Step = Annotated[Union[tuple(spec_models())], Field(discriminator="type")]  # noqa: UP007
 STEP_TYPES = tuple(k.name for k in KINDS.values() if k.model is not None)
 
 

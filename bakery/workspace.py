@@ -7,6 +7,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,7 @@ def _clean_loc(data: Any, loc: tuple) -> tuple:
     return tuple(out)
 
 
-def _message(err: dict, model: type[BaseModel], data: Any, loc: tuple) -> str:
+def _message(err: Mapping[str, Any], model: type[BaseModel], data: Any, loc: tuple) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         field = loc[-1]

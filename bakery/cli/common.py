@@ -57,7 +57,7 @@ def _one_help_convention() -> None:
     TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
     TyperArgument._rich_display_name = help_name  # type: ignore[method-assign]
     TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
-    TyperOption.display_type_rich = option_value  # type: ignore[method-assign]
+    TyperOption.display_type_rich = option_value  # type: ignore[method-assign,assignment]
 
 
 _one_help_convention()

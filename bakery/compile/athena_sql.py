@@ -61,7 +61,7 @@ def check_columns(sql: str) -> list[str]:
     import sqlglot
 
     try:
-        names = sqlglot.parse_one(sql, read="athena").named_selects
+        names = sqlglot.parse_one(sql, read="athena").named_selects  # type: ignore[attr-defined]
     except sqlglot.errors.ParseError:
         return []
     return [] if not names or any(n in ("", "*") for n in names) else list(names)

@@ -194,7 +194,7 @@ def check_query_states(
     return states, q
 
 
-def lambda_states(c: LayerCompiler, step: StepPlan, next_: str) -> str:
+def lambda_states(c: LayerCompiler, step: LambdaStepPlan, next_: str) -> str:
     state = lambda_state(c, step, next_)
     state["Catch"] = c.catch(step)
     return c.add(step.id, state)
@@ -244,6 +244,7 @@ def export_by_key_states(c: LayerCompiler, step: ExportStepPlan, next_: str) -> 
         )
     }
     values = partition_values(c.plan, table)
+    items: list[dict[str, Any]]
     if not keys:
         items = [{"partition": None}]
     elif values is not None:
@@ -328,7 +329,7 @@ def inner_check(c: LayerCompiler, child: StepPlan, next_: str | None, body: dict
 
 
 def inner_lambda(
-    c: LayerCompiler, child: StepPlan, next_: str | None, body: dict[str, dict]
+    c: LayerCompiler, child: LambdaStepPlan, next_: str | None, body: dict[str, dict]
 ) -> str:
     body[child.id] = lambda_state(c, child, next_)
     return child.id
@@ -337,7 +338,8 @@ def inner_lambda(
 # The ASL back-end's tables, one entry per kind (tests/spec/test_kinds.py checks they
 # cover every registered kind): the states of a top-level step, returning the first
 # state's name...
-STATE_BUILDERS: dict[str, Callable[[LayerCompiler, StepPlan, str], str]] = {
+# A builder takes the kind's own StepPlan subclass (Kind.plan_class), hence Any.
+STATE_BUILDERS: dict[str, Callable[[LayerCompiler, Any, str], str]] = {
     "purge_prefix": purge_prefix_states,
     "athena_query": athena_query_states,
     "geo_join": geo_join_states,
@@ -350,7 +352,7 @@ STATE_BUILDERS: dict[str, Callable[[LayerCompiler, StepPlan, str], str]] = {
 # ...and the states of a step inside a for_each body (the kinds allowed there), added
 # to the Map's body.
 INNER_STATE_BUILDERS: dict[
-    str, Callable[[LayerCompiler, StepPlan, str | None, dict[str, dict]], str]
+    str, Callable[[LayerCompiler, Any, str | None, dict[str, dict]], str]
 ] = {
     "athena_query": inner_athena_query,
     "check": inner_check,

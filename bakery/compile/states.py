@@ -249,7 +249,9 @@ class StateBuilder:
         it started may have written some: a retry of the UNLOAD alone would fail on its
         own leftovers. The Parallel's Retry runs the branch again from the emptying.
         """
-        payload = {"location.$": location_path} if location_path else {"location": location}
+        payload: dict[str, Any] = (
+            {"location.$": location_path} if location_path else {"location": location}
+        )
         purge = self.lambda_task(
             "purge",
             payload,

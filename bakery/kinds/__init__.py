@@ -55,7 +55,7 @@ for _module in MODULES:
     register(_module.KIND)
 
 # A for_each body holds the kinds that say they may run inside one.
-InnerStep = Annotated[Union[tuple(inner_models())], Field(discriminator="type")]  # noqa: UP007
+InnerStep = Annotated[Union[tuple(inner_models())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: E501, UP007
 for_each.ForEach.model_rebuild(_types_namespace={"InnerStep": InnerStep})
 
 __all__ = [

@@ -37,7 +37,7 @@ class ForEach(StepBase):
         None, alias="as", description="Parameter name of each value (for `values`)."
     )
     max_concurrency: int = Field(5, ge=1, le=100)
-    steps: list[InnerStep] = Field(min_length=1)  # noqa: F821 (bakery.kinds completes it)
+    steps: list[InnerStep] = Field(min_length=1)  # type: ignore[name-defined]  # noqa: F821 (bakery.kinds completes it)
 
 
 def build(

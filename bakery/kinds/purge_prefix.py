@@ -40,9 +40,10 @@ def build(
         anchor = path + ("table",)
     else:
         anchor = path + ("prefix",)
-        location = _render_prefix(b, lf, anchor, step.prefix)  # type: ignore[arg-type]
-        if location is None:
+        rendered = _render_prefix(b, lf, anchor, step.prefix)  # type: ignore[arg-type]
+        if rendered is None:
             return True
+        location = rendered
     if location not in written:
         b.problem(
             lf.doc,

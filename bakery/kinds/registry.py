@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 # (builder, layer file, path of the step in it, the spec step, its plan, the runtime
 # parameters in scope) -> False when the step cannot be planned (it is then left out;
 # its problem is reported already).
-PlanBuilder = Callable[["Builder", "LayerFile", tuple, Any, "StepPlan", list[str]], bool]
+# The step plan argument is the kind's own StepPlan subclass (Kind.plan_class).
+PlanBuilder = Callable[["Builder", "LayerFile", tuple, Any, Any, list[str]], bool]
 
 
 def _none(step: Any) -> list[Any]:
