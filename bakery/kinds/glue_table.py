@@ -27,6 +27,11 @@ class GlueTable(StepBase):
     sample: Sample | None = Field(
         None, description="Sample rows for local bakes: a file or a registered generator."
     )
+    purge_step: StepName | None = Field(
+        None,
+        description="Id of the purge the plan adds before this layer's queries write the "
+        "table (default empty_<name>). A purge_prefix step for the table replaces it.",
+    )
 
 
 KIND = Kind("glue_table", GlueTable, in_plan=False, summary="declares a table")

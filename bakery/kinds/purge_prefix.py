@@ -88,3 +88,72 @@ KIND = Kind(
     maintains=True,
     summary="empties a table's location",
 )
+
+
+def implied(b: Builder, lf: LayerFile) -> tuple[list[StepPlan], dict[str, str]]:
+    """The purges a layer need not write: one per table a query of the layer writes and
+    no purge_prefix step of it empties.
+
+    They open the layer, in the order its tables are declared (where hand-written purges
+    stood), with the id the table's `purge_step` gives, else `empty_<table>`. Returns them
+    and, for a clearer message on a clash, their ids mapped to the table's name.
+    """
+    from bakery.planning.model import StepPlan
+
+    layer = lf.spec.name
+    by_query = {t.ref for st in lf.spec.steps for t in b.written_tables(lf, st, through_query=True)}
+    explicit = _explicit_targets(b, lf)
+    purges: list[StepPlan] = []
+    ids: dict[str, str] = {}
+    for i, st in enumerate(lf.spec.steps):
+        if st.type != "glue_table":
+            continue
+        ref = f"{layer}.{st.name}"
+        table = b.tables.get(ref)
+        if table is None or table.layer != layer:
+            continue
+        if ref not in by_query or ref in explicit:
+            if st.purge_step is not None:
+                why = "a purge_prefix step empties it" if ref in explicit else "no query writes it"
+                b.problem(
+                    lf.doc,
+                    ("steps", i, "purge_step"),
+                    f"purge_step names the purge the plan adds before a query writes this "
+                    f"table, and {why}: remove purge_step",
+                )
+            continue
+        step_id = st.purge_step or f"empty_{st.name}"[:60]
+        ids[step_id] = st.name
+        purges.append(
+            StepPlan(layer=layer, id=step_id, kind=KIND.name, spec=None, location=table.location)
+        )
+        purges[-1].writes = [ref]
+    return purges, ids
+
+
+def _explicit_targets(b: Any, lf: LayerFile) -> set[str]:
+    """The tables the layer's own purge_prefix steps empty (unresolved ones are left to
+    the steps' builders to report)."""
+    import jinja2
+
+    from bakery.sql import render_text
+
+    by_location = {t.location: t.ref for t in b.tables.values() if t.layer == lf.spec.name}
+    out: set[str] = set()
+    for st in lf.spec.steps:
+        if not isinstance(st, PurgePrefix):
+            continue
+        if st.table is not None:
+            try:
+                out.add(b.resolve(lf.spec.name, st.table))
+            except LookupError:
+                pass
+        elif st.prefix is not None:
+            try:
+                rendered = render_text(st.prefix, b.context)
+            except jinja2.TemplateError:
+                continue
+            rendered = rendered if rendered.endswith("/") else rendered + "/"
+            if rendered in by_location:
+                out.add(by_location[rendered])
+    return out

@@ -1,6 +1,7 @@
 """The builder's per-layer passes: declare every table, then plan each layer's steps
-(each by its kind's builder, bakery.kinds) with the steps the plan implies: a refresh
-after a partitioned write, a unique_by check before the first export.
+(each by its kind's builder, bakery.kinds) with the steps the plan implies: a purge
+before a query writes a table, a refresh after a partitioned write, a unique_by check
+before the first export.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 from bakery import kinds
 from bakery import spec as s
-from bakery.kinds import refresh_partitions
+from bakery.kinds import purge_prefix, refresh_partitions
 from bakery.planning.model import LayerPlan, StepPlan, TablePlan
 from bakery.planning.references import _suggest
 from bakery.planning.sql_analysis import SqlAnalysis
@@ -111,9 +112,9 @@ class Builder(SqlAnalysis):
 
     def build_layer(self, lf: LayerFile) -> LayerPlan:
         layer = lf.spec.name
-        steps: list[StepPlan] = []
-        purged: set[str] = set()
-        self.step_ids: set[str] = set()
+        steps, self.implied_purges = purge_prefix.implied(self, lf)
+        purged = {ref for p in steps for ref in p.writes}
+        self.step_ids: set[str] = set(self.implied_purges)
         for i, step in enumerate(lf.spec.steps):
             if not kinds.kind_of(step).in_plan:
                 continue  # a glue_table: declared by declare_tables
@@ -247,9 +248,9 @@ class Builder(SqlAnalysis):
                     self.problem(
                         lf.doc,
                         where + ("into",),
-                        f"{ref!r} is written here but not emptied before: add a purge_prefix "
-                        "step for it earlier in the layer (each run must start from an empty "
-                        "table)",
+                        f"{ref!r} is written here but its purge_prefix step comes later: move "
+                        "that step before this one, or remove it and let the plan add one "
+                        "(each run must start from an empty table)",
                     )
 
     def build_step(
@@ -257,7 +258,15 @@ class Builder(SqlAnalysis):
     ) -> StepPlan | None:
         """The plan of one spec step (by its kind's builder); None when it is left out."""
         # Ids name states and graph nodes, so they are unique across for_each bodies too.
-        if step.id in self.step_ids:
+        if step.id in self.implied_purges:
+            table = self.implied_purges[step.id]
+            self.problem(
+                lf.doc,
+                path + ("id",),
+                f"step id {step.id!r} is the purge the plan adds for table {table!r}: rename "
+                f"this step, or give the table another purge_step",
+            )
+        elif step.id in self.step_ids:
             self.problem(lf.doc, path + ("id",), f"step id {step.id!r} is used twice in this layer")
         self.step_ids.add(step.id)
         kind = kinds.kind_of(step)

@@ -298,12 +298,17 @@ def test_cycle_between_layers(project):
     assert cycle[0] == cycle[-1] and {"addressbase", "mini"} <= set(cycle)
 
 
-def test_a_query_write_needs_an_earlier_purge(project):
+def test_an_explicit_purge_after_the_write_is_refused(project):
     project.mini("  - type: purge_prefix\n    id: empty_out\n    table: mini_out\n", "")
+    text = (project.root / "layers/mini.yaml").read_text()
+    project.write(
+        "layers/mini.yaml",
+        text + "  - type: purge_prefix\n    id: late\n    table: mini_out\n",
+    )
     assert project.problems() == [
-        f"{M}:14:5: steps[1].into: 'mini.mini_out' is written here but not emptied before: add "
-        "a purge_prefix step for it earlier in the layer (each run must start from an empty "
-        "table)"
+        f"{M}:14:5: steps[1].into: 'mini.mini_out' is written here but its purge_prefix step "
+        "comes later: move that step before this one, or remove it and let the plan add one "
+        "(each run must start from an empty table)"
     ]
 
 
