@@ -66,7 +66,7 @@ class AthenaQueryStep(StepConstruct):
             self.ctx.write_table(ref)
         if kind_of(self.step).writes_through_query and not isinstance(self.node.scope, ForEachStep):
             # Each UNLOAD attempt first empties its destination with the purge Lambda, whose
-            # delete rights come from the purge_prefix step validation requires before it.
+            # delete rights come from the purge step the plan puts before it.
             self.ctx.purge_function()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -144,10 +145,8 @@ def _explicit_targets(b: Any, lf: LayerFile) -> set[str]:
         if not isinstance(st, PurgePrefix):
             continue
         if st.table is not None:
-            try:
+            with contextlib.suppress(LookupError):
                 out.add(b.resolve(lf.spec.name, st.table))
-            except LookupError:
-                pass
         elif st.prefix is not None:
             try:
                 rendered = render_text(st.prefix, b.context)

@@ -35,11 +35,11 @@ def test_new_layer_validates_and_is_described(copy):
     assert data["order"][-1] == "polling_districts"
     new = next(ly for ly in data["layers"] if ly["name"] == "polling_districts")
     assert new["depends_on"] == ["addressbase"]
-    assert [s["kind"] for s in new["steps"]] == [
-        "purge_prefix",
-        "athena_query",
-        "refresh_partitions",
-        "check",
+    assert [(s["id"], s["kind"]) for s in new["steps"]] == [
+        ("empty_polling_districts", "purge_prefix"),  # implied: the skeleton writes none
+        ("build_polling_districts", "athena_query"),
+        ("refresh_polling_districts", "refresh_partitions"),
+        ("no_missing_uprn", "check"),
     ]
     assert new["tables"][0]["location"] == (
         "s3://pollingstations.private.data/polling_districts/development/polling_districts/"
