@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -93,6 +94,50 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# ---------------------------------------------------------------- value lists
+
+# "A..Z", "a..z", "1..12": inclusive; a fan-out runs one Map iteration per value.
+VALUE_RANGE = re.compile(r"^\s*([A-Za-z]|\d+)\s*\.\.\s*([A-Za-z]|\d+)\s*$")
+MAX_VALUES = 1000
+
+
+def expand_values(value: object) -> object:
+    """A range written as text (`A..Z`) -> its values; a list passes as it is."""
+    if not isinstance(value, str):
+        return value
+    match = VALUE_RANGE.match(value)
+    if not match:
+        raise ValueError(
+            f"{value!r} is neither a list of values nor a range: write a list, or a range "
+            "such as A..Z, a..z or 1..12"
+        )
+    low, high = match.groups()
+    if low.isdigit() and high.isdigit():
+        out = (
+            [str(i) for i in range(int(low), int(high) + 1)]
+            if int(high) - int(low) < MAX_VALUES
+            else None
+        )
+    elif low.isalpha() and high.isalpha() and low.isupper() == high.isupper():
+        out = [chr(c) for c in range(ord(low), ord(high) + 1)]
+    else:
+        raise ValueError(
+            f"range {value!r} mixes kinds of ends: use two letters of one case (A..Z) "
+            "or two numbers (1..12)"
+        )
+    if out is None:
+        raise ValueError(f"range {value!r} has more than {MAX_VALUES} values; narrow it")
+    if not out:
+        raise ValueError(f"range {value!r} is empty: write the smaller end first ({high}..{low})")
+    return out
+
+
+# A list of values, or a range (`A..Z`) the spec expands to one.
+Values = Annotated[
+    list[str], BeforeValidator(expand_values, json_schema_input_type=list[str] | str)
+]
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -100,6 +145,12 @@ class Column(Strict):
     name: Identifier
     type: str = Field(description="Glue/Hive type: string, bigint, double, array<string>, ...")
     description: str | None = None
+    values: Values | None = Field(
+        None,
+        min_length=1,
+        description="Partition keys only: the values the key takes, a list or a range "
+        "(A..Z); a fan_out over the key runs once per value unless it lists its own.",
+    )
 
     @field_validator("type")
     @classmethod

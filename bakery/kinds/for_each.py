@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from bakery.kinds.registry import Kind
-from bakery.spec_types import Identifier, StepBase, StepName, Strict
+from bakery.spec_types import Identifier, StepBase, StepName, Strict, Values
 
 if TYPE_CHECKING:
     from bakery.plan import Builder, StepPlan
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class ValuesSource(Strict):
-    values: list[str] = Field(min_length=1)
+    values: Values = Field(min_length=1, description="A list, or a range such as A..Z.")
 
 
 class QuerySource(Strict):

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from bakery import hive_types
 from bakery.kinds.registry import Kind
-from bakery.spec_types import Identifier, StepBase, StepName, Strict, TableRef
+from bakery.spec_types import Identifier, StepBase, StepName, Strict, TableRef, Values
 
 if TYPE_CHECKING:
     from bakery.plan import Builder, StepPlan
@@ -33,7 +33,11 @@ class Polygons(Strict):
 
 class FanOut(Strict):
     column: Identifier = Field(description="Partition column of the points table.")
-    values: list[str] = Field(min_length=1)
+    values: Values | None = Field(
+        None,
+        min_length=1,
+        description="A list or a range (A..Z); by default the values the partition key declares.",
+    )
     max_concurrency: int = Field(26, ge=1, le=100)
 
 
@@ -99,7 +103,20 @@ def build(
                 f"({', '.join(keys) or 'it has none'})",
             )
             return True
-        plan.over_values = list(step.fan_out.values)
+        values = step.fan_out.values
+        if values is None:
+            key = next(k for k in b.tables[points].partition_keys if k.name == fan_out)
+            values = key.values
+        if values is None:
+            b.problem(
+                lf.doc,
+                path + ("fan_out",),
+                f"fan_out over {fan_out!r} needs its values: give `values` here (a list or a "
+                f"range such as A..Z), or declare them on the partition key {fan_out!r} of "
+                f"{points!r}",
+            )
+            return True
+        plan.over_values = list(values)
         plan.over_params = [fan_out]
         plan.max_concurrency = step.fan_out.max_concurrency
     extra = {

@@ -39,6 +39,14 @@ class Builder(SqlAnalysis):
                     step = step.model_copy(update={"csv": s.Csv()})
                 if step.format != "csv" and step.csv is not None:
                     self.problem(lf.doc, path + ("csv",), "csv options only apply to format: csv")
+                for j, col in enumerate(step.columns):
+                    if col.values is not None:
+                        self.problem(
+                            lf.doc,
+                            path + ("columns", j, "values"),
+                            "values apply to partition keys (what a fan_out over them runs "
+                            "for): move the column to partition_keys or remove values",
+                        )
                 names = [c.name for c in [*step.columns, *step.partition_keys]]
                 dupes = sorted({n for n in names if names.count(n) > 1})
                 if dupes:
