@@ -39,8 +39,8 @@ class Builder(SqlAnalysis):
                     step = step.model_copy(update={"csv": s.Csv()})
                 if step.format != "csv" and step.csv is not None:
                     self.problem(lf.doc, path + ("csv",), "csv options only apply to format: csv")
-                for j, col in enumerate(step.columns):
-                    if col.values is not None:
+                for j, column in enumerate(step.columns):
+                    if column.values is not None:
                         self.problem(
                             lf.doc,
                             path + ("columns", j, "values"),
