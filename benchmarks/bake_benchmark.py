@@ -7,7 +7,8 @@ For each size: sample data is generated into a temporary store, `bake current_el
 20 ms) to give each step's peak, then the export core (bakery/lambdas/export_by_key.py,
 what the AWS Lambda runs) runs alone, in a fresh process, on the biggest first-letter
 partition of the joined table. The generated inputs are deleted after each size (a 33M
-run needs ~3 GB of CSV; check `df -h` first). At the end: the time and memory of the
+run needs ~3 GB of CSV; check `df -h` first) unless `--samples DIR` keeps them for the
+next run (hard links into each run's store). At the end: the time and memory of the
 sizes measured, projected to `--project` addresses (time by a power law through the
 two biggest sizes, memory linearly). `--hand-join` also times a hand-written DuckDB
 spatial join over the same files, for comparison with the geo-join step.
@@ -21,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import pickle
 import platform
 import shutil
 import subprocess
@@ -171,10 +173,22 @@ def run_size(n: int, args: argparse.Namespace) -> dict:
     try:
         store = LocalStore(root)
         plan = build_plan(load_workspace(REPO), "development")
+        kept = Path(args.samples, f"{n}-{args.ballots}-{args.seed}") if args.samples else None
         t0 = time.perf_counter()
-        summary = sample_data.write_sample_data(
-            plan, store, addresses=n, ballots=args.ballots, seed=args.seed
-        )
+        reused = kept is not None and (kept / "summary.pickle").exists()
+        if reused:
+            # the bake replaces files (write, then rename), never writes into one: links
+            # to the kept inputs are safe
+            shutil.copytree(kept / "store", root, copy_function=os.link, dirs_exist_ok=True)
+            summary = pickle.loads((kept / "summary.pickle").read_bytes())
+        else:
+            summary = sample_data.write_sample_data(
+                plan, store, addresses=n, ballots=args.ballots, seed=args.seed
+            )
+            if kept is not None:
+                shutil.rmtree(kept, ignore_errors=True)
+                shutil.copytree(root, kept / "store", copy_function=os.link)
+                (kept / "summary.pickle").write_bytes(pickle.dumps(summary))
         gen = time.perf_counter() - t0
         out, wall, cpu = child(BAKE, str(root))
         result = json.loads(out.strip().splitlines()[-1])
@@ -210,6 +224,7 @@ def run_size(n: int, args: argparse.Namespace) -> dict:
             "n": n,
             "summary": summary,
             "gen": gen,
+            "reused": reused,
             "result": result,
             "wall": wall,
             "peak": peak,
@@ -272,7 +287,8 @@ def print_size(r: dict) -> None:
     print(f"\nCPU time of the bake process (user + system): {r['cpu']:.1f} s.")
     e = r["export"]
     print(
-        f"\nSteps under 0.05 s not shown; sample data written in {r['gen']:.1f} s. "
+        f"\nSteps under 0.05 s not shown; sample data "
+        f"{'linked from --samples' if r['reused'] else 'written'} in {r['gen']:.1f} s. "
         f"Export core alone on the biggest letter ({e['letter']}, {e['rows']:,} rows, "
         f"{e['keys']:,} outcodes): {e['seconds']:.2f} s, peak RSS {e['peak'] / MIB:,.0f} MiB "
         f"(Arrow {e['arrow_peak'] / MIB:,.0f} MiB)."
@@ -326,6 +342,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--project", default="33M", help="Project the figures to this size.")
     parser.add_argument("--tmp", default=None, help="Folder for the temporary stores.")
+    parser.add_argument(
+        "--samples",
+        default=None,
+        help="Keep the generated inputs in this folder (same file system as --tmp) and "
+        "reuse them on the next run with the same size, ballots and seed.",
+    )
     parser.add_argument(
         "--export-rows",
         type=size,
