@@ -46,10 +46,16 @@ def rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
+def cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
 class Sampler(Reporter):
     def __init__(self):
         self.peak = self.step_peak = rss()
         self.peaks = []
+        self.cpus = []
+        self.cpu0 = cpu()
         threading.Thread(target=self.run, daemon=True).start()
     def run(self):
         while True:
@@ -59,8 +65,10 @@ class Sampler(Reporter):
             time.sleep(0.02)
     def start(self, step):
         self.step_peak = rss()
+        self.cpu0 = cpu()
     def done(self, result):
         self.peaks.append(max(self.step_peak, rss()))
+        self.cpus.append(cpu() - self.cpu0)
 
 sampler = Sampler()
 plan = build_plan(load_workspace(), "development")
@@ -70,6 +78,7 @@ result = bake(plan, ["current_elections"], LocalStore(sys.argv[1]), with_upstrea
 out = result.to_dict()
 out["engine_seconds"] = time.perf_counter() - t0
 out["peaks"] = sampler.peaks
+out["cpus"] = sampler.cpus
 out["peak"] = max(sampler.peak, hwm())
 print(json.dumps(out))
 """
@@ -269,19 +278,21 @@ def print_size(r: dict) -> None:
         f"\n### {label(r['n'])}: {s.addresses:,} addresses ({s.outcodes:,} outcodes), "
         f"{s.ballots:,} ballots ({s.polygon_rows:,} polygon rows)\n"
     )
-    print("| layer | step | kind | rows | files | seconds | peak MiB |")
-    print("|---|---|---|---:|---:|---:|---:|")
-    for st, peak in zip(res["steps"], res["peaks"], strict=False):
+    print("| layer | step | kind | rows | files | seconds | CPU s | peak MiB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    cpus = res.get("cpus") or [None] * len(res["peaks"])
+    for st, peak, used in zip(res["steps"], res["peaks"], cpus, strict=False):
         if st["seconds"] < 0.05:
             continue
         rows = "" if st["rows"] is None else f"{st['rows']:,}"
         files = "" if not st["files"] else f"{st['files']:,}"
         print(
             f"| {st['layer']} | {st['id']} | {st['kind']} | {rows} | {files} "
-            f"| {st['seconds']:.2f} | {peak / MIB:,.0f} |"
+            f"| {st['seconds']:.2f} | {'' if used is None else f'{used:.1f}'} "
+            f"| {peak / MIB:,.0f} |"
         )
     print(
-        f"| **whole bake, process wall** | | | | | **{r['wall']:.2f}** "
+        f"| **whole bake, process wall** | | | | | **{r['wall']:.2f}** | **{r['cpu']:.1f}** "
         f"| **{r['peak'] / MIB:,.0f}** |"
     )
     print(f"\nCPU time of the bake process (user + system): {r['cpu']:.1f} s.")

@@ -1,13 +1,14 @@
-"""The built-in checks (same_set, one_distinct) on DuckDB, from per-table aggregates.
+"""The built-in checks (same_set, one_distinct, min_rows) on DuckDB, from per-table
+aggregates.
 
 Their SQL (bakery/templates/check_*.sql, what Athena runs) compares aggregates of one
 column per table: count, distinct count and checksum for same_set, distinct count for
-one_distinct. Here each table's aggregates are computed once for every built-in check
-of the layer that reads that table (one scan instead of one per check), and remembered
-for the rest of the bake while the table's files are the same ones (file names are
-unique per write, so a rewritten table is scanned again). So a raw input that checks of
-two layers compare against is read once, and the row a failing check reports is the
-template's, with the same columns and values.
+one_distinct, the row count for min_rows. Here each table's aggregates are computed
+once for every built-in check of the layer that reads that table (one scan instead of
+one per check), and remembered for the rest of the bake while the table's files are the
+same ones (file names are unique per write, so a rewritten table is scanned again). So a
+raw input that checks of two layers compare against is read once, and the row a failing
+check reports is the template's, with the same columns and values.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ if TYPE_CHECKING:
 
 SAME_SET = ("left_count", "right_count", "left_distinct", "right_distinct")
 ONE_DISTINCT = ("distinct_values",)
+MIN_ROWS = ("row_count", "at_least")
+KINDS = ("same_set", "one_distinct", "min_rows")
 
 
 def _kind(step: StepPlan) -> str | None:
     kind = getattr(getattr(step.spec, "check", None), "kind", None)
-    return kind if step.kind == "check" and kind in ("same_set", "one_distinct") else None
+    return kind if step.kind == "check" and kind in KINDS else None
 
 
 def _ref(layer: str, name: str) -> str:
@@ -41,6 +44,8 @@ def _needs(step: StepPlan) -> list[tuple[str, str, str]]:
             (_ref(step.layer, check.left), "set", check.column),
             (_ref(step.layer, check.right), "set", check.column),
         ]
+    if _kind(step) == "min_rows":
+        return [(_ref(step.layer, check.table), "rows", "*")]
     return [(_ref(step.layer, check.table), "distinct", check.column)]
 
 
@@ -66,6 +71,9 @@ class Aggregates:
     def _scan(self, ctx: Context, table: Any, todo: list[tuple[str, str]]) -> dict:
         parts = []
         for aggregate, column in todo:
+            if aggregate == "rows":
+                parts.append("count(*)")
+                continue
             c = ident(column)
             parts.append(f"count(DISTINCT {c})")
             if aggregate == "set":
@@ -79,7 +87,7 @@ class Aggregates:
         self.scans += 1
         out: dict[tuple[str, str], Any] = {}
         for aggregate, column in todo:
-            distinct = row.pop(0)
+            distinct = row.pop(0)  # for "rows", the row count
             if aggregate == "set":
                 n, s = row.pop(0), row.pop(0)
                 out[(aggregate, column)] = (n, distinct, s)
@@ -103,6 +111,9 @@ def run(ctx: Context, step: StepPlan) -> tuple[tuple[str, ...], tuple] | None:
             return SAME_SET, (ln, rn, ld, rd)
         return None
     ref, aggregate, column = needs[0]
+    if kind == "min_rows":
+        rows, least = aggregates.get(ctx, step, ref, (aggregate, column)), step.spec.check.min
+        return None if rows >= least else (MIN_ROWS, (rows, least))
     distinct = aggregates.get(ctx, step, ref, (aggregate, column))
     return None if distinct == 1 else (ONE_DISTINCT, (distinct,))
 

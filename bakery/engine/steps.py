@@ -225,7 +225,7 @@ def check_message(step: StepPlan, columns: list[str], row: tuple) -> str:
 def check(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
     from bakery.engine import checks
 
-    if checks.builtin(step):  # same_set, one_distinct: shared per-table aggregates
+    if checks.builtin(step):  # same_set, one_distinct, min_rows: per-table aggregates
         failed = checks.run(ctx, step)
         if failed is not None:
             raise StepFailed(check_message(step, list(failed[0]), failed[1]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from bakery import sample_data
 from bakery.engine import bake, checks, duck
@@ -66,3 +67,57 @@ def test_checks_return_the_rows_of_their_templates(plan, store):
     pq.write_table(pa.Table.from_pylist(extra), store.path(folder + "extra.parquet"))
     failed = [r for r in _template_rows(plan, store) if r is not None]
     assert [cols for cols, _ in failed] == [("distinct_values",), checks.SAME_SET]
+
+
+def _guards_plan(tmp_path, at_least: int):
+    """The guards fixture (a min_rows check on its points CSV) with a same_set of the
+    joined table against that CSV, so both read the CSV."""
+    import shutil
+    from pathlib import Path
+
+    from bakery.plan import build_plan
+    from bakery.workspace import load_workspace
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "guards"
+    root = tmp_path / "guards"
+    shutil.copytree(fixture, root)
+    layer = root / "layers" / "places.yaml"
+    text = layer.read_text().replace(
+        "check: {kind: min_rows, table: points}",
+        f"check: {{kind: min_rows, table: points, min: {at_least}}}",
+    )
+    text += (
+        "\n  - type: check\n    id: ids_kept\n"
+        "    check: {kind: same_set, left: located, right: points, column: id}\n"
+    )
+    layer.write_text(text)
+    return build_plan(load_workspace(root), "development")
+
+
+def test_min_rows_shares_the_scan_and_returns_its_template_row(tmp_path, store, monkeypatch):
+    from test_guards import GOOD_POINTS, SQUARE, write
+
+    from bakery.engine.runner import BakeError
+
+    scanned: list[str] = []
+    original = checks.Aggregates._scan
+
+    def spy(self, ctx, table, todo):
+        scanned.append(table.ref)
+        return original(self, ctx, table, todo)
+
+    monkeypatch.setattr(checks.Aggregates, "_scan", spy)
+    plan = _guards_plan(tmp_path, at_least=3)
+    write(plan, store, GOOD_POINTS, [("sq", SQUARE)])
+    assert bake(plan, ["places"], store).ok
+    assert {s.id for s in plan.layer("places").steps if checks.builtin(s)} == {
+        "points_not_empty",
+        "ids_kept",
+    }
+    assert sorted(scanned) == ["places.located", "places.points"]  # the CSV once
+    assert _template_rows(plan, store) == [None, None]
+
+    plan = _guards_plan(tmp_path / "more", at_least=4)  # 3 rows, 4 wanted
+    with pytest.raises(BakeError, match=r"points_not_empty failed: .*row_count=3, at_least=4$"):
+        bake(plan, ["places"], store)
+    assert _template_rows(plan, store) == [(checks.MIN_ROWS, (3, 4)), None]
