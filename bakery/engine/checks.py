@@ -1,18 +1,26 @@
 """The built-in checks (same_set, one_distinct, min_rows) on DuckDB, from per-table
-aggregates.
+aggregates, and what else those aggregates answer without another scan.
 
 Their SQL (bakery/templates/check_*.sql, what Athena runs) compares aggregates of one
 column per table: count, distinct count and checksum for same_set, distinct count for
 one_distinct, the row count for min_rows. Here each table's aggregates are computed
 once for every built-in check of the layer that reads that table (one scan instead of
 one per check), and remembered for the rest of the bake while the table's files are the
-same ones (file names are unique per write, so a rewritten table is scanned again). So a
-raw input that checks of two layers compare against is read once, and the row a failing
-check reports is the template's, with the same columns and values.
+same ones (file names are unique per write, so a rewritten table is scanned again; a
+published table keeps its staged files' names). So a raw input that checks of two
+layers compare against is read once, and the row a failing check reports is the
+template's, with the same columns and values.
+
+The same aggregates answer two questions exactly when they show a column with as many
+distinct values as the table has rows (so no NULL, no repeat): the check implied by an
+export's unique_by passes when no unique_by value repeats (`unique_by_passes`; else its
+SQL runs and reports the row), and a geo-join's points hold no repeated row when one
+of the compared columns is such a column (`known_unique`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from bakery.engine.duck import ident
@@ -49,6 +57,38 @@ def _needs(step: StepPlan) -> list[tuple[str, str, str]]:
     return [(_ref(step.layer, check.table), "distinct", check.column)]
 
 
+def _unique_by(ctx: Context, step: StepPlan) -> tuple[str, str] | None:
+    """(table ref, column) when `step` is the check implied by an export's unique_by,
+    which bakery/plan.py (add_unique_by_checks) names `<export id>_unique`."""
+    if step.kind != "check" or step.spec is not None:
+        return None
+    for export in ctx.plan.layer(step.layer).walk():
+        unique_by = getattr(export.spec, "unique_by", None)
+        named = f"{export.id}_unique"[:60] == step.id
+        if export.kind == "export_by_key" and unique_by and export.reads and named:
+            return export.reads[0], unique_by
+    return None
+
+
+def _all_needs(ctx: Context, step: StepPlan) -> list[tuple[str, str, str]]:
+    if _kind(step):
+        return _needs(step)
+    unique = _unique_by(ctx, step)
+    return [(unique[0], "set", unique[1])] if unique else []
+
+
+# copy_into's file names (part-<uuid4 hex>...): unique per write, kept when published
+_WRITTEN = re.compile(r"part-[0-9a-f]{32}")
+
+
+def _files_key(location: str, files: list[str]) -> tuple[str, ...]:
+    """What identifies a table's content: the names of files only ever written once,
+    relative to the table (the same staged and published), else the files' full URIs."""
+    if files and all(_WRITTEN.match(f.rsplit("/", 1)[-1]) for f in files):
+        return tuple(f[len(location) :] for f in files)
+    return tuple(files)
+
+
 class Aggregates:
     """Per bake: (table ref, its files) -> {(aggregate, column): value}."""
 
@@ -58,21 +98,25 @@ class Aggregates:
 
     def get(self, ctx: Context, step: StepPlan, ref: str, what: tuple[str, str]) -> Any:
         table = ctx.plan.table(ref)
-        files = tuple(ctx.store.list(ctx.staging.read_location(table)))
-        known = self.memo.setdefault((ref, files), {})
+        known = self.known(ctx, ref, create=True)
         if what not in known:
-            # everything the layer's built-in checks want from this table, in one scan
+            # everything the layer's checks want from this table, in one scan
             layer = ctx.plan.layer(step.layer)
-            wanted = [(a, c) for s in layer.steps if _kind(s) for r, a, c in _needs(s) if r == ref]
+            wanted = [(a, c) for s in layer.steps for r, a, c in _all_needs(ctx, s) if r == ref]
             todo = [w for w in dict.fromkeys([what, *wanted]) if w not in known]
             known.update(self._scan(ctx, table, todo))
         return known[what]
 
+    def known(self, ctx: Context, ref: str, create: bool = False) -> dict:
+        """What is known of table `ref` with the files it has now."""
+        location = ctx.staging.read_location(ctx.plan.table(ref))
+        key = (ref, _files_key(location, ctx.store.list(location)))
+        return self.memo.setdefault(key, {}) if create else self.memo.get(key, {})
+
     def _scan(self, ctx: Context, table: Any, todo: list[tuple[str, str]]) -> dict:
-        parts = []
+        parts = ["count(*)"]  # the row count comes with every scan, at no cost
         for aggregate, column in todo:
             if aggregate == "rows":
-                parts.append("count(*)")
                 continue
             c = ident(column)
             parts.append(f"count(DISTINCT {c})")
@@ -85,9 +129,11 @@ class Aggregates:
         finally:
             cur.close()
         self.scans += 1
-        out: dict[tuple[str, str], Any] = {}
+        out: dict[tuple[str, str], Any] = {("rows", "*"): row.pop(0)}
         for aggregate, column in todo:
-            distinct = row.pop(0)  # for "rows", the row count
+            if aggregate == "rows":
+                continue
+            distinct = row.pop(0)
             if aggregate == "set":
                 n, s = row.pop(0), row.pop(0)
                 out[(aggregate, column)] = (n, distinct, s)
@@ -120,3 +166,30 @@ def run(ctx: Context, step: StepPlan) -> tuple[tuple[str, ...], tuple] | None:
 
 def builtin(step: StepPlan) -> bool:
     return _kind(step) is not None
+
+
+def unique_by_passes(ctx: Context, step: StepPlan) -> bool:
+    """True when `step` is an export's implied unique_by check and no value of the
+    column repeats (then no rows can conflict); False means: run its SQL."""
+    unique = _unique_by(ctx, step)
+    if unique is None:
+        return False
+    aggregates: Aggregates = ctx.__dict__.setdefault("aggregates", Aggregates())
+    ref, column = unique
+    n, distinct, _ = aggregates.get(ctx, step, ref, ("set", column))
+    rows = aggregates.get(ctx, step, ref, ("rows", "*"))
+    return distinct == n and rows - n <= 1  # (one NULL cannot repeat either)
+
+
+def known_unique(ctx: Context, ref: str, columns: list[str]) -> str | None:
+    """A column of `columns` that the checks already found without NULL or repeat in
+    table `ref` as it is now (no scan is made here), else None."""
+    aggregates: Aggregates | None = ctx.__dict__.get("aggregates")
+    if aggregates is None:
+        return None
+    known = aggregates.known(ctx, ref)
+    rows = known.get(("rows", "*"))
+    for column in columns:
+        if rows is not None and known.get(("distinct", column)) == rows:
+            return column
+    return None

@@ -159,12 +159,19 @@ LEFT JOIN hits AS h ON p.{x} = h.hit_x AND p.{y} = h.hit_y
 def points_repeat(ctx: Context, step: StepPlan, values: list[str] | None) -> bool:
     """Whether some point row repeats whole (carried columns + keys), which the
     per-location plan must collapse. Rows equal => hashes equal, so no repeated hash
-    proves no repeated row; only then is the DISTINCT skipped (exact, not sampled)."""
+    proves no repeated row; only then is the DISTINCT skipped (exact, not sampled).
+    No scan when a check of the bake already found one of the compared columns without
+    NULL or repeat in the points table's current files (e.g. a same_set on uprn)."""
+    from bakery.engine import checks
+
     spec = step.spec
     into = _target(ctx, step)
     points = ctx.plan.table(_ref(step.layer, spec.points.table))
     carried = [c.name for c in into.columns if c.name != spec.output_column]
-    columns = ", ".join(ident(c) for c in carried + [k.name for k in into.partition_keys])
+    compared = carried + [k.name for k in into.partition_keys]
+    if checks.known_unique(ctx, points.ref, compared):
+        return False
+    columns = ", ".join(ident(c) for c in compared)
     where = ""
     if values and spec.fan_out:
         marks = ", ".join("?" for _ in values)
@@ -230,6 +237,8 @@ def check(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutc
         if failed is not None:
             raise StepFailed(check_message(step, list(failed[0]), failed[1]))
         return StepOutcome(note="passed")
+    if checks.unique_by_passes(ctx, step):
+        return StepOutcome(note="passed: no value repeats (shared aggregates)")
     from bakery.engine import published
 
     cur = con.cursor()

@@ -121,3 +121,56 @@ def test_min_rows_shares_the_scan_and_returns_its_template_row(tmp_path, store, 
     with pytest.raises(BakeError, match=r"points_not_empty failed: .*row_count=3, at_least=4$"):
         bake(plan, ["places"], store)
     assert _template_rows(plan, store) == [(checks.MIN_ROWS, (3, 4)), None]
+
+
+def test_the_aggregates_answer_unique_by_and_repeated_points_without_a_scan(
+    plan, store, monkeypatch
+):
+    """The bake's same_set checks on uprn find it without NULL or repeat: the export's
+    unique_by check passes without its SQL, and the geo-join skips its repeated-row scan
+    (the partitioned table's aggregates, taken while staged, still hold once published)."""
+    from bakery.engine import steps
+
+    sample_data.write_sample_data(plan, store, addresses=2000, ballots=60, seed=7)
+    answers: list = []
+    original = checks.known_unique
+
+    def spy(ctx, ref, columns):
+        answers.append((ref, original(ctx, ref, columns)))
+        return answers[-1][1]
+
+    monkeypatch.setattr(checks, "known_unique", spy)
+    executed: list[str] = []
+    run_sql = steps.to_duckdb
+    monkeypatch.setattr(steps, "to_duckdb", lambda sql: executed.append(sql) or run_sql(sql))
+    result = bake(plan, ["current_elections"], store, with_upstream=True)
+    assert answers == [("addressbase.addressbase_partitioned", "uprn")]
+    unique = next(s for s in result.steps if s.id.endswith("_unique"))
+    assert unique.note == "passed: no value repeats (shared aggregates)"
+    assert not [sql for sql in executed if "conflicting_versions" in sql]
+
+
+def test_a_repeated_value_still_runs_the_unique_by_sql(plan, store):
+    """Rows repeated whole in the joined table: the value repeats, so the template runs
+    (and passes: identical duplicates are fine), from a scan of the new files."""
+    sample_data.write_sample_data(plan, store, addresses=1500, ballots=40, seed=8)
+    bake(plan, ["current_elections"], store, with_upstream=True)
+    con = duck.connect()
+    try:
+        ctx = Context(plan, store, con, Staging(store, plan, "cmp"), None)
+        ctx.refresh_views()
+        layer = plan.layer("current_elections")
+        step = next(s for s in layer.steps if s.id.endswith("_unique"))
+        assert checks.unique_by_passes(ctx, step)
+        assert checks.known_unique(ctx, JOINED, ["address", "uprn"]) == "uprn"
+        joined = plan.table(JOINED)
+        folder = f"{joined.location}first_letter=S/"
+        rows = pq.read_table(store.path(store.list(folder)[0])).slice(0, 2).to_pylist()
+        pq.write_table(pa.Table.from_pylist(rows), store.path(folder + "again.parquet"))
+        ctx.refresh_views([JOINED])
+        assert checks.known_unique(ctx, JOINED, ["uprn"]) is None  # new files: not known
+        assert not checks.unique_by_passes(ctx, step)
+        assert checks.known_unique(ctx, JOINED, ["uprn"]) is None  # 2 rows repeat
+        assert con.execute(to_duckdb(step.sql)).fetchone() is None
+    finally:
+        con.close()
