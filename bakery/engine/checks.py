@@ -59,7 +59,7 @@ def _needs(step: StepPlan) -> list[tuple[str, str, str]]:
 
 def _unique_by(ctx: Context, step: StepPlan) -> tuple[str, str] | None:
     """(table ref, column) when `step` is the check implied by an export's unique_by,
-    which bakery/plan.py (add_unique_by_checks) names `<export id>_unique`."""
+    which bakery/planning/builder.py (add_unique_by_checks) names `<export id>_unique`."""
     if step.kind != "check" or step.spec is not None:
         return None
     for export in ctx.plan.layer(step.layer).walk():
