@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
+import stat
 import types
 import typing
 from collections.abc import Mapping
@@ -217,7 +219,24 @@ def load_project(root: Path) -> tuple[Project, Document]:
 
 
 def layer_paths(root: Path, project: Project) -> list[Path]:
-    return sorted((root / project.layers_dir).glob("*.yaml"))
+    """The layer files; no folder yet means no layers. A layers folder that cannot be
+    listed (a symlink loop, a file, a broken symlink) is NoProject (a usage error):
+    globbing it would find nothing and the project would pass as having no layers."""
+    folder = root / project.layers_dir
+    name = f"{project.layers_dir.rstrip('/')}/"
+    todo = "make it a folder inside the project holding the layer files"
+    try:
+        is_dir = stat.S_ISDIR(os.stat(folder).st_mode)
+    except FileNotFoundError:
+        if not os.path.islink(folder):
+            return []
+        raise NoProject(f"the layers folder {name} is a broken symlink; {todo}") from None
+    except OSError as exc:
+        reason = "a symlink loop" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        raise NoProject(f"the layers folder {name} cannot be read ({reason}); {todo}") from None
+    if not is_dir:
+        raise NoProject(f"the layers folder {name} is not a folder; {todo}")
+    return sorted(folder.glob("*.yaml"))
 
 
 def load_workspace(root: Path | None = None, only: list[Path] | None = None) -> Workspace:

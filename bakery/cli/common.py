@@ -169,7 +169,10 @@ def load_plans(
     except NoProject as exc:
         usage_error(str(exc))
     try:
-        ws = load_workspace(root, only=paths)
+        try:
+            ws = load_workspace(root, only=paths)
+        except NoProject as exc:  # e.g. a layers folder that cannot be listed
+            usage_error(str(exc))
         known = list(ws.project.environments)
         for env in envs or []:
             if env not in known:
