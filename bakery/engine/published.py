@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from bakery.engine.duck import ident, quote
+from bakery.engine import damaged
+from bakery.engine.duck import ident
 from bakery.engine.tables import empty_sql, source_sql
 from bakery.plan import LIVE_CATALOG
 
@@ -37,10 +38,8 @@ def live_names(sql: str) -> list[tuple[str, str]]:
 def register(ctx: Context, con: Any, sql: str) -> list[str]:
     """Views of the published files of every table `sql` reads through the catalog.
 
-    A published table whose files cannot be read (a damaged Parquet file) is read as
-    empty, as before its first publish: comparing with it is impossible, and refusing
-    would keep the bake that repairs it from ever publishing. Returns a note per such
-    table."""
+    A damaged published table is read as empty (the rule: bakery.engine.damaged).
+    Returns a note per such table."""
     names = live_names(sql)
     if not names:
         return []
@@ -52,26 +51,11 @@ def register(ctx: Context, con: Any, sql: str) -> list[str]:
             table = by_name[(db, name)]
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(LIVE_CATALOG)}.{ident(db)}")
             view = f"{ident(LIVE_CATALOG)}.{ident(db)}.{ident(name)}"
-            bad = _unreadable_file(ctx, con, table)
-            body = source_sql(table, ctx.store, table.location) if bad is None else empty_sql(table)
-            if bad is not None:
-                notes.append(
-                    f"published {table.ref} is damaged ({bad}): compared as empty; "
-                    "this bake rewrites it"
-                )
+            note = damaged.as_empty_note(con, ctx.store, table)
+            body = (
+                source_sql(table, ctx.store, table.location) if note is None else empty_sql(table)
+            )
+            if note is not None:
+                notes.append(note)
             con.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")
     return notes
-
-
-def _unreadable_file(ctx: Context, con: Any, table: Any) -> str | None:
-    """The first published file of a Parquet table whose footer cannot be read."""
-    if table.format != "parquet":
-        return None
-    for uri in ctx.store.list(table.location):
-        try:
-            con.execute(
-                f"SELECT 1 FROM parquet_metadata({quote(ctx.store.duck_path(uri))}) LIMIT 1"
-            ).fetchall()
-        except Exception:  # noqa: BLE001 - duckdb raises several kinds
-            return uri
-    return None

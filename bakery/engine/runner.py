@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from bakery import sample_data
-from bakery.engine import duck, publish, tables
+from bakery.engine import damaged, duck, publish, tables
+from bakery.engine.damaged import is_interrupt as _interrupted
 from bakery.engine.steps import RUNNERS, StepFailed, StepOutcome
 from bakery.errors import BakeryError
 from bakery.plan import LayerPlan, Plan, StepPlan, TablePlan
@@ -114,68 +115,19 @@ class Context:
             self._register(con or self.con, table)
 
     def _register(self, con: Any, table: TablePlan) -> None:
-        """The table's view over its files. When DuckDB cannot read them (a damaged
-        Parquet file), the view raises a message naming the file when read: only the
-        steps that read the table fail, and a bake that rewrites it repairs it."""
+        """The table's view over its files; when DuckDB cannot read them, a view that
+        fails naming the damaged file (bakery.engine.damaged holds the rule)."""
         location = self.staging.read_location(table)
         try:
             tables.register(con, table, self.store, location)
         except Exception as exc:  # noqa: BLE001 - duckdb raises several kinds
             if _interrupted(exc):
                 raise KeyboardInterrupt from None
-            message = _damaged_message(con, table, self.store, location, self.plan, exc)
-            con.execute(_failing_view(table, message))
+            message = damaged.failing_message(con, table, self.store, location, exc)
+            con.execute(damaged.failing_view(table, message))
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """DuckDB turns a Ctrl-C during a query into its own error."""
-    text = str(exc)
-    return (
-        type(exc).__name__ == "InterruptException"
-        or text.startswith("INTERRUPT Error")
-        or "Query interrupted" in text
-    )
-
-
-def _damaged_message(
-    con: Any, table: TablePlan, store: Store, location: str, plan: Plan, exc: BaseException
-) -> str:
-    """Which file of the table DuckDB cannot read, and what to do about it."""
-    bad = None
-    if table.format == "parquet":
-        for uri in store.list(location):
-            try:
-                con.execute(
-                    f"SELECT 1 FROM parquet_metadata({duck.quote(store.duck_path(uri))}) LIMIT 1"
-                ).fetchall()
-            except Exception as probe:  # noqa: BLE001
-                if _interrupted(probe):
-                    raise KeyboardInterrupt from None
-                bad, exc = uri, probe
-                break
-    what = f"file {bad} is damaged" if bad else f"its files at {location} cannot be read"
-    if table.written_by:
-        todo = f"bake layer {table.layer} to rewrite it"
-    else:
-        todo = "replace the file with a good copy"
-    return f"table {table.ref}: {what} ({_one_line(exc)}); {todo}"
-
-
-def _failing_view(table: TablePlan, message: str) -> str:
-    """A view of the table's shape that raises `message` whenever rows are read."""
-    err = f"error({duck.quote(message)})"
-    cols = ", ".join(
-        f"CAST({err} AS {duck.duck_type(c.type)}) AS {duck.ident(c.name)}"
-        for c in table.all_columns
-    )
-    name = f"{duck.ident(table.glue_database)}.{duck.ident(table.name)}"
-    return f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM range(1) WHERE {err} IS NULL"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return lines[0] if len(lines) == 1 else " ".join(ln.strip() for ln in lines[:3])
+_one_line = damaged.one_line
 
 
 def _pause(step: StepPlan) -> None:
