@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from bakery import hive_types
 from bakery.kinds.registry import Kind
@@ -49,12 +49,34 @@ class MinRows(Strict):
     min: int = Field(1, ge=1, description="Fewest rows the table may hold (1: not empty).")
 
 
+# Athena engine 3's geospatial functions are Trino's (bakery/data/athena_functions.txt):
+# ST_IsValid and geometry_invalid_reason, but nothing that repairs a geometry (no
+# ST_MakeValid; ST_Buffer(g, 0) drops parts of a self-intersecting polygon). So the
+# same layer could not repair on AWS what DuckDB would repair locally.
+REPAIR_REFUSED = (
+    "'repair' cannot run on Athena (engine 3 has no ST_MakeValid or other function that "
+    "repairs a geometry), so bakery refuses it rather than bake locally what AWS cannot; "
+    "use 'fail' (the default) and fix the geometry where it is made"
+)
+
+
+def _no_repair(value: str) -> str:
+    if value == "repair":
+        raise ValueError(REPAIR_REFUSED)
+    return value
+
+
 class ValidGeometry(Strict):
     kind: Literal["valid_geometry"]
     table: TableRef
     column: Identifier = Field(description="WKT column; NULL and '' count as no geometry.")
     label: Identifier | None = Field(
         None, description="Column named in the message for the first invalid piece."
+    )
+    on_invalid: Annotated[Literal["fail", "repair"], AfterValidator(_no_repair)] = Field(
+        "fail",
+        description="fail: an invalid piece fails the run before publishing. repair "
+        "(ST_MakeValid) is refused: Athena engine 3 cannot repair a geometry.",
     )
 
 

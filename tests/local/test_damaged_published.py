@@ -35,7 +35,6 @@ def test_a_publish_guard_reads_a_damaged_published_table_as_empty_and_the_bake_r
     guard = next(s for s in result.steps if s.id == "ballots_not_lost")
     assert guard.ok
     assert guard.note == (
-        f"passed; published {JOINED} is damaged ({bad}): compared as empty; "
-        "this bake rewrites it"
+        f"passed; published {JOINED} is damaged ({bad}): compared as empty; this bake rewrites it"
     ), guard.note
     assert len(read_joined(store, plan)) == 500  # every file reads again
