@@ -31,6 +31,7 @@ class RichReporter:
         self.status: Any = None
         self.started: list[str] = []  # layers in the order they started
         self.published: set[str] = set()  # layers whose staged tables were published
+        self.half_way: set[str] = set()  # layers whose publish a Ctrl-C stopped half-way
 
     def layer(self, layer: Any) -> None:
         self.started.append(layer.name)
@@ -62,6 +63,8 @@ class RichReporter:
         self._stop()
         if text.startswith("published ") and self.started:
             self.published.add(self.started[-1])
+        if text.startswith(HALF_WAY) and self.started:
+            self.half_way.add(self.started[-1])
         self.console.print(f"  [dim]{text}[/]")
 
     def layer_status(self, order: list[str], ok: bool) -> dict[str, list[str]]:
@@ -71,12 +74,21 @@ class RichReporter:
         last one finished only when the whole bake did."""
         done = self.started if ok else self.started[:-1]
         failed = [] if ok else self.started[-1:]
-        return {
+        status = {
             "baked": list(done),
             "failed": failed,
-            "failed_after_publishing": [n for n in failed if n in self.published],
+            "failed_after_publishing": [
+                n for n in failed if n in self.published or n in self.half_way
+            ],
             "not_started": [n for n in order if n not in self.started],
         }
+        if any(n in self.half_way for n in failed):
+            status["unfinished_publish"] = list(failed)
+        return status
+
+
+# the runner's note when a Ctrl-C left a publish half done (bakery.engine.runner)
+HALF_WAY = "publishing stopped half-way"
 
 
 def status_line(status: dict[str, list[str]], verb: str = "failed") -> str:

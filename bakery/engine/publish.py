@@ -124,6 +124,8 @@ class Staging:
         self.pending: str | None = None  # a journal written and not yet resolved
         self.tidy: list[Move] = []  # committed moves whose old copies are still there
         self.notes: list[str] = []  # for the bake's report, handed over by finish()
+        # refs a publish had committed when a Ctrl-C stopped it: published, not unchanged
+        self.published_when_interrupted: list[str] = []
 
     # -- locations -------------------------------------------------------
 
@@ -253,6 +255,8 @@ class Staging:
                 undone = self._undo(journal, moves)
                 if isinstance(exc, Exception):
                     raise PublishFailed(_publish_message(refs, exc, undone, journal)) from exc
+                if undone and self._all_moved(moves):  # interrupted after the commit
+                    self.published_when_interrupted = list(refs)
                 raise
         self.pending = None
         for r in refs:
@@ -261,6 +265,16 @@ class Staging:
                 self.changed.add(r)
         self.tidy = moves
         return list(refs)
+
+    def _all_moved(self, moves: list[Move]) -> bool:
+        """Whether every move is done (the journal is gone: the commit, not a publish
+        that never started). False when the store cannot tell."""
+        try:
+            if isinstance(self.store, LocalStore):
+                return all(_identity(self.store.path(m.final)) == m.staged_id for m in moves)
+            return not any(self.store.exists(self._marker(m.staged)) for m in moves)
+        except Exception:  # noqa: BLE001
+            return False
 
     def _second_try(self, journal: str, moves: list[Move]) -> bool:
         """On S3, after a failed call part-way through the copies: roll the journal

@@ -172,6 +172,15 @@ def _publish(ctx: Context, layer: LayerPlan, result: BakeResult, reporter: Repor
     except publish.PublishFailed as exc:
         result.unfinished_publish = ctx.staging.pending
         raise BakeError(f"layer {layer.name}: {exc}") from None
+    except KeyboardInterrupt:  # the report must not say "unchanged" when it is not
+        if ctx.staging.published_when_interrupted:
+            reporter.note(f"published {', '.join(ctx.staging.published_when_interrupted)}")
+        elif ctx.staging.pending is not None:
+            reporter.note(
+                "publishing stopped half-way; the next bake finishes it "
+                f"(journal {ctx.staging.pending})"
+            )
+        raise
     if moved:
         reporter.note(f"published {', '.join(moved)}")
     published = [ref for ref in moved if ref in ctx.plan.tables]

@@ -354,8 +354,10 @@ def _one_publish(plan, store, run: str, mp, **faults) -> tuple[BaseException | N
         store.write_bytes(exported + name, data)
     staging.carry_over("current_elections.export", set(EXPORTED), is_key_file)
     wrapped = Faults(mp, **faults)
+    wrapped.staging, wrapped.returned = staging, False
     try:
         staging.publish([t.ref for t in _tables(plan)])
+        wrapped.returned = True  # the runner notes "published" here
         staging.discard()
     except BaseException as exc:  # noqa: BLE001 - what the runner does with any failure
         # a broken disk may fail the cleanup too; the runner reports the first error
@@ -392,7 +394,7 @@ def test_a_fault_after_any_filesystem_operation_of_a_publish_loses_nothing(
     assert _visible(store, plan) == new
     assert total >= 8, total  # the journal, renames, deletes: the wrapping sees them
 
-    checked = 0
+    checked = interrupted_after_commit = 0
     for kind in ("oserror", "interrupt", "persistent"):
         for n in range(1, total + 1):
             store = LocalStore(tmp_path / f"{kind}-{n}")
@@ -404,6 +406,15 @@ def test_a_fault_after_any_filesystem_operation_of_a_publish_loses_nothing(
             after = _visible(store, plan)
             if kind != "persistent":  # a disk that stays broken may leave a half-way state
                 assert after in (old, new), f"{where}: published {after}"
+            # what the bake reports is what happened
+            if error is None:
+                assert after == new, where
+            elif isinstance(error, KeyboardInterrupt) and old != new:
+                reported = faults.returned or bool(faults.staging.published_when_interrupted)
+                assert reported == (after == new), where
+                interrupted_after_commit += bool(faults.staging.published_when_interrupted)
+            elif "its published data is unchanged" in str(error):
+                assert after == old, where
             # the next bake starts by rolling forward or cleaning up what this one left
             Staging(store, plan, "next").recover()
             recovered = _visible(store, plan)
@@ -413,6 +424,8 @@ def test_a_fault_after_any_filesystem_operation_of_a_publish_loses_nothing(
             _no_leftovers(store)
             checked += 1
     assert checked == 3 * total
+    if published_before:  # a Ctrl-C right after the commit is reported as published
+        assert interrupted_after_commit >= 1
 
 
 def _hidden(root) -> list[str]:
@@ -541,3 +554,32 @@ def test_a_damaged_published_file_fails_only_the_steps_that_read_it(plan, tmp_pa
     assert runner.invoke(app, args).exit_code == 0
     read_joined(store, plan)  # every file reads again
     assert bad not in store.list(partitioned.location)
+
+
+def test_ctrl_c_right_after_the_commit_is_reported_as_published(plan, tmp_path, monkeypatch):
+    """The journal deleted (the commit), then Ctrl-C: the tables are new, so the line
+    must not say the published data is unchanged."""
+    from bakery.engine.publish import STAGING
+    from bakery.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    sample_data.write_sample_data(plan, store, addresses=300, ballots=20, seed=3)
+    bake(plan, ["addressbase"], store)
+    before = snapshot(store.root)
+    real = LocalStore.delete
+
+    def delete_then_interrupt(self, uri):
+        real(self, uri)
+        if STAGING in uri and uri.endswith(".publish.json"):
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(LocalStore, "delete", delete_then_interrupt)
+        result = runner.invoke(app, ["bake", "addressbase", "--store", str(store.root), "--json"])
+    assert result.exit_code != 0
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("interrupted after"))
+    assert line.endswith(
+        "interrupted: addressbase (it was published, then failed); not started: none"
+    ), line
+    assert json.loads(result.stdout)["layer_status"]["failed_after_publishing"] == ["addressbase"]
+    assert snapshot(store.root) != before  # it was published
