@@ -1,4 +1,8 @@
-"""Query templates: Jinja2 rendering (strict) and sqlglot analysis in Athena's dialect."""
+"""Query templates: Jinja2 rendering (strict) and sqlglot analysis in Athena's dialect.
+
+sqlglot is imported only when a query is analysed afresh: a validate whose analyses are
+all remembered (bakery.query_cache) never imports it.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
 from jinja2.utils import Namespace
-from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import OptimizeError, ParseError, TokenError
-from sqlglot.optimizer.qualify import qualify
 
 from bakery.errors import BakeryError
 from bakery.project_files import FileRefused, read_text
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 DIALECT = "athena"
@@ -116,6 +119,23 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
         self.filters = {name: _limited_filter(f) for name, f in self.filters.items()}
         self.globals["range"] = _limited_range
         self.globals["namespace"] = _LimitedNamespace
+
+    def compile(  # type: ignore[override]
+        self,
+        source: Any,
+        name: str | None = None,
+        filename: str | None = None,
+        raw: bool = False,
+        defer_init: bool = False,
+    ) -> Any:
+        if raw or not isinstance(source, str):
+            return super().compile(source, name, filename, raw, defer_init)
+        from bakery import query_cache
+
+        return query_cache.compiled(
+            (source, name or "", filename or "", defer_init),
+            lambda: super(_LimitedSandbox, self).compile(source, name, filename, raw, defer_init),
+        )
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _tick()
@@ -315,10 +335,21 @@ def _glue_name(qualified: str, context: dict[str, Any]) -> str:
 
 
 @dataclass
+class Output:
+    """One output column of a query: its name, the shape of its inferred type
+    (sql_checks.kind; None when unknown or not inferred) and where it starts."""
+
+    alias_or_name: str | None
+    kind: Any
+    line: int
+    col: int
+
+
+@dataclass
 class Analysis:
     output_columns: list[str]
     tables: list[str]  # "db.table" read by the query
-    selects: list[exp.Expression] = field(default_factory=list)  # typed when annotated
+    selects: list[Output] = field(default_factory=list)  # typed when annotated
 
 
 def analyse(
@@ -333,9 +364,35 @@ def analyse(
     schema: {database: {table: {column: type}}}. Raises TemplateProblem saying what
     does not resolve, or which function Athena (or the local engine) lacks, so a bad
     query is caught at commit time, not an hour into a run. annotate: infer the type of
-    each output column (Analysis.selects[i].type).
+    each output column (Analysis.selects[i].kind). A passing analysis is remembered
+    when a command enabled bakery.query_cache; a failing one never is.
     """
-    from bakery.sql_checks import check_functions
+    from bakery import query_cache
+
+    store = query_cache.current()
+    if store is not None:
+        hit = store.lookup(sql, schema, annotate)
+        if hit is not None:
+            outputs = [Output(*o) for o in hit["outputs"]]
+            tables = [f"{db}.{t}" for db, t in hit["pairs"]]
+            return Analysis(hit["columns"], tables, outputs)
+    analysis, pairs = _analyse(sql, schema, file, annotate)
+    if store is not None:
+        outputs = [(o.alias_or_name, o.kind, o.line, o.col) for o in analysis.selects]
+        store.remember(sql, schema, annotate, pairs, analysis.output_columns, outputs)
+    return analysis
+
+
+def _analyse(
+    sql: str, schema: dict[str, dict[str, dict[str, str]]], file: str | None, annotate: bool
+) -> tuple[Analysis, list[list[str]]]:
+    """analyse() afresh; also the [database, table] pairs read, in order."""
+    from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
+    from sqlglot.errors import OptimizeError, ParseError, TokenError
+    from sqlglot.optimizer.qualify import qualify
+
+    from bakery.sql_checks import check_functions, expr_kind, node_position
 
     dialect = Dialect.get_or_raise(DIALECT)
     try:
@@ -362,6 +419,7 @@ def analyse(
     _check_params_in_where(sql, tokens, file)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     tables: list[str] = []
+    pairs: list[list[str]] = []
     for table in tree.find_all(exp.Table):
         if not table.db and table.name in ctes:
             continue
@@ -376,6 +434,7 @@ def analyse(
         name = f"{db}.{table.name}"
         if name not in tables:
             tables.append(name)
+            pairs.append([db, table.name])
     try:
         qualified = qualify(
             tree.copy(),
@@ -389,16 +448,21 @@ def analyse(
         raise TemplateProblem(
             _explain_unresolved(str(exc), schema, tables), file, line, col
         ) from None
-    selects: list[exp.Expression] = []
+    selects: list[Output] = []
     if annotate:
         from sqlglot.optimizer.annotate_types import annotate_types
 
-        selects = list(annotate_types(qualified, schema=schema, dialect=DIALECT).selects)
-    return Analysis(list(qualified.named_selects), tables, selects)
+        typed = annotate_types(qualified, schema=schema, dialect=DIALECT)
+        selects = [
+            Output(s.alias_or_name, expr_kind(s), *node_position(sql, s)) for s in typed.selects
+        ]
+    return Analysis(list(qualified.named_selects), tables, selects), pairs
 
 
 def _unresolved_at(message: str, sql: str, tree: exp.Expression) -> tuple[int, int]:
     """Where the column sqlglot could not resolve is used (0, 0 when not found)."""
+    from sqlglot import exp
+
     from bakery.sql_checks import node_position
 
     m = re.match(r"Column '([^']+)' could not be resolved|Unknown column: (\S+)", message)
@@ -421,6 +485,8 @@ def _check_params_in_where(sql: str, tokens: list, file: str | None) -> None:
     Each `?` token is renamed to a column of its own before parsing, so a placeholder
     found outside WHERE is traced back to its line and column.
     """
+    from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
     from sqlglot.tokens import TokenType
 
     tokens = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER]

@@ -2,17 +2,23 @@
 (or the local DuckDB) lacks, and output types that do not fit the table written.
 
 Positions are 1-based (line, column) in the rendered SQL, which keeps the template's
-lines, so problems point into the .sql file.
+lines, so problems point into the .sql file. check_types works on remembered output
+types (bakery.sql.Output) and imports sqlglot only for a declared type it has not seen
+(bakery.query_cache), so a validate answered from remembered analyses never imports it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlglot import exp
-from sqlglot.tokens import TokenType
+from functools import cache
+from typing import TYPE_CHECKING
 
 from bakery import function_catalog
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from bakery.sql import Output
 
 DIALECT = "athena"
 
@@ -48,6 +54,8 @@ def _leading_name(text: str) -> str | None:
 
 def calls(sql: str, tokens: list, ctes: set[str]) -> list[tuple[str, int]]:
     """(name, character offset) of every `name(` in the token stream that calls a function."""
+    from sqlglot.tokens import TokenType
+
     out = []
     for i, tok in enumerate(tokens[:-1]):
         if tokens[i + 1].token_type != TokenType.L_PAREN:
@@ -71,6 +79,8 @@ def check_functions(sql: str, tree: exp.Expression, tokens: list) -> Finding | N
     """The first function call Athena engine 3 or the local engine cannot run; `tokens`
     are the Athena tokens of `sql`. Both from data files (bakery/function_catalog.py),
     so no DuckDB dialect is loaded here."""
+    from sqlglot import exp
+
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     for name, start in calls(sql, tokens, ctes):
         if not function_catalog.in_athena(name):
@@ -91,19 +101,26 @@ def check_functions(sql: str, tree: exp.Expression, tokens: list) -> Finding | N
 
 # ---------------------------------------------------------------- types
 
-_T = exp.DataType.Type
-_KINDS: dict[str, set] = {
-    "string": {_T.VARCHAR, _T.CHAR, _T.TEXT, _T.NVARCHAR, _T.NCHAR},
-    "integer": {_T.TINYINT, _T.SMALLINT, _T.INT, _T.BIGINT},
-    "floating": {_T.FLOAT, _T.DOUBLE},
-    "decimal": {_T.DECIMAL},
-    "boolean": {_T.BOOLEAN},
-    "date": {_T.DATE},
-    "timestamp": {_T.TIMESTAMP, _T.TIMESTAMPTZ, _T.DATETIME},
-    "binary": {_T.VARBINARY, _T.BINARY},
-    "map": {_T.MAP},
-    "struct": {_T.STRUCT},
-}
+
+@cache
+def _kinds() -> dict[str, set]:
+    from sqlglot import exp
+
+    t = exp.DataType.Type
+    return {
+        "string": {t.VARCHAR, t.CHAR, t.TEXT, t.NVARCHAR, t.NCHAR},
+        "integer": {t.TINYINT, t.SMALLINT, t.INT, t.BIGINT},
+        "floating": {t.FLOAT, t.DOUBLE},
+        "decimal": {t.DECIMAL},
+        "boolean": {t.BOOLEAN},
+        "date": {t.DATE},
+        "timestamp": {t.TIMESTAMP, t.TIMESTAMPTZ, t.DATETIME},
+        "binary": {t.VARBINARY, t.BINARY},
+        "map": {t.MAP},
+        "struct": {t.STRUCT},
+    }
+
+
 _CAST = {
     "string": "varchar",
     "integer": "bigint",
@@ -116,12 +133,14 @@ _CAST = {
 
 def kind(dt: exp.DataType | None) -> str | tuple | None:
     """A comparable shape: 'string', 'integer', ..., ('array', element) or None (unknown)."""
+    from sqlglot import exp
+
     if dt is None:
         return None
-    if dt.this == _T.ARRAY:
+    if dt.this == exp.DataType.Type.ARRAY:
         inner = dt.expressions[0] if dt.expressions else None
         return ("array", kind(inner) if isinstance(inner, exp.DataType) else None)
-    for name, types in _KINDS.items():
+    for name, types in _kinds().items():
         if dt.this in types:
             return name
     return None
@@ -146,6 +165,8 @@ _ARRAYS = ("ArrayAgg", "Array", "Split", "RegexpSplit", *_ARRAY_OF_FIRST)
 def expr_kind(node: exp.Expression) -> str | tuple | None:
     """kind() of an expression's inferred type, filling in the arrays sqlglot leaves
     untyped (array_sort(filter(...)) is still an array)."""
+    from sqlglot import exp
+
     found = kind(node.type) if isinstance(node.type, exp.DataType) else None
     if found is not None:
         return found
@@ -179,22 +200,34 @@ def describe(k: str | tuple | None) -> str:
 
 
 def hive_kind(hive: str) -> str | tuple | None:
+    from bakery import query_cache
+
+    store = query_cache.current()
+    if store is not None:
+        found, remembered = store.kind_of(hive)
+        if found:
+            return remembered  # type: ignore[no-any-return]
+    from sqlglot import exp
+
     try:
-        return kind(exp.DataType.build(hive, dialect="hive"))
+        result = kind(exp.DataType.build(hive, dialect="hive"))
     except Exception:  # a declared type sqlglot cannot read: do not guess
-        return None
+        result = None
+    if store is not None:
+        store.remember_kind(hive, result)
+    return result
 
 
 def check_types(
-    sql: str, selects: list[exp.Expression], columns: list[tuple[str, str]], table: str
+    sql: str, selects: list[Output], columns: list[tuple[str, str]], table: str
 ) -> list[Finding]:
     """Every output column whose inferred type cannot go into the declared column."""
-    out = []
+    out: list[Finding] = []
     for select, (name, hive) in zip(selects, columns, strict=False):
-        got, want = expr_kind(select), hive_kind(hive)
+        got, want = select.kind, hive_kind(hive)
         if fits(got, want):
             continue
-        line, col = node_position(sql, select)
+        line, col = select.line, select.col
         fix = (
             f"CAST(... AS {_CAST[want]})"
             if isinstance(want, str) and want in _CAST and not isinstance(got, tuple)

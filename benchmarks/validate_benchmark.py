@@ -2,14 +2,23 @@
 
     uv run python benchmarks/validate_benchmark.py [--runs 20] [--source DIR]
 
-Target: under 0.3 s on a 2-core machine. Runs the installed console script directly
-(not through `uv run`, whose own start-up is not bakery's); with --source DIR, runs
-`python -m bakery` with DIR first on PYTHONPATH instead (e.g. an older checkout from
-`git archive`, to compare before and after). Each command is timed twice: on an
-unchanged project (validate answers from its record of passing runs,
-bakery/cli/validate_cache.py) and as after a change (the record deleted before every
-run, so every run is a full check). Median CPU time (user + system) is printed beside
-the wall times: on a shared machine it is the figure that does not depend on others.
+Target: under 0.3 s on a 2-core machine (issue 9 asks under 0.5 s for the full check).
+Runs the installed console script directly (not through `uv run`, whose own start-up is
+not bakery's); with --source DIR, runs `python -m bakery` with DIR first on PYTHONPATH
+instead (e.g. an older checkout from `git archive`, to compare before and after). Each
+command is timed in three cases:
+
+- cold: `.bakery/` deleted before every run (no record of passing runs, no remembered
+  query analyses), so everything is checked from nothing;
+- one file changed: a comment with a new number appended to one query file before every
+  run (restored at the end), the way a commit that edits one query is checked: the
+  record of passing runs no longer applies and that file's queries are analysed again
+  (bakery/query_cache.py remembers the others);
+- unchanged: nothing changes between runs (answered from the record of passing runs,
+  bakery/cli/validate_cache.py).
+
+Median CPU time (user + system) is printed beside the wall times: on a shared machine
+it is the figure that does not depend on others.
 """
 
 from __future__ import annotations
@@ -24,7 +33,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RECORD = REPO / ".bakery" / "validate-ok.json"
+CACHE = REPO / ".bakery"
+CASES = ("cold", "one file changed", "unchanged")
 
 
 def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -54,27 +64,34 @@ def main() -> None:
         env["PYTHONPATH"] = str(args.source.resolve())
     else:
         base = [shutil.which("bakery") or str(Path(sys.executable).parent / "bakery")]
+    edited = sorted((REPO / "layers").rglob("*.sql"))[0]
+    original = edited.read_bytes()
     results = {}
-    for extra in ([], ["--all-envs"]):
-        command = [*base, "validate", *extra]
-        for changed in (True, False):
-            subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
-            times, cpus = [], []
-            for _ in range(args.runs):
-                if changed:
-                    RECORD.unlink(missing_ok=True)
-                wall, cpu = run(command, env)
-                times.append(wall)
-                cpus.append(cpu)
-            label = "changed project (full check)" if changed else "unchanged project"
-            results[(" ".join(["bakery validate", *extra]), label)] = (times, cpus)
+    try:
+        for extra in ([], ["--all-envs"]):
+            command = [*base, "validate", *extra]
+            for case in CASES:
+                subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+                times, cpus = [], []
+                for n in range(args.runs):
+                    if case == "cold":
+                        shutil.rmtree(CACHE, ignore_errors=True)
+                    elif case == "one file changed":
+                        edited.write_bytes(original + f"\n-- benchmark edit {n}\n".encode())
+                    wall, cpu = run(command, env)
+                    times.append(wall)
+                    cpus.append(cpu)
+                edited.write_bytes(original)
+                results[(" ".join(["bakery validate", *extra]), case)] = (times, cpus)
+    finally:
+        edited.write_bytes(original)
     probe = subprocess.run(
         [sys.executable, "-c", "import sys; sys.argv=['bakery','validate']\n"
          "from bakery.cli import main\ntry: main()\nexcept SystemExit: pass\n"
          "print(any(m.startswith('aws_cdk') for m in sys.modules))"],
         cwd=REPO, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    print(f"load average: {os.getloadavg()[0]:.1f}\n")
+    print(f"load average: {os.getloadavg()[0]:.1f}; edited: {edited.relative_to(REPO)}\n")
     print("| command | case | runs | min | median | max | median CPU | imports aws_cdk |")
     print("|---|---|---|---|---|---|---|---|")
     for (name, label), (times, cpus) in results.items():

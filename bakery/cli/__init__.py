@@ -3,12 +3,16 @@
 Modules import heavy libraries (duckdb, aws_cdk, pygraphviz) inside the command
 functions, so `bakery validate` starts fast; typer and the command groups themselves
 are imported only when a command runs (`app` is built on first use), so that a
-`validate` of an unchanged project answers from bakery.cli.validate_cache first.
+`validate` of an unchanged project answers from bakery.cli.validate_cache first, and a
+plain `validate` command line (paths, --env, --all-envs: validate_cache.parse) runs
+bakery.cli.validate_run without typer at all; anything else (--help, a typo'd option)
+goes to the typer command, which runs the same code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -26,18 +30,21 @@ def __getattr__(name: str) -> object:
 
 
 def main() -> None:
+    command = _typer_app
     if sys.argv[1:2] == ["validate"]:
         from bakery.cli import validate_cache
 
         if validate_cache.answer(sys.argv[2:]):
             sys.exit(0)
-    app = _app()
+        parsed = validate_cache.parse(sys.argv[2:])
+        if parsed is not None:
+            command = functools.partial(_validate, *parsed)
     try:
-        app()  # type: ignore[operator]
+        command()
     except SystemExit as exc:
-        from bakery.cli import common
-
-        if common.process_end_requested():
+        # only a command of the typer app can ask (and then bakery.cli.common is loaded)
+        common = sys.modules.get("bakery.cli.common")
+        if common is not None and common.process_end_requested():
             _end_process(exc.code)
         raise
     except KeyboardInterrupt:
@@ -65,6 +72,22 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _typer_app() -> None:
+    _app()()  # type: ignore[operator]
+
+
+def _validate(paths: list[str], env: str, all_envs: bool) -> None:
+    from pathlib import Path
+
+    from bakery.cli.validate_run import Stop, run
+
+    try:
+        run([Path(p) for p in paths] or None, env, all_envs)
+    except Stop as stop:
+        sys.exit(stop.code)
+    sys.exit(0)
 
 
 def _end_process(code: object) -> None:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from bakery.cli import plan_loading
+from bakery.cli.plan_loading import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Stop,
+    problems_stop,
+    usage_stop,
+)
 from bakery.errors import SpecError
 
 if TYPE_CHECKING:  # the plan module imports sqlglot: only when a command needs it
@@ -23,7 +31,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE"]
 
 
 def _one_help_convention() -> None:
@@ -109,11 +117,10 @@ EeDsnOption = Annotated[
 
 
 def fail_spec(exc: SpecError) -> NoReturn:
-    for problem in exc.problems:
-        print(problem, file=sys.stderr)
-    n = len(exc.problems)
-    print(f"{n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
-    raise typer.Exit(EXIT_FAILED)
+    try:
+        problems_stop(exc)
+    except Stop as stop:
+        raise typer.Exit(stop.code) from None
 
 
 _END_PROCESS = False
@@ -134,8 +141,10 @@ def process_end_requested() -> bool:
 
 
 def usage_error(message: str) -> NoReturn:
-    print(f"bakery: error: {message}", file=sys.stderr)
-    raise typer.Exit(EXIT_USAGE)
+    try:
+        usage_stop(message)
+    except Stop as stop:
+        raise typer.Exit(stop.code) from None
 
 
 def unknown_layer(plan: Any, layers: list[str]) -> str | None:
@@ -161,25 +170,10 @@ def load_plans(
     envs: list[str] | None, paths: list[Path] | None = None, *, check_sql: bool = True
 ) -> list[Plan]:
     """Plans for several environments (all when `envs` is None) from one reading of the files."""
-    from bakery.plan import build_plan
-    from bakery.workspace import NoProject, find_root, load_workspace
-
     try:
-        root = find_root()
-    except NoProject as exc:
-        usage_error(str(exc))
-    try:
-        try:
-            ws = load_workspace(root, only=paths)
-        except NoProject as exc:  # e.g. a layers folder that cannot be listed
-            usage_error(str(exc))
-        known = list(ws.project.environments)
-        for env in envs or []:
-            if env not in known:
-                usage_error(f"unknown environment {env!r}; use one of: {', '.join(known)}")
-        return [build_plan(ws, env, check_sql=check_sql) for env in envs or known]
-    except SpecError as exc:
-        fail_spec(exc)
+        return plan_loading.load_plans(envs, paths, check_sql=check_sql)
+    except Stop as stop:
+        raise typer.Exit(stop.code) from None
 
 
 # Every command group registers on `app` when this module is first imported (so that

@@ -5,13 +5,12 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from bakery.cli.common import EnvOption, JsonOption, app, load_plan, load_plans, usage_error
+from bakery.cli.common import EnvOption, JsonOption, app, load_plan, usage_error
 
 
 @app.command()
@@ -32,49 +31,12 @@ def validate(
 
     Prints one line per problem, FILE:LINE:COL: path: message, and exits 1 if any.
     """
-    started = time.perf_counter()
-    layer_files = []
-    for path in paths or []:
-        if not path.exists():
-            usage_error(f"no such file: {path}")
-        # layer tests (layers/tests/*.yaml, run by `bakery test`) are not layer files
-        if (
-            path.suffix in (".yaml", ".yml")
-            and path.name != "bakery.yaml"
-            and path.parent.name != "tests"
-        ):
-            layer_files.append(path)
-    plans = load_plans(None if all_envs else [env], layer_files or None)
-    envs = [p.env for p in plans]
-    plan = plans[0]
-    tests = _check_layer_tests(plans)
-    elapsed = time.perf_counter() - started
-    n = len(plan.layers)
-    message = (
-        f"ok: {n} layer{'s' if n != 1 else ''}, {len(plan.tables)} tables"
-        + (f", {tests} layer test{'s' if tests != 1 else ''}" if tests else "")
-        + f" ({', '.join(envs)})"
-    )
-    print(f"{message} in {elapsed:.2f}s", file=sys.stderr)
-    from bakery.cli import validate_cache
+    from bakery.cli.validate_run import Stop, run
 
-    validate_cache.remember([str(p) for p in paths or []], env, all_envs, message + " in {elapsed}")
-
-
-def _check_layer_tests(plans: list[Any]) -> int:
-    """The layer test files (layers/tests/*.yaml) resolve: tables, columns, files."""
-    from bakery import layer_tests
-    from bakery.cli.common import fail_spec
-    from bakery.errors import SpecError
-
-    plan = plans[0]
     try:
-        tests = layer_tests.discover(plan.root, plan.project.layers_dir)
-        for each in plans:
-            layer_tests.check(each, tests)
-    except SpecError as exc:
-        fail_spec(exc)
-    return len(tests)
+        run(paths, env, all_envs)
+    except Stop as stop:
+        raise typer.Exit(stop.code) from None
 
 
 @app.command()

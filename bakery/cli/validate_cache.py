@@ -56,7 +56,20 @@ class Uncacheable(Exception):
     FIFO, a device): validate then always runs in full, which refuses such files."""
 
 
+_KEYS: dict[tuple, str] = {}
+
+
 def key(root: Path, paths: list[str], env: str, all_envs: bool) -> str:
+    """The record's key for this command line and the files as they are now; computed
+    once per process (answer() computes it before the check, remember() reuses it), so
+    a pass is recorded for the files as they were when the check began."""
+    args = (root, tuple(paths), env, all_envs)
+    if args not in _KEYS:
+        _KEYS[args] = _key(root, paths, env, all_envs)
+    return _KEYS[args]
+
+
+def _key(root: Path, paths: list[str], env: str, all_envs: bool) -> str:
     h = hashlib.blake2b(digest_size=20)
 
     def add(*parts: object) -> None:
@@ -118,13 +131,27 @@ def answer(args: list[str]) -> bool:
     if parsed is None or root is None or any(not Path(p).exists() for p in parsed[0]):
         return False
     try:
-        record = json.loads((root / RECORD).read_text())
+        record = _read(root)
         message = record[key(root, *parsed)]
     except (OSError, ValueError, KeyError, TypeError, Uncacheable):
         return False
     elapsed = time.perf_counter() - started
     print(message.replace("{elapsed}", f"{elapsed:.2f}s"), file=sys.stderr)
     return True
+
+
+def _read(root: Path) -> dict:
+    """The record, read only as a regular file inside the project (a FIFO there would
+    block, a symlink could lead anywhere); ValueError when it is not one or not JSON."""
+    from bakery.project_files import FileRefused, read_text
+
+    try:
+        record = json.loads(read_text(root, root / RECORD))
+    except FileRefused as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(record, dict):
+        raise ValueError("not a record")
+    return record
 
 
 def remember(paths: list[str], env: str, all_envs: bool, message: str) -> None:
@@ -136,9 +163,14 @@ def remember(paths: list[str], env: str, all_envs: bool, message: str) -> None:
     target = root / RECORD
     try:
         try:
-            record = json.loads(target.read_text())
+            record = _read(root)
         except (OSError, ValueError):
             record = {}
+        folder = target.parent
+        if os.path.lexists(folder) and not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return  # a symlink or a file named .bakery: write nothing through it
+        if os.path.lexists(target) and not stat.S_ISREG(os.lstat(target).st_mode):
+            return  # never replace a FIFO, device or symlink put there
         record = dict(list(record.items())[-7:]) if isinstance(record, dict) else {}
         record[key(root, paths, env, all_envs)] = message
         target.parent.mkdir(exist_ok=True)
