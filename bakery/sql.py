@@ -2,6 +2,10 @@
 
 sqlglot is imported only when a query is analysed afresh: a validate whose analyses are
 all remembered (bakery.query_cache) never imports it.
+
+Over the ~400-line guide because rendering and analysis share the error type and the
+positions they report (a .sql file's line and column), and other modules import both
+from here; the checks that need sqlglot's types live in bakery.sql_checks.
 """
 
 from __future__ import annotations

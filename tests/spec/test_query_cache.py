@@ -256,3 +256,17 @@ def test_a_plain_command_line_runs_without_typer_and_reports_the_same(mini):
         )
         assert json.loads(fast.stdout.splitlines()[-1])[0] == via_typer.returncode == 2
         assert fast.stderr == via_typer.stderr and fast.stderr.startswith("bakery: error: ")
+
+
+def test_an_undefined_variable_in_a_remembered_template_is_reported_at_its_line(mini):
+    mini.write("layers/queries/mini.sql", "SELECT uprn,\n       {{ nope }} AS postcode\nFROM t\n")
+    first = validate(mini.root)
+    data = json.loads((mini.root / CACHE).read_text())
+    assert data["templates"]  # the template compiled, and was remembered
+    again = validate(mini.root)  # rendered from the remembered code
+    assert first[:2] == again[:2]
+    assert first[0] == 1
+    assert (
+        "layers/queries/mini.sql:2:11: steps[3].query: template uses an undefined variable: "
+        "'nope' is undefined"
+    ) in first[1]
