@@ -19,6 +19,7 @@ from bakery.errors import BakeryError
 REPO = Path(__file__).resolve().parents[1]
 # Caught where they are raised and turned into something else, or not errors at all.
 INTERNAL = {
+    "bakery.cli.plan_loading.Stop": "the command's end once its problems are printed: an exit code",
     "bakery.cli.validate_cache.Uncacheable": "the cache is skipped, validate runs in full",
     "bakery.kinds.registry.KindCoverageError": "a test-time assertion about back-ends",
     "bakery.pytest_plugin.LayerTestFailed": "pytest's failure report of a layer test",
