@@ -124,7 +124,7 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
         self.globals["range"] = _limited_range
         self.globals["namespace"] = _LimitedNamespace
 
-    def compile(  # type: ignore[override]
+    def compile(
         self,
         source: Any,
         name: str | None = None,
@@ -133,12 +133,12 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
         defer_init: bool = False,
     ) -> Any:
         if raw or not isinstance(source, str):
-            return super().compile(source, name, filename, raw, defer_init)
+            return super().compile(source, name, filename, raw, defer_init)  # type: ignore[call-overload]
         from bakery import query_cache
 
         return query_cache.compiled(
             (source, name or "", filename or "", defer_init),
-            lambda: super(_LimitedSandbox, self).compile(source, name, filename, raw, defer_init),
+            lambda: super(_LimitedSandbox, self).compile(source, name, filename, False, defer_init),
         )
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -377,9 +377,9 @@ def analyse(
     if store is not None:
         hit = store.lookup(sql, schema, annotate)
         if hit is not None:
-            outputs = [Output(*o) for o in hit["outputs"]]
+            remembered = [Output(*o) for o in hit["outputs"]]
             tables = [f"{db}.{t}" for db, t in hit["pairs"]]
-            return Analysis(hit["columns"], tables, outputs)
+            return Analysis(hit["columns"], tables, remembered)
     analysis, pairs = _analyse(sql, schema, file, annotate)
     if store is not None:
         outputs = [(o.alias_or_name, o.kind, o.line, o.col) for o in analysis.selects]

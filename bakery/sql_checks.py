@@ -206,7 +206,7 @@ def hive_kind(hive: str) -> str | tuple | None:
     if store is not None:
         found, remembered = store.kind_of(hive)
         if found:
-            return remembered  # type: ignore[no-any-return]
+            return remembered
     from sqlglot import exp
 
     try:
