@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bakery.engine.duck import ident
 
 if TYPE_CHECKING:
-    from bakery.engine.runner import Context
+    from bakery.engine.context import Context
     from bakery.plan import StepPlan
 
 SAME_SET = ("left_count", "right_count", "left_distinct", "right_distinct")

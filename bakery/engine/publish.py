@@ -534,7 +534,7 @@ class Staging:
             ]
         client = self.store.client  # type: ignore[attr-defined]
         bucket, key = split_uri(prefix)
-        out = []
+        out: list[str] = []
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
             out.extend(f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", []))
         return out

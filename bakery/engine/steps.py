@@ -19,7 +19,7 @@ from bakery.errors import BakeryError
 from bakery.plan import StepPlan, TablePlan
 
 if TYPE_CHECKING:
-    from bakery.engine.runner import Context
+    from bakery.engine.context import Context
 
 
 class StepFailed(BakeryError):
@@ -289,15 +289,15 @@ def lambda_step(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> St
         with tempfile.TemporaryDirectory(prefix="bakery-lambda-") as tmp:
             folder = Path(tmp)
             rows = run_local(ctx.ee_dsn, folder, environment)
-            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            exported = sorted(p for p in folder.rglob("*") if p.is_file())
             with ctx.lock:
                 location = ctx.staging.stage(table, empty=True)
-            for path in files:
+            for path in exported:
                 ctx.store.write_bytes(
                     location + path.relative_to(folder).as_posix(), path.read_bytes()
                 )
         ctx.wrote(table.ref, con)
-        return StepOutcome(rows=rows, files=len(files), note="exported from EveryElection")
+        return StepOutcome(rows=rows, files=len(exported), note="exported from EveryElection")
     files = ctx.store.list(ctx.staging.read_location(table))
     if not files:
         raise StepFailed(
@@ -417,7 +417,7 @@ def for_each(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepO
 
 def _pause_child(step: StepPlan) -> None:
     """The runner's test hook (BAKERY_TEST_PAUSE_AT) for a step inside a for_each."""
-    from bakery.engine.runner import _pause
+    from bakery.engine.context import pause as _pause
 
     _pause(step)
 

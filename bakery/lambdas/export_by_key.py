@@ -265,9 +265,9 @@ def _open(objects: ObjectIO, uri: str) -> Any:
     """A file for pyarrow to read from: the file itself in a local store, ranged reads
     on S3, else (an unknown store) the object's bytes."""
     if getattr(objects, "is_local", False) and hasattr(objects, "path"):
-        return str(objects.path(uri))  # type: ignore[attr-defined]
+        return str(objects.path(uri))
     if hasattr(objects, "open_read"):
-        return objects.open_read(uri)  # type: ignore[attr-defined]
+        return objects.open_read(uri)
     return io.BytesIO(objects.read_bytes(uri))
 
 
@@ -371,7 +371,7 @@ def export_partition(
     limit = rows_per_pass or ROWS_PER_PASS
     files = _files(objects, table_location, partition)
     total = sum(f.metadata.num_rows for f in files)
-    options = dict(
+    options: dict[str, Any] = dict(
         destination=destination,
         key=key,
         columns=columns,
