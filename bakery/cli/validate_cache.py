@@ -42,7 +42,7 @@ def project_root() -> Path | None:
 
 
 def _files(base: Path) -> list[Path]:
-    out = []
+    out: list[Path] = []
     for folder, dirs, names in os.walk(base):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in PRUNE)
         if any(os.path.islink(os.path.join(folder, d)) for d in dirs):

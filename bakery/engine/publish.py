@@ -10,6 +10,11 @@ writes its files into a staged folder too (`.../<run>/e/<destination prefix>`), 
 the same journal publishes with the tables. A bake killed or failed before that leaves
 every published table and exported file as it was; its staging is removed by the next
 bake, which also takes a lock so two bakes never share a store.
+
+Over the ~400-line guide on purpose: staging, the journal, its roll-forward and the
+recovery of an interrupted bake are one protocol whose invariant (nothing the journal
+references is deleted before the roll-forward completes) is checked by reading it in
+one place, and by the fault walks in tests/local/test_nothing_lost*.py.
 """
 
 from __future__ import annotations

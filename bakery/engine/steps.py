@@ -3,6 +3,10 @@
 Each function takes the bake context and the StepPlan and returns a StepOutcome.
 SQL from the plan is Athena SQL: it is transpiled with sqlglot and its `?`
 placeholders are bound as prepared parameters, never formatted into the text.
+
+Over the ~400-line guide by the geo-join's native DuckDB query (`geo_join_sql`, tested
+against templates/geo_join.sql): it is kept beside the other step bodies because the
+RUNNERS table at the end is the engine's one dispatch by kind (tests/spec/test_kinds.py).
 """
 
 from __future__ import annotations

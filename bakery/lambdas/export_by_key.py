@@ -17,6 +17,10 @@ Rules (design.md):
 Memory is bounded by the biggest key, not by the partition (see `export_partition`):
 a partition bigger than `rows_per_pass` rows is exported in passes over its files,
 each holding only the rows of a range of keys, streamed row group by row group.
+
+Over the ~400-line guide: the core, its range passes and the two Lambda handlers are
+one deployable unit whose rules above hold together; the only sibling it imports is
+the ranged S3 reader.
 """
 
 from __future__ import annotations
