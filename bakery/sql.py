@@ -439,10 +439,11 @@ def _analyse(
         if name not in tables:
             tables.append(name)
             pairs.append([db, table.name])
+    catalog: dict[str, object] = dict(schema)  # sqlglot's parameter type
     try:
         qualified = qualify(
             tree.copy(),
-            schema=schema,
+            schema=catalog,
             dialect=DIALECT,
             validate_qualify_columns=True,
             identify=False,
@@ -456,14 +457,14 @@ def _analyse(
     if annotate:
         from sqlglot.optimizer.annotate_types import annotate_types
 
-        typed = annotate_types(qualified, schema=schema, dialect=DIALECT)
+        typed = annotate_types(qualified, schema=catalog, dialect=DIALECT)
         selects = [
             Output(s.alias_or_name, expr_kind(s), *node_position(sql, s)) for s in typed.selects
         ]
     return Analysis(list(qualified.named_selects), tables, selects), pairs
 
 
-def _unresolved_at(message: str, sql: str, tree: exp.Expression) -> tuple[int, int]:
+def _unresolved_at(message: str, sql: str, tree: exp.Expr) -> tuple[int, int]:
     """Where the column sqlglot could not resolve is used (0, 0 when not found)."""
     from sqlglot import exp
 
@@ -500,6 +501,8 @@ def _check_params_in_where(sql: str, tokens: list, file: str | None) -> None:
     for n, token in reversed(list(enumerate(tokens))):
         marked = marked[: token.start] + _PARAM_MARK.format(n) + marked[token.end + 1 :]
     tree = Dialect.get_or_raise(DIALECT).parse(marked)[0]
+    if tree is None:
+        return
     for column in tree.find_all(exp.Column):
         m = re.fullmatch(_PARAM_MARK.format(r"(\d+)"), column.name)
         if m and column.find_ancestor(exp.Where) is None:

@@ -36,7 +36,7 @@ def position(sql: str, start: int) -> tuple[int, int]:
     return line, start - (sql.rfind("\n", 0, start) + 1) + 1
 
 
-def node_position(sql: str, node: exp.Expression) -> tuple[int, int]:
+def node_position(sql: str, node: exp.Expr) -> tuple[int, int]:
     """Where an expression starts in `sql` (0, 0 when sqlglot kept no position)."""
     starts = [n.meta["start"] for n in node.walk() if n.meta and "start" in n.meta]
     if not starts:
@@ -75,7 +75,7 @@ def calls(sql: str, tokens: list, ctes: set[str]) -> list[tuple[str, int]]:
     return out
 
 
-def check_functions(sql: str, tree: exp.Expression, tokens: list) -> Finding | None:
+def check_functions(sql: str, tree: exp.Expr, tokens: list) -> Finding | None:
     """The first function call Athena engine 3 or the local engine cannot run; `tokens`
     are the Athena tokens of `sql`. Both from data files (bakery/function_catalog.py),
     so no DuckDB dialect is loaded here."""
@@ -162,7 +162,7 @@ _ARRAY_OF_FIRST = (
 _ARRAYS = ("ArrayAgg", "Array", "Split", "RegexpSplit", *_ARRAY_OF_FIRST)
 
 
-def expr_kind(node: exp.Expression) -> str | tuple | None:
+def expr_kind(node: exp.Expr) -> str | tuple | None:
     """kind() of an expression's inferred type, filling in the arrays sqlglot leaves
     untyped (array_sort(filter(...)) is still an array)."""
     from sqlglot import exp
