@@ -321,6 +321,24 @@ NEW = {"joined": {"first_letter=B/b.parquet": b"new B", "first_letter=C/c.parque
 NEW_FIRST = {**NEW, "outcodes": EXPORTED}  # nothing was published before
 
 
+def stage_new(store, plan, run: str):
+    """A Staging of run `run` holding NEW (both tables) and EXPORTED (the export), as
+    the runner leaves it when a layer's steps have passed."""
+    from bakery.engine.publish import Staging
+    from bakery.lambdas.export_by_key import is_key_file
+
+    staging = Staging(store, plan, run)
+    for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
+        location = staging.stage(table)
+        for name, data in NEW[key].items():
+            store.write_bytes(location + name, data)
+    exported = staging.stage_export("current_elections.export", export_location(plan))
+    for name, data in EXPORTED.items():
+        store.write_bytes(exported + name, data)
+    staging.carry_over("current_elections.export", set(EXPORTED), is_key_file)
+    return staging
+
+
 def _visible(store, plan) -> dict[str, dict[str, bytes]]:
     out = {}
     locations = [t.location for t in _tables(plan)] + [export_location(plan)]
@@ -341,18 +359,8 @@ def _no_leftovers(store) -> None:
 def _one_publish(plan, store, run: str, mp, **faults) -> tuple[BaseException | None, Faults]:
     """Stage NEW over what is published and publish it as the runner does: on any
     exception the runner discards its staging (and reports the failure)."""
-    from bakery.engine.publish import Staging
-    from bakery.lambdas.export_by_key import is_key_file
 
-    staging = Staging(store, plan, run)
-    for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
-        location = staging.stage(table)
-        for name, data in NEW[key].items():
-            store.write_bytes(location + name, data)
-    exported = staging.stage_export("current_elections.export", export_location(plan))
-    for name, data in EXPORTED.items():
-        store.write_bytes(exported + name, data)
-    staging.carry_over("current_elections.export", set(EXPORTED), is_key_file)
+    staging = stage_new(store, plan, run)
     wrapped = Faults(mp, **faults)
     wrapped.staging, wrapped.returned = staging, False
     try:

@@ -17,7 +17,7 @@ import pytest
 
 from bakery.store import S3Store
 from tests.local.conftest import export_location
-from tests.local.test_nothing_lost import EXPORTED, NEW, NEW_FIRST, OLD, _tables, _visible
+from tests.local.test_nothing_lost import NEW, NEW_FIRST, OLD, _tables, _visible, stage_new
 
 
 @pytest.fixture
@@ -99,18 +99,8 @@ class S3Faults:
 def _one_publish(plan, store, mp, **faults):
     """Stage NEW (tables and an export) and publish it as the runner does; returns
     (what publish returned or None, the exception or None, the staging, the faults)."""
-    from bakery.engine.publish import Staging
-    from bakery.lambdas.export_by_key import is_key_file
 
-    staging = Staging(store, plan, "run")
-    for key, table in zip(("joined", "ballots"), _tables(plan), strict=True):
-        location = staging.stage(table)
-        for name, data in NEW[key].items():
-            store.write_bytes(location + name, data)
-    exported = staging.stage_export("current_elections.export", export_location(plan))
-    for name, data in EXPORTED.items():
-        store.write_bytes(exported + name, data)
-    staging.carry_over("current_elections.export", set(EXPORTED), is_key_file)
+    staging = stage_new(store, plan, "run")
     wrapped = S3Faults(mp, **faults)
     wrapped.returned = False
     published = None
