@@ -9,6 +9,9 @@ changed, and differences of schema (column names, order and types).
 A file with no columns (export_by_key's "no row has a value" file) holds no rows: its
 addresses are all without a value, so against a file with rows it counts only the
 rows that do have a value, as changed.
+
+At the ~400-line guide: listing, fetching and the batched row comparison share the
+Tree/FileRef model and are one command's pipeline; the S3 reader is lambdas/s3_ranged.
 """
 
 from __future__ import annotations

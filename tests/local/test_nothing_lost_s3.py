@@ -16,8 +16,7 @@ import contextlib
 import pytest
 
 from bakery.store import S3Store
-from tests.local.conftest import export_location
-from tests.local.test_nothing_lost import NEW, NEW_FIRST, OLD, _tables, _visible, stage_new
+from tests.local.test_nothing_lost import _seed, _tables, _visible, stage_new
 
 
 @pytest.fixture
@@ -50,16 +49,6 @@ def _empty(store, plan) -> None:
         keys = store._all(f"s3://{bucket}/")
         if keys:
             store._delete_keys(bucket, keys)
-
-
-def _seed(store, plan, published: bool) -> tuple[dict, dict]:
-    if not published:
-        return {"joined": {}, "ballots": {}, "outcodes": {}}, NEW_FIRST
-    locations = [t.location for t in _tables(plan)] + [export_location(plan)]
-    for key, location in zip(("joined", "ballots", "outcodes"), locations, strict=True):
-        for name, data in OLD[key].items():
-            store.write_bytes(location + name, data)
-    return OLD, NEW
 
 
 class S3Faults:
@@ -136,7 +125,7 @@ def test_a_fault_after_any_s3_operation_of_a_publish_is_never_a_silent_half_publ
 
     store = _store(plan)
     with pytest.MonkeyPatch.context() as mp:
-        old, new = _seed(store, plan, published_before)
+        old, new = _seed(plan, store, published_before)
         published, error, _, counter = _one_publish(plan, store, mp)
         total = counter.count
     assert error is None and published, error
@@ -147,7 +136,7 @@ def test_a_fault_after_any_s3_operation_of_a_publish_is_never_a_silent_half_publ
     for kind in ("error", "interrupt", "persistent"):
         for n in range(1, total + 1):
             _empty(store, plan)
-            old, new = _seed(store, plan, published_before)
+            old, new = _seed(plan, store, published_before)
             with pytest.MonkeyPatch.context() as mp:
                 published, error, staging, faults = _one_publish(plan, store, mp, at=n, kind=kind)
                 operation = faults.calls[n - 1] if len(faults.calls) >= n else "?"
