@@ -104,11 +104,40 @@ def with_env(text: str, env: str) -> str:
     return ENV_PLACEHOLDER.sub(env, text)
 
 
+class OtherQueries(Strict):
+    """Athena queries another system runs in an environment's AWS account."""
+
+    name: str = Field(min_length=1, description="What runs them (named in validate's message).")
+    queries: int = Field(ge=1, description="Its Athena DML queries running or queued at once.")
+    beside: EnvName = Field(description="An environment whose AWS account it runs in.")
+
+
 class Athena(Strict):
     workgroup: str = Field(description="Athena workgroup the queries run in ({{ env }} allowed).")
     results: str = Field(description="s3:// prefix for Athena query results ({{ env }} allowed).")
     bytes_scanned_cutoff: int = Field(
         10 * 1024**3, ge=10 * 1024**2, description="Per-query limit on bytes scanned."
+    )
+    # Athena counts running and queued DML queries against this per-account, per-Region
+    # quota; the next query gets TooManyRequestsException. 25 is the figure AWS's page uses
+    # (https://docs.aws.amazon.com/athena/latest/ug/service-limits.html; the defaults per
+    # Region: https://docs.aws.amazon.com/general/latest/gr/athena.html).
+    active_dml_queries: int = Field(
+        25,
+        ge=1,
+        description=(
+            "The AWS account's Athena 'Active DML queries' quota (running plus queued "
+            "queries, per Region; the lowest of the accounts the environments use). "
+            "`bakery validate` adds up the queries the layers start at once against it."
+        ),
+    )
+    other_queries: list[OtherQueries] = Field(
+        default_factory=list,
+        description=(
+            "Other systems' Athena queries in an environment's account, counted with "
+            "every group of layers that start at once there (e.g. the running Data Baker "
+            "beside the shadow)."
+        ),
     )
 
 

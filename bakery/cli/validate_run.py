@@ -16,6 +16,8 @@ def run(paths: list[Path] | None, env: str, all_envs: bool) -> None:
     """Check the layers; prints `ok: ...` or every problem (then Stop(1) or Stop(2))."""
     from bakery import query_cache
     from bakery.cli import validate_cache
+    from bakery.errors import SpecError
+    from bakery.planning import athena_concurrency
     from bakery.sql import DIALECT
 
     started = time.perf_counter()
@@ -34,6 +36,8 @@ def run(paths: list[Path] | None, env: str, all_envs: bool) -> None:
     with query_cache.enabled(root, DIALECT) if root else contextlib.nullcontext():
         plans = load_plans(None if all_envs else [env], layer_files or None)
         tests = _check_layer_tests(plans)
+    if over := athena_concurrency.over_quota(plans):  # Athena's query quota, per account
+        problems_stop(SpecError(over))
     envs = [p.env for p in plans]
     plan = plans[0]
     elapsed = time.perf_counter() - started

@@ -373,7 +373,7 @@ def test_bad_bucket_name_in_project_file(project):
     with pytest.raises(SpecError) as info:
         project.plan()
     assert [str(p) for p in info.value.problems] == [
-        "bakery.yaml:17:3: buckets.ee_cache: 'EE_Cache' is not a valid S3 bucket name "
+        "bakery.yaml:18:3: buckets.ee_cache: 'EE_Cache' is not a valid S3 bucket name "
         "(3-63 characters: lower-case letters, digits, '.', '-')"
     ]
 
