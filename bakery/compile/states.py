@@ -37,10 +37,8 @@ MAP_RUNS = "bakery-map-runs"
 # - a query that runs and FAILS ends a .sync task with States.TaskFailed (cause: the query
 #   execution): never retried, a bad query fails once
 #   (https://docs.aws.amazon.com/step-functions/latest/dg/connect-athena.html).
-ATHENA_TRANSIENT = [
-    "Athena.TooManyRequestsException",
-    "Athena.InternalServerException",
-]
+ATHENA_QUOTA = "Athena.TooManyRequestsException"
+ATHENA_TRANSIENT = ["Athena.InternalServerException"]
 ATHENA_UNMODELLED = ["Athena.AmazonAthenaException"]
 # Lambda's transient service errors, plus throttling (Lambda.TooManyRequestsException), as
 # https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html lists
@@ -72,13 +70,26 @@ def retry(errors: list[str], interval: int, attempts: int, max_delay: int) -> li
     ]
 
 
+# Athena refuses a query past the account's active DML quota, which counts running and
+# queued queries (https://docs.aws.amazon.com/athena/latest/ug/service-limits.html). Every
+# environment in the account, and other systems, start theirs at 01:00, so a refused query
+# waits for the others to end: its own retrier keeps trying for well over an hour (the
+# expected FULL-jittered wait is half the un-jittered sum, 10+20+...+160 then 35 x 300 s:
+# about 90 minutes). Retrier fields (IntervalSeconds and MaxAttempts up to 99999999,
+# MaxDelaySeconds a positive integer capping the backoff, JitterStrategy FULL picking each
+# wait uniformly between 0 and the capped interval, so throttled queries spread out):
+# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+# (#error-handling-retrying-after-an-error; the fields' rules in
+# aws/amazon-states-language-service#138). The layer's timeout still ends a run that waits
+# too long.
+QUOTA_RETRY = retry([ATHENA_QUOTA], 10, 40, 300)
 # Reads and DDL (SELECT, MSCK REPAIR) are safe to run again whatever happened.
-ATHENA_RETRY = retry(ATHENA_TRANSIENT, 5, 6, 120) + retry(ATHENA_UNMODELLED, 5, 3, 60)
+ATHENA_RETRY = QUOTA_RETRY + retry(ATHENA_TRANSIENT, 5, 6, 120) + retry(ATHENA_UNMODELLED, 5, 3, 60)
 # An UNLOAD retried as a whole with the emptying of its destination (see unload_states).
 UNLOAD_RETRY = ATHENA_RETRY
 # INSERT INTO appends: an attempt that may have run would add its rows twice, so only a
 # refused submission (the query quota, TooManyRequestsException) is retried.
-INSERT_RETRY = retry(["Athena.TooManyRequestsException"], 5, 6, 120)
+INSERT_RETRY = QUOTA_RETRY
 LAMBDA_RETRY = retry(LAMBDA_TRANSIENT, 2, 6, 60)
 
 

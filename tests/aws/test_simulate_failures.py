@@ -130,6 +130,17 @@ def test_throttling_is_retried(sim_plan, tmp_path, state, error):
     assert run.retried().count(state) == 2
 
 
+def test_a_query_refused_at_the_quota_is_retried_past_the_other_errors_budget(sim_plan, tmp_path):
+    # Athena's active-query quota is shared by every environment and system in the account:
+    # a refused query keeps being retried (40 attempts, waits cut to 0 ms here), where other
+    # errors give up after 6. The row query runs once, so all 20 refusals are its own.
+    _store(tmp_path, sim_plan)
+    fault = Fault("per_item rows query", "Athena.TooManyRequestsException", times=20)
+    run = _run(sim_plan, "sim_rows", tmp_path, faults=[fault]).layers[-1]
+    assert (run.status, run.error) == ("SUCCEEDED", None), run.cause
+    assert run.retried().count("per_item rows query") == 20
+
+
 def test_a_failed_query_is_not_retried(sim_plan, tmp_path):
     _store(tmp_path, sim_plan)
     fault = Fault("per_item rows query", "States.TaskFailed", times=5)
