@@ -4,13 +4,18 @@ A tree is a local folder or an s3:// prefix. Files whose bytes are the same on b
 sides (the same content hash locally, the same ETag on S3) are equal without being
 read; only the others are read, side by side in threads, and compared row by row on a
 key column (`uprn`): rows added or removed, rows whose value list (`ballot_ids`)
-changed, and differences of schema (column names, order and types).
+changed, keys found more than once in a file (never tolerated: a product's key is
+unique), and differences of schema (column names, order and types). Byte-identical
+files are equal, repeats included, so repeats are looked for in the files read.
+
+A local tree's files must be regular files (a link only to one inside the tree): a
+FIFO or /dev/zero named X.parquet would block or never end.
 
 A file with no columns (export_by_key's "no row has a value" file) holds no rows: its
 addresses are all without a value, so against a file with rows it counts only the
 rows that do have a value, as changed.
 
-At the ~400-line guide: listing, fetching and the batched row comparison share the
+Over the ~400-line guide: listing, fetching and the batched row comparison share the
 Tree/FileRef model and are one command's pipeline; the S3 reader is lambdas/s3_ranged.
 """
 
@@ -24,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bakery import regular_files
 from bakery.errors import BakeryError
 from bakery.lambdas.s3_ranged import RangedObject
 from bakery.lambdas.s3uri import split
@@ -66,15 +72,17 @@ class Comparison:
     added: int
     removed: int
     changed: int
+    duplicated_a: int  # keys found more than once in a file of A (files read only)
+    duplicated_b: int
     schema_differences: dict[str, dict[str, str]]  # key -> {"a": schema, "b": schema}
-    examples: dict[str, list[str]]  # "added"/"removed"/"changed" -> "KEY/uprn"
+    examples: dict[str, list[str]]  # "added"/.../"duplicated_b" -> "KEY/uprn"
     addresses_a: int  # every row of A (identical files counted from their metadata)
     tolerance: float
     seconds: float = 0.0
 
     @property
     def differing(self) -> int:
-        return self.added + self.removed + self.changed
+        return self.added + self.removed + self.changed + self.duplicated_a + self.duplicated_b
 
     @property
     def percent(self) -> float:
@@ -86,6 +94,8 @@ class Comparison:
             self.only_in_a
             or self.only_in_b
             or self.schema_differences
+            or self.duplicated_a  # a product's key is unique: a repeat is never tolerated
+            or self.duplicated_b
             or (self.differing and self.percent > self.tolerance)
         )
 
@@ -106,21 +116,26 @@ def _local_tree(root: str) -> Tree:
     folder = Path(root)
     if not folder.is_dir():
         raise CompareError(f"{root}: no such folder")
-    paths = sorted(
+    names = sorted(
         p for p in folder.iterdir() if p.name.endswith(SUFFIX) and not p.name.startswith(".")
     )
+    paths = [_regular(p, folder) for p in names]
 
     def digest(path: Path) -> str:
         h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
+        try:
+            with regular_files.open_file(path) as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except (OSError, regular_files.NotRegular) as exc:  # changed since it was checked
+            raise CompareError(f"{path}: cannot be read ({_one_line(exc)})") from None
         return h.hexdigest()
 
     with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
         digests = list(pool.map(digest, paths))
     files = {
-        p.name[: -len(SUFFIX)]: FileRef(str(p), d) for p, d in zip(paths, digests, strict=True)
+        p.name[: -len(SUFFIX)]: FileRef(str(real), d)
+        for p, real, d in zip(names, paths, digests, strict=True)
     }
 
     def rows(ref: FileRef) -> int:
@@ -128,7 +143,18 @@ def _local_tree(root: str) -> Tree:
 
         return pq.read_metadata(ref.uri).num_rows
 
-    return Tree(root, files, lambda uri: Path(uri).read_bytes(), rows)
+    return Tree(root, files, lambda uri: regular_files.read(Path(uri)), rows)
+
+
+def _regular(path: Path, tree: Path) -> Path:
+    """The real path of a tree's file: a FIFO or a device would block or never end, so
+    only regular files are read, and a link only to one inside the tree."""
+    try:
+        return regular_files.check(path, within=tree)
+    except regular_files.NotRegular as exc:
+        raise CompareError(f"{path}: {exc}; compare reads only regular files") from None
+    except OSError as exc:
+        raise CompareError(f"{path}: cannot be read ({_one_line(exc)})") from None
 
 
 def _s3_tree(root: str, client: Any) -> Tree:
@@ -263,8 +289,9 @@ BATCH_FILES = 256  # files joined at once: a bounded hash table, whatever the tr
 def _row_differences(
     a: _Side, b: _Side, names: list[str], key: str, values: str, threads: int
 ) -> tuple[dict[str, int], dict[str, list[str]], int, int]:
-    """Counts and examples of rows added, removed and changed: a DuckDB join per batch
-    of files (rows match only within a file, so batches are independent).
+    """Counts and examples of rows added, removed and changed, and of keys repeated in
+    a file of either side: a DuckDB join per batch of files (rows match only within a
+    file, so batches are independent).
 
     A side whose file is the empty "no values" file (no columns) holds every row of
     the other side without a value: only rows that have one there count, as changed.
@@ -294,11 +321,18 @@ def _row_differences(
             in_a = [n for n in batch if n in a.paths]
             in_b = [n for n in batch if n in b.paths]
             index = {name: i for i, name in enumerate(batch)}
+            # A key repeated in a file is one row of the join (with its count), so the
+            # other side's row is not matched, nor counted, once per copy; copies that
+            # disagree get a value of their own, equal only to the same disagreement.
+            one = "CASE WHEN min(h) = max(h) THEN min(h) ELSE hash(list_sort(list(h))) END"
             sql = f"""
-            WITH a AS ({_rows_sql(a, in_a, index, key, values)}),
-                 b AS ({_rows_sql(b, in_b, index, key, values)}),
+            WITH ra AS ({_rows_sql(a, in_a, index, key, values)}),
+                 rb AS ({_rows_sql(b, in_b, index, key, values)}),
+                 a AS (SELECT f, k, count(*) AS n, {one} AS h FROM ra GROUP BY f, k),
+                 b AS (SELECT f, k, count(*) AS n, {one} AS h FROM rb GROUP BY f, k),
                  j AS (
-                    SELECT coalesce(a.f, b.f) AS f, coalesce(a.k, b.k) AS k, a.h AS va, b.h AS vb
+                    SELECT coalesce(a.f, b.f) AS f, coalesce(a.k, b.k) AS k, a.h AS va, b.h AS vb,
+                           coalesce(a.n, 0) AS na, coalesce(b.n, 0) AS nb
                     FROM a FULL OUTER JOIN b ON a.f = b.f AND a.k = b.k
                  ),
                  kinds AS (
@@ -310,21 +344,25 @@ def _row_differences(
                         WHEN va IS NULL THEN 'added'
                         WHEN vb IS NULL THEN 'removed'
                         WHEN va <> vb THEN 'changed'
-                    END AS kind,
-                    va IS NOT NULL AS in_a, vb IS NOT NULL AS in_b
+                    END AS kind, na, nb, f::VARCHAR || '/' || k AS ex
                     FROM j
                  )
-            SELECT kind, count(*), min(f::VARCHAR || '/' || k, {EXAMPLES}),
-                   count_if(in_a), count_if(in_b)
+            SELECT kind, count(*), min(ex, {EXAMPLES}), sum(na), sum(nb),
+                   count_if(na > 1), min(ex, {EXAMPLES}) FILTER (WHERE na > 1),
+                   count_if(nb > 1), min(ex, {EXAMPLES}) FILTER (WHERE nb > 1)
             FROM kinds GROUP BY kind
             """
-            for kind, n, sample, ra, rb in con.execute(sql).fetchall():
-                sample = [f"{batch[int(s.split('/', 1)[0])]}/{s.split('/', 1)[1]}" for s in sample]
-                rows_a += ra
-                rows_b += rb
-                if kind is not None:
-                    counts[kind] = counts.get(kind, 0) + n
-                    examples[kind] = sorted(examples.get(kind, []) + list(sample))[:EXAMPLES]
+            for kind, n, sample, ra, rb, da, sa, db, sb in con.execute(sql).fetchall():
+                rows_a += int(ra or 0)
+                rows_b += int(rb or 0)
+                for name, count, found in ((kind, n, sample), ("duplicated_a", da, sa),
+                                           ("duplicated_b", db, sb)):  # fmt: skip
+                    if name is None or not count:
+                        continue
+                    named = [f"{batch[int(x.split('/', 1)[0])]}/{x.split('/', 1)[1]}"
+                             for x in found or []]  # fmt: skip
+                    counts[name] = counts.get(name, 0) + count
+                    examples[name] = sorted(examples.get(name, []) + named)[:EXAMPLES]
         return counts, examples, rows_a, rows_b
     finally:
         con.close()
@@ -397,6 +435,8 @@ def compare_trees(
         added=counts.get("added", 0),
         removed=counts.get("removed", 0),
         changed=counts.get("changed", 0),
+        duplicated_a=counts.get("duplicated_a", 0),
+        duplicated_b=counts.get("duplicated_b", 0),
         schema_differences=dict(sorted(schema_differences.items())),
         examples=examples,
         addresses_a=identical_rows + rows_a,

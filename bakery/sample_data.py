@@ -186,6 +186,22 @@ def seed_tables(
     return out
 
 
+def sample_file_problem(target: Path, name: str) -> str | None:
+    """Why the sample file `name` (found at `target`) cannot be read, or None. A FIFO
+    or a device is not "not found": it is there, and reading it would block or never end."""
+    from bakery import regular_files
+
+    try:
+        regular_files.check(target)
+    except FileNotFoundError:
+        return f"sample {name!r} not found (looked at {target})"
+    except regular_files.NotRegular as exc:
+        return f"sample {name!r} {exc} ({target}); give a CSV or Parquet file"
+    except OSError as exc:
+        return f"sample {name!r} cannot be read ({exc.strerror or type(exc).__name__}: {target})"
+    return None
+
+
 def read_sql(path: Path) -> str:
     """A DuckDB SELECT over a sample file: CSV with a header (every value text, an empty
     field NULL, cast to the table's types when written) or Parquet."""
@@ -201,6 +217,9 @@ def load_file(path: Path, table: TablePlan, store: Store, s3_endpoint: str | Non
     from bakery.engine import duck
     from bakery.engine.tables import copy_into
 
+    problem = sample_file_problem(path, path.name)  # it may have changed since validate
+    if problem:
+        raise SampleError(f"{table.declared_at}: {problem}")
     con = duck.connect(s3_endpoint=s3_endpoint)
     try:
         if store.is_local:  # DuckDB's partitioned COPY wants the folder to exist

@@ -35,8 +35,10 @@ def compare(
 ) -> None:
     """Compare two product trees of <KEY>.parquet files (e.g. the shadow and production
     outcode files): files only on one side, rows added or removed, rows whose value
-    changed, schema differences. Exit 1 when they differ beyond --tolerance (files only
-    on one side and schema differences always do), 2 on a tree that cannot be read."""
+    changed, keys repeated in a file, schema differences. Exit 1 when they differ beyond
+    --tolerance (files only on one side, repeated keys and schema differences always
+    do), 2 on a tree that cannot be read (or holds a name.parquet that is not a regular
+    file)."""
     from bakery.compare import CompareError, compare_trees, open_tree
 
     try:
@@ -84,6 +86,9 @@ def _table(r) -> None:
     for label in ("added", "removed", "changed"):
         table.add_row(f"rows {label}", f"{getattr(r, label):,}",
                       show(r.examples.get(label, [])))  # fmt: skip
+    for side in ("a", "b"):
+        table.add_row(f"keys repeated in {side.upper()}", f"{getattr(r, f'duplicated_{side}'):,}",
+                      show(r.examples.get(f"duplicated_{side}", [])))  # fmt: skip
     console.print(table)
     for name, schemas in list(r.schema_differences.items())[:5]:
         console.print(f"schema of {name}: A = {schemas['a']}\n{' ' * len(name)}           "

@@ -8,6 +8,7 @@ pyarrow is imported inside the command, so `bakery validate` stays fast.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -26,12 +27,13 @@ from bakery.cli.local_options import (
     LookupEndpointOption,
     StoreOption,
     fail,
-    first_line,
     open_store,
     s3_errors,
 )
 from bakery.cli.progress import make_console
 from bakery.democracy_club.postcodes import is_postcode, normalise_postcode
+
+NEEDS = ["uprn", "address", "postcode", "ballot_ids"]  # the columns lookup reads
 
 
 def _lookup_fail(
@@ -94,9 +96,9 @@ def lookup(
     nothing is baked in the store for this env yet, or the S3 endpoint cannot be
     reached; 2 when the argument is not a full UK postcode, or on other usage errors.
     """
-    import io
-
-    import pyarrow.parquet as pq
+    from bakery.democracy_club import lookup_boundary_changes, outcode_files
+    from bakery.engine import journal_view
+    from bakery.engine.publish import PublishFailed
 
     end_process_after_command()
     plan = load_plan(env, check_sql=False)  # lookup reads files: the queries are not run
@@ -119,68 +121,79 @@ def lookup(
     url = getattr(target, "endpoint", None)
     uri = f"{step.location}{outcode}.parquet"
     out: dict[str, Any] = {"postcode": normal, "outcode": outcode, "file": uri}
-    with s3_errors(url, as_json=as_json):
-        if not target.list(step.location):
-            _lookup_fail(
-                as_json,
-                f"nothing is baked for env {env} in store {target.description} "
-                f"yet (no files at {step.location}); bake first: "
-                f"{_bake_hint(plan, step, env, store, s3_endpoint)}",
-                EXIT_FAILED,
-                out,
+
+    def hint(export: Any) -> str:
+        return _bake_hint(plan, export, env, store, s3_endpoint)
+
+    try:
+        with s3_errors(url, as_json=as_json):
+            # an interrupted publish: the data its journal says is published
+            view = journal_view.resolve(target, plan, step.location)
+            if not target.list(view.location):
+                _lookup_fail(
+                    as_json,
+                    f"nothing is baked for env {env} in store {target.description} "
+                    f"yet (no files at {step.location}); bake first: {hint(step)}",
+                    EXIT_FAILED,
+                    out,
+                )
+            read_uri = f"{view.location}{outcode}.parquet"
+            data = outcode_files.read_bytes(target, read_uri, step)
+        if view.journal is not None:
+            out["unfinished_publish"] = view.journal
+            print(
+                f"bakery: note: reading through the unfinished publish {view.journal} (a "
+                "bake was interrupted while publishing; the next bake finishes it)",
+                file=sys.stderr,
             )
-        data = target.read_bytes(uri) if target.exists(uri) else None
-    if data is None:
+        table = None
+        if data is not None:
+            table = outcode_files.read_table(data, read_uri, plan, step, NEEDS)
+        with s3_errors(url, as_json=as_json):
+            boundary = lookup_boundary_changes.find(target, plan, outcode, normal)
+    except outcode_files.OutcodeFileProblem as exc:
+        _lookup_fail(as_json, f"{exc}; {exc.todo}: {hint(exc.step)}", EXIT_FAILED, out)
+    except PublishFailed as exc:
+        _lookup_fail(as_json, str(exc), EXIT_FAILED, out)
+    if table is None:
         out.update(status="unknown outcode", addresses=[])
         message = f"{normal}: unknown outcode {outcode} (no file {uri})"
+    elif table.num_columns == 0:
+        out.update(status="no elections", addresses=[])
+        message = f"{normal}: no elections in outcode {outcode}"
     else:
-        try:
-            # one thread, no pre-buffering: the read starts none of Arrow's pool threads
-            table = pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for one damage
-            _lookup_fail(
-                as_json,
-                f"the outcode file {uri} is damaged ({first_line(exc)}); bake again to "
-                f"rewrite it: {_bake_hint(plan, step, env, store, s3_endpoint)}",
-                EXIT_FAILED,
-                out,
-            )
-        if table.num_columns == 0:
-            out.update(status="no elections", addresses=[])
-            message = f"{normal}: no elections in outcode {outcode}"
-        else:
-            rows = [r for r in table.to_pylist() if r.get("postcode") == normal]
-            out.update(
-                status="ok" if rows else "unknown postcode",
-                addresses=[
-                    {
-                        "uprn": r.get("uprn"),
-                        "address": r.get("address"),
-                        "ballot_ids": list(r.get("ballot_ids") or []),
-                    }
-                    for r in rows
-                ],
-            )
-            message = (
-                f"{normal}: {len(rows)} address{'es' if len(rows) != 1 else ''}"
-                if rows
-                else f"{normal}: no address with this postcode in outcode {outcode}"
-            )
-    from bakery.democracy_club import lookup_boundary_changes
-
-    with s3_errors(url, as_json=as_json):
-        lookup_boundary_changes.add(out, target, plan, outcode, normal)
+        rows = [r for r in table.to_pylist() if r.get("postcode") == normal]
+        out.update(
+            status="ok" if rows else "unknown postcode",
+            addresses=[
+                {
+                    "uprn": r.get("uprn"),
+                    "address": r.get("address"),
+                    "ballot_ids": list(r.get("ballot_ids") or []),
+                }
+                for r in rows
+            ],
+        )
+        message = (
+            f"{normal}: {len(rows)} address{'es' if len(rows) != 1 else ''}"
+            if rows
+            else f"{normal}: no address with this postcode in outcode {outcode}"
+        )
+    lookup_boundary_changes.add(out, boundary)
     if as_json:
         print(json.dumps(out, indent=2))
         return
     from rich.table import Table
 
+    shown = outcode_files.shown
     console = make_console(stderr=False, markup=False)  # data is printed as it is
     console.print(message, soft_wrap=True)
     if out["addresses"]:
         table_out = Table("uprn", "address", "ballots", box=None)
         for row in out["addresses"]:
-            ballots = ", ".join(row["ballot_ids"]) or "(none)"
-            table_out.add_row(str(row["uprn"] or ""), str(row["address"] or ""), ballots)
+            ballots = ", ".join("(null)" if b is None else shown(b) for b in row["ballot_ids"])
+            table_out.add_row(
+                shown(row["uprn"] or ""), shown(row["address"] or ""), ballots or "(none)"
+            )
         console.print(table_out)
     lookup_boundary_changes.render(console, out)

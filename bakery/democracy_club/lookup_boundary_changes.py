@@ -8,11 +8,11 @@ other per-outcode export; these functions add the reviews to what it found.
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 COLUMN = "boundary_reviews"
+NEEDS = ["uprn", "address", "postcode", COLUMN]  # the columns lookup reads
 
 
 def is_boundary_export(step: Any) -> bool:
@@ -29,45 +29,71 @@ def boundary_export(plan: Any) -> Any:
     return None
 
 
-def read(
-    store: Any, step: Any, outcode: str, postcode: str
-) -> tuple[str, dict[str, tuple[str, list]]] | None:
-    """(file, uprn -> (address, parsed reviews)) at the postcode; None when that layer was
-    not baked.
+def find(
+    store: Any, plan: Any, outcode: str, postcode: str
+) -> tuple[str, dict[str, tuple[Any, list]]] | None:
+    """(file, uprn -> (address, parsed reviews)) at the postcode; None when no layer
+    exports reviews or that layer was not baked.
 
     An outcode without a file (or with the empty file) gives no reviews for any address.
+    The file is read as lookup reads the ballots (regular files only, its schema checked
+    against the export's contract, through an unfinished publish's journal); raises
+    OutcodeFileProblem for a file it cannot trust.
     """
-    import pyarrow.parquet as pq
+    from bakery.democracy_club import outcode_files
+    from bakery.engine import journal_view
 
-    if not store.list(step.location):
-        return None
-    uri = f"{step.location}{outcode}.parquet"
-    found: dict[str, tuple[str, list]] = {}
-    if store.exists(uri):
-        table = pq.read_table(io.BytesIO(store.read_bytes(uri)))
-        if table.num_columns:
-            for row in table.to_pylist():
-                if row.get("postcode") == postcode:
-                    reviews = [json.loads(text) for text in row.get(COLUMN) or []]
-                    found[row["uprn"]] = (row.get("address"), reviews)
-    return uri, found
-
-
-def add(out: dict[str, Any], store: Any, plan: Any, outcode: str, postcode: str) -> None:
-    """Add `boundary_reviews` to each address of lookup's result (and the file read)."""
     step = boundary_export(plan)
     if step is None:
+        return None
+    location = journal_view.resolve(store, plan, step.location).location
+    if not store.list(location):
+        return None
+    uri = f"{location}{outcode}.parquet"
+    found: dict[str, tuple[Any, list]] = {}
+    data = outcode_files.read_bytes(store, uri, step)
+    if data is None:
+        return f"{step.location}{outcode}.parquet", found
+    table = outcode_files.read_table(data, uri, plan, step, NEEDS)
+    if table.num_columns:
+        for row in table.to_pylist():
+            if row.get("postcode") == postcode:
+                found[row["uprn"]] = (row.get("address"), _reviews(row, uri, step))
+    return f"{step.location}{outcode}.parquet", found
+
+
+def _reviews(row: dict[str, Any], uri: str, step: Any) -> list[dict[str, Any]]:
+    """The row's reviews, each a JSON object, or OutcodeFileProblem naming the UPRN."""
+    from bakery.democracy_club.outcode_files import REWRITE, OutcodeFileProblem, shown
+
+    out = []
+    for text in row.get(COLUMN) or []:
+        try:
+            review = json.loads(text) if text is not None else None
+        except ValueError:
+            review = None
+        if not isinstance(review, dict):
+            raise OutcodeFileProblem(
+                f"the outcode file {uri} has a {COLUMN} element that is not a JSON object "
+                f"(uprn {shown(row.get('uprn'))})",
+                REWRITE,
+                step,
+            )
+        out.append(review)
+    return out
+
+
+def add(out: dict[str, Any], found: tuple[str, dict[str, tuple[Any, list]]] | None) -> None:
+    """Add `boundary_reviews` to each address of lookup's result (and the file read)."""
+    if found is None:
         return
-    result = read(store, step, outcode, postcode)
-    if result is None:
-        return
-    uri, found = result
+    uri, by_uprn = found
     out["boundary_changes_file"] = uri
     for address in out.get("addresses", []):
-        address[COLUMN] = found.pop(address["uprn"], (None, []))[1]
+        address[COLUMN] = by_uprn.pop(address["uprn"], (None, []))[1]
     # Addresses the ballots file does not list (an outcode with no elections has an empty
     # ballots file) still show their boundary changes.
-    for uprn, (text, reviews) in sorted(found.items()):
+    for uprn, (text, reviews) in sorted(by_uprn.items(), key=lambda item: str(item[0])):
         out.setdefault("addresses", []).append(
             {"uprn": uprn, "address": text, "ballot_ids": [], COLUMN: reviews}
         )
@@ -77,12 +103,17 @@ def lines(address: dict[str, Any]) -> list[str]:
     """One line per change of one address: review, division type, old -> new, scenario."""
     out = []
     for review in address.get(COLUMN) or []:
-        details = review.get("boundary_review_details") or {}
+        details = review.get("boundary_review_details")
+        details = details if isinstance(details, dict) else {}
         who = details.get("organisation_name") or f"review {review.get('boundary_review_id')}"
         when = details.get("effective_date")
         head = f"{who} (review {review.get('boundary_review_id')}"
         head += f", effective {when})" if when else ")"
-        for change in review.get("changes") or []:
+        changes = review.get("changes")
+        for change in changes if isinstance(changes, list) else []:
+            if not isinstance(change, dict):
+                out.append(f"{head}: {json.dumps(change)}")
+                continue
             out.append(
                 f"{head}: {change.get('division_type')} {change.get('old_division_name')} "
                 f"-> {change.get('new_division_name')} ({change.get('change_scenario')})"
@@ -97,9 +128,12 @@ def render(console: Any, out: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from bakery.democracy_club.outcode_files import shown
+
     table = Table("uprn", "boundary changes", box=None)
     for address in out.get("addresses", []):
-        # Text, not markup: names from EveryElection may hold brackets.
-        text = Text("\n".join(lines(address)) or "(none)")
-        table.add_row(Text(str(address["uprn"])), text)
+        # Text, not markup: names from EveryElection may hold brackets; control
+        # characters escaped, one line per change
+        text = Text("\n".join(shown(line) for line in lines(address)) or "(none)")
+        table.add_row(Text(shown(address["uprn"])), text)
     console.print(table)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from bakery import sample_data
-from bakery.engine import duck, publish
+from bakery.engine import duck, empty_input, publish
 from bakery.engine.context import Context, pause
 from bakery.engine.damaged import is_interrupt as _interrupted
 from bakery.engine.damaged import one_line as _one_line
@@ -86,8 +86,11 @@ def run_step(ctx: Context, step: StepPlan) -> StepOutcome:
     try:
         ctx.refresh_views()
         return runner(ctx, step, ctx.con, [])
-    except StepFailed:
-        raise
+    except StepFailed as exc:
+        explained = empty_input.explained(ctx, step, str(exc))
+        if explained == str(exc):
+            raise
+        raise StepFailed(explained) from None
     except Exception as exc:  # duckdb, pyarrow, OS errors: one line naming the step
         if _interrupted(exc):
             raise KeyboardInterrupt from None

@@ -74,7 +74,7 @@ class Builder(SqlAnalysis):
 
     def sample_file(self, lf: LayerFile, path: tuple, step: s.GlueTable) -> str | None:
         """Check a table's `sample`; return its file, project-relative, when it has one."""
-        from bakery.sample_data import GENERATORS, SAMPLE_SUFFIXES
+        from bakery.sample_data import GENERATORS, SAMPLE_SUFFIXES, sample_file_problem
 
         sample = step.sample
         if sample is None:
@@ -101,8 +101,9 @@ class Builder(SqlAnalysis):
         if target.suffix.lower() not in SAMPLE_SUFFIXES:
             self.problem(lf.doc, fpath, f"sample {sample.file!r} must be a .csv or .parquet file")
             return None
-        if not target.is_file():
-            self.problem(lf.doc, fpath, f"sample {sample.file!r} not found (looked at {target})")
+        problem = sample_file_problem(target, sample.file)
+        if problem:
+            self.problem(lf.doc, fpath, problem)
             return None
         if target.suffix.lower() == ".csv":
             with target.open(encoding="utf-8", errors="replace", newline="") as fh:

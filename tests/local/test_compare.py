@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pyarrow as pa
@@ -19,6 +23,7 @@ from bakery.compare import compare_trees, open_tree
 from bakery.lambdas.export_by_key import empty_file
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
 SOURCE = "s3://pollingstations.private.data/addressbase/2026-02-02/addressbase_cleaned/"
 
 
@@ -154,3 +159,92 @@ def test_compare_s3_prefixes_reads_only_files_that_differ(monkeypatch, tmp_path)
         out = runner.invoke(app, ["compare", "s3://products/prod/", "s3://products/shadow/",
                                   "--json"])  # fmt: skip
         assert out.exit_code == 1 and json.loads(out.stdout)["changed"] == 2
+
+
+# -- duplicated keys (issue 19, item 4) ------------------------------------------------
+
+
+def test_a_file_with_every_row_twice_is_a_difference(trees):
+    a, b = trees
+    shutil.rmtree(b)
+    shutil.copytree(a, b)
+    twice = pa.concat_tables([pq.read_table(a / "AB1.parquet")] * 2)
+    pq.write_table(twice, b / "AB1.parquet")
+    r = compare_trees(open_tree(str(a)), open_tree(str(b)))
+    assert r.files_compared == 1
+    assert (r.added, r.removed, r.changed) == (0, 0, 0)
+    assert r.rows_a == 3 and r.rows_b == 6  # each row of A counted once
+    assert r.duplicated_a == 0 and r.duplicated_b == 3
+    assert r.examples["duplicated_b"] == ["AB1/1", "AB1/2", "AB1/3"]
+    assert r.beyond_tolerance and r.differing == 3
+    out = runner.invoke(app, ["compare", str(a), str(b), "--json", "--tolerance", "100"])
+    assert out.exit_code == 1, out.output
+    data = json.loads(out.stdout)
+    assert data["ok"] is False and data["duplicated_b"] == 3
+    out = runner.invoke(app, ["compare", str(a), str(b)])
+    assert out.exit_code == 1
+    assert "keys repeated in B" in out.stdout and "AB1/1" in out.stdout
+
+
+def test_duplicated_keys_in_a_are_reported_too(trees):
+    a, b = trees
+    rows = [("1", [LOCAL]), ("1", [PARL]), ("2", [])]  # uprn 1 twice, with two values
+    (a / "AB1.parquet").write_bytes(outcode_file("AB1", rows))
+    (b / "AB1.parquet").write_bytes(outcode_file("AB1", [("1", [LOCAL]), ("2", [])]))
+    r = compare_trees(open_tree(str(a)), open_tree(str(b)))
+    assert r.duplicated_a == 1 and r.duplicated_b == 0
+    assert r.examples["duplicated_a"] == ["AB1/1"]
+    assert "AB1/1" in r.examples["changed"]  # its two values in A are not B's one
+
+
+# -- only regular files are read (issue 19, item 13) -----------------------------------
+
+
+def _compare_process(a, b, *extra: str) -> subprocess.CompletedProcess:
+    """compare as a process, with a timeout: a regression that blocks on a FIFO or reads
+    /dev/zero fails the test in seconds instead of hanging the suite."""
+    command = [sys.executable, "-c", "from bakery.cli import main; main()",
+               "compare", str(a), str(b), *extra]  # fmt: skip
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "directory", "outside", "dangling"])
+def test_a_tree_entry_that_is_not_a_regular_file_is_refused(trees, kind, tmp_path):
+    a, b = trees
+    target = b / "AB1.parquet"
+    target.unlink()
+    expected = {
+        "fifo": "is a FIFO, not a regular file",
+        "dev_zero": "is a link to /dev/zero, outside the tree",
+        "directory": "is a directory, not a regular file",
+        "outside": "is a link to",
+        "dangling": "is a link to nothing",
+    }[kind]
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "dev_zero":
+        target.symlink_to("/dev/zero")
+    elif kind == "directory":
+        target.mkdir()
+    elif kind == "outside":
+        outside = tmp_path / "elsewhere.parquet"
+        outside.write_bytes(A_FILES["AB1"])
+        target.symlink_to(outside)
+    else:
+        target.symlink_to(b / "gone.parquet")
+    result = _compare_process(a, b, "--json")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"bakery: error: {target}: ") and expected in lines[0], lines[0]
+    assert json.loads(result.stdout)["error"] == lines[0].removeprefix("bakery: error: ")
+
+
+def test_a_link_to_a_file_inside_the_tree_is_read(trees):
+    a, b = trees
+    (b / "AB1.parquet").unlink()
+    (b / "kept").mkdir()
+    (b / "kept" / "ab1").write_bytes(A_FILES["AB1"])
+    (b / "AB1.parquet").symlink_to(b / "kept" / "ab1")
+    r = compare_trees(open_tree(str(a)), open_tree(str(b)))
+    assert "AB1" not in r.schema_differences and r.files_identical == 2
