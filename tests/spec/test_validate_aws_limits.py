@@ -93,7 +93,8 @@ def test_the_pandas_layer_arn_is_checked_where_it_is_written(project):
 
 def test_each_environment_inherits_the_pandas_layer_or_replaces_it(project):
     newer = ARN.replace(":6", ":7")
-    project.edit("bakery.yaml", "  production: {}", f"  production: {{pandas_layer_arn: '{newer}'}}")
+    override = f"  production: {{pandas_layer_arn: '{newer}'}}"
+    project.edit("bakery.yaml", "  production: {}", override)
     assert project.plan("development").project.pandas_layer_arn == ARN
     assert project.plan("staging").project.pandas_layer_arn == ARN
     assert project.plan("production").project.pandas_layer_arn == newer
