@@ -3,8 +3,11 @@ for pandas layer's ARN, are one-line errors at the line that decides them (baker
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typer.testing import CliRunner
 
+from bakery import aws_limits
 from bakery.cli.common import app
 
 runner = CliRunner()
@@ -120,3 +123,14 @@ def test_a_project_whose_lambdas_need_the_pandas_layer_must_name_it(project):
         "for pandas layer')",
         "1 problem found",
     ]
+
+
+def test_docs_list_every_limit_with_its_source():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "aws.md").read_text()
+    section = docs[docs.index("## AWS limits") :]
+    section = section[: section.index("\n## ", 1)]
+    for limit in aws_limits.LIMITS:
+        assert f"({limit.source})" in section, limit
+        assert f"{limit.maximum:,}" in section, limit
+    for generated in aws_limits.GENERATED.values():
+        assert generated.evidence in section
