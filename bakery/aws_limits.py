@@ -161,8 +161,8 @@ PSEUDO_PARAMETER_LENGTH = {
     "AWS::AccountId": 12,
     "AWS::URLSuffix": len("amazonaws.com.cn"),
 }
-# A reference this module has no bound for is counted as this many characters (the most
-# IAM accepts for a role ARN, say): far more than any real one, so a size stays an upper bound.
+# A reference this module has no bound for: far longer than any ARN here, so a size that
+# counts it stays an upper bound.
 UNKNOWN_REFERENCE = 2048
 
 
@@ -221,7 +221,7 @@ def _string_length(value: Any, reference: Callable[[dict], int]) -> int:
 def json_length(value: Any, string_length: Callable[[Any], int | None]) -> int:
     """Characters of `value` written as JSON without white space, the way IAM counts a
     policy. `string_length(v)` is the length a v that stands for a string (an intrinsic
-    function, a CDK token) resolves to, or None when v is plain JSON."""
+    function) resolves to, or None when v is plain JSON."""
     length = string_length(value)
     if length is not None:
         return length + 2  # its quotes
@@ -235,10 +235,6 @@ def json_length(value: Any, string_length: Callable[[Any], int | None]) -> int:
         items = [json_length(v, string_length) for v in value]
         return 2 + sum(items) + max(len(items) - 1, 0)
     return len(json.dumps(value))
-
-
-# Around the statements of every policy: {"Version":"2012-10-17","Statement":[...]}.
-POLICY_OVERHEAD = len('{"Version":"2012-10-17","Statement":[]}')
 
 
 # ---------------------------------------------------------------- the check
