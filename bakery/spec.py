@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from bakery.aws_limits import LAMBDA_LAYER_VERSION_ARN, LAYER_VERSION_ARN
 from bakery.cron import check_schedule
 from bakery.kinds import KINDS, InnerStep, spec_models
 from bakery.kinds.athena_query import AthenaQuery
@@ -112,6 +113,26 @@ class OtherQueries(Strict):
     beside: EnvName = Field(description="An environment whose AWS account it runs in.")
 
 
+def _layer_version_arn(value: str | None) -> str | None:
+    if value is not None and (
+        len(value) > LAMBDA_LAYER_VERSION_ARN.maximum or not LAYER_VERSION_ARN.match(value)
+    ):
+        raise ValueError(
+            f"{value!r} is not a Lambda layer version ARN "
+            "(arn:aws:lambda:<region>:<account>:layer:<name>:<version>, at most "
+            f"{LAMBDA_LAYER_VERSION_ARN.maximum} characters); docs/aws.md says how to look "
+            "up the AWS SDK for pandas one"
+        )
+    return value
+
+
+PANDAS_LAYER_ARN = (
+    "ARN of the AWS SDK for pandas Lambda layer version (pyarrow, pg8000) for the Lambdas' "
+    "runtime (Python 3.14, x86_64) in the project's region; docs/aws.md says how to look it up."
+)
+LayerVersionArn = Annotated[str | None, AfterValidator(_layer_version_arn)]
+
+
 class Athena(Strict):
     workgroup: str = Field(description="Athena workgroup the queries run in ({{ env }} allowed).")
     results: str = Field(description="s3:// prefix for Athena query results ({{ env }} allowed).")
@@ -164,6 +185,9 @@ class Environment(Strict):
         default_factory=dict, description="Overrides of project variables in this environment."
     )
     alerts: Alerts | None = Field(None, description="Replaces the project's alerts here.")
+    pandas_layer_arn: LayerVersionArn = Field(
+        None, description=PANDAS_LAYER_ARN + " Replaces the project's here."
+    )
 
 
 class Project(Strict):
@@ -193,6 +217,9 @@ class Project(Strict):
     layers_dir: Annotated[str, AfterValidator(_inside_folder)] = Field(
         "layers", description="Folder of the layer files, relative to the project (no '..')."
     )
+    pandas_layer_arn: LayerVersionArn = Field(
+        None, description=PANDAS_LAYER_ARN + " environments.<env> may replace it."
+    )
 
     def for_env(self, env: str) -> Project:
         """This project with the resource names of environment `env` filled in."""
@@ -206,6 +233,7 @@ class Project(Strict):
             "glue_database": with_env(self.glue_database, env),
             "athena": athena,
             "alerts": self.environments[env].alerts or self.alerts,
+            "pandas_layer_arn": self.environments[env].pandas_layer_arn or self.pandas_layer_arn,
         }
         if self.resource_prefix is not None:
             update["resource_prefix"] = with_env(self.resource_prefix, env)

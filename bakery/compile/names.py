@@ -3,8 +3,10 @@
 With `resource_prefix` in bakery.yaml (e.g. `bakery-{{ env }}`, filled in per environment
 by the plan) the core stack is `<prefix>-core` and each layer's stack and state machine
 `<prefix>-<layer>`; without it, `<project>-core-<env>` and `<project>-<layer>-<env>`.
-Every other resource (Lambda functions, queues, log groups, rules, pipes, roles) is left
-for CloudFormation to name from its stack's name, so it is unique wherever the stack is.
+The trigger queues and the execution log group are named after the layer's stack too
+(below); every other resource (Lambda functions, their log groups, rules, pipes, roles) is
+left for CloudFormation to name from its stack's name, so it is unique wherever the stack
+is. bakery.aws_limits checks every one of these names against AWS's limits.
 """
 
 from __future__ import annotations
@@ -30,3 +32,22 @@ def layer_stack_name(plan: Plan, layer: str) -> str:
 
 def state_machine_name(plan: Plan, layer: str) -> str:
     return layer_stack_name(plan, layer)
+
+
+def trigger_queue_name(plan: Plan, layer: str) -> str:
+    """The layer's FIFO trigger queue. Named here, not by CloudFormation: a name it makes up
+    for a FIFO queue (<stack>-<logical id>-<suffix>.fifo) is not shortened to SQS's 80
+    characters (aws-cloudformation/cloudformation-coverage-roadmap#280)."""
+    return f"{layer_stack_name(plan, layer)}-trigger.fifo"
+
+
+def dead_letter_queue_name(plan: Plan, layer: str) -> str:
+    """Where the trigger queue moves a message it failed to deliver five times."""
+    return f"{layer_stack_name(plan, layer)}-trigger-dlq.fifo"
+
+
+def execution_log_group_name(plan: Plan, layer: str) -> str:
+    """The state machine's execution log group, under /aws/vendedlogs/states/ as Step
+    Functions recommends, to stay clear of the size limit of CloudWatch Logs' resource policy
+    (https://docs.aws.amazon.com/step-functions/latest/dg/sfn-best-practices.html#bp-cwl)."""
+    return f"/aws/vendedlogs/states/{state_machine_name(plan, layer)}"

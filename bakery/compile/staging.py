@@ -14,9 +14,6 @@ The naming lives here only: the ASL compiler and the CDK constructs both import 
 
 from __future__ import annotations
 
-import sqlglot
-from sqlglot import exp
-
 from bakery.kinds import kind_of
 from bakery.plan import RESERVED_PREFIX, LayerPlan, Plan, TablePlan
 
@@ -56,6 +53,10 @@ def rewrite_sql(sql: str, tables: list[TablePlan]) -> str:
     if not tables:
         return sql
     by_name = {t.name: t for t in tables}
+    # Imported here: validate reads this module's names without parsing any SQL.
+    import sqlglot
+    from sqlglot import exp
+
     tree = sqlglot.parse_one(sql, dialect="athena")
     changed = False
     for node in tree.find_all(exp.Table):

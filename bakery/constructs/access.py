@@ -53,8 +53,10 @@ def grant_s3(
     location: str,
     actions: list[str],
     why: str,
+    bucket_actions: tuple[str, ...] = (),
 ) -> None:
-    """Object actions under `location` (and listing that prefix only)."""
+    """Object actions under `location` (and listing that prefix only); `bucket_actions` on
+    its bucket, beside s3:GetBucketLocation."""
     bucket, prefix = split(location)
     role.add_to_principal_policy(
         iam.PolicyStatement(actions=sorted(actions), resources=[objects_arn(location)])
@@ -67,7 +69,10 @@ def grant_s3(
         )
     )
     role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[bucket_arn(bucket)])
+        iam.PolicyStatement(
+            actions=sorted({"s3:GetBucketLocation", *bucket_actions}),
+            resources=[bucket_arn(bucket)],
+        )
     )
     acknowledge(
         role,

@@ -4,7 +4,8 @@ The code asset is a staged folder holding only the `bakery.lambdas` package
 (every handler module, plus an empty `bakery/__init__.py`), so handlers are
 importable as `bakery.lambdas.<module>.handler` exactly as the specs name them,
 and the asset hash changes only when a handler file changes. Third-party
-libraries (pyarrow, pg8000) come from the AWS-managed "AWS SDK for pandas" layer.
+libraries (pyarrow, pg8000) come from the AWS-managed "AWS SDK for pandas" layer, the
+version bakery.yaml's `pandas_layer_arn` names for the environment.
 """
 
 from __future__ import annotations
@@ -12,19 +13,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from bakery.constructs.policies import BudgetedRole
+from bakery.errors import BakeryError
+
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-# AWS SDK for pandas managed layer (pyarrow, pandas, pg8000) for the runtime above, in the
-# project's region. Override with `-c pandas-layer-arn=...` when AWS publishes a new version.
-PANDAS_LAYER_ACCOUNT = "336392948345"
-PANDAS_LAYER_NAME = "AWSSDKPandas-Python314"
-PANDAS_LAYER_VERSION = 6
+# Where a stack keeps bakery.yaml's pandas_layer_arn for its functions (set_pandas_layer).
+PANDAS_LAYER_CONTEXT = "bakery:pandas-layer-arn"
 
 
 def stage_code(build_dir: Path) -> Path:
@@ -42,15 +43,20 @@ def stage_code(build_dir: Path) -> Path:
     return root
 
 
+def set_pandas_layer(stack: Construct, arn: str | None) -> None:
+    """Let the functions of `stack` (which has no children yet) use the layer version `arn`."""
+    if arn:
+        stack.node.set_context(PANDAS_LAYER_CONTEXT, arn)
+
+
 def pandas_layer_arn(scope: Construct) -> str:
-    override = scope.node.try_get_context("pandas-layer-arn")
-    if override:
-        return str(override)
-    region = Stack.of(scope).region
-    return (
-        f"arn:aws:lambda:{region}:{PANDAS_LAYER_ACCOUNT}:layer:"
-        f"{PANDAS_LAYER_NAME}:{PANDAS_LAYER_VERSION}"
-    )
+    arn = scope.node.try_get_context(PANDAS_LAYER_CONTEXT)
+    if not arn:  # `bakery validate` refuses this first
+        raise BakeryError(
+            f"{scope.node.path} needs the AWS SDK for pandas layer: set pandas_layer_arn "
+            "in bakery.yaml (docs/aws.md, 'The AWS SDK for pandas layer')"
+        )
+    return str(arn)
 
 
 class BakeryFunction(Construct):
@@ -77,7 +83,7 @@ class BakeryFunction(Construct):
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.role = iam.Role(
+        self.role = BudgetedRole(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),

@@ -9,12 +9,15 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from bakery.compile import names
 from bakery.compile.asl import Compiled, compile_layer, function_key
 from bakery.compile.names import state_machine_name
 from bakery.compile.staging import staged_tables
 from bakery.constructs import access
 from bakery.constructs.core import CoreStack
+from bakery.constructs.functions import set_pandas_layer
 from bakery.constructs.layer_context import LayerContext
+from bakery.constructs.policies import BudgetedRole
 from bakery.constructs.steps import STEP_CONSTRUCTS
 from bakery.constructs.tables import GlueTable
 from bakery.constructs.triggers import Triggers
@@ -38,6 +41,7 @@ class LayerStack(Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        set_pandas_layer(self, plan.project.pandas_layer_arn)
         self.layer = layer
         self.add_stack_dependency(
             core, "tables live in the core Glue database; queries in its workgroup"
@@ -59,7 +63,7 @@ class LayerStack(Stack):
             for t in staged_tables(plan, layer)
         }
         self.state_machine_name = state_machine_name(plan, layer.name)
-        self.role = iam.Role(
+        self.role = BudgetedRole(
             self,
             "StateMachineRole",
             assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
@@ -82,6 +86,7 @@ class LayerStack(Stack):
         self.logs = logs.LogGroup(
             self,
             "ExecutionLogs",
+            log_group_name=names.execution_log_group_name(plan, layer.name),
             retention=logs.RetentionDays.SIX_MONTHS,
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -116,4 +121,6 @@ class LayerStack(Stack):
                 layer=layer.name,
                 spec=spec,
                 state_machine_arn=self.state_machine.state_machine_arn,
+                queue_name=names.trigger_queue_name(plan, layer.name),
+                dead_letter_queue_name=names.dead_letter_queue_name(plan, layer.name),
             )

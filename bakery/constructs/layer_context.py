@@ -29,6 +29,11 @@ GLUE_READ = [
     "glue:BatchGetPartition",
 ]
 GLUE_ADD_PARTITIONS = ["glue:CreatePartition", "glue:BatchCreatePartition"]
+# What Athena's INSERT INTO a partitioned table and its result writes need beyond that: the
+# Step Functions policy for athena:startQueryExecution.sync has these (and S3 and Glue
+# actions on "*"; https://docs.aws.amazon.com/step-functions/latest/dg/athena-iam.html).
+GLUE_WRITE = [*GLUE_READ, *GLUE_ADD_PARTITIONS, "glue:UpdatePartition", "glue:GetTables"]
+S3_ATHENA_BUCKET = ("s3:ListBucketMultipartUploads",)
 ATHENA_QUERY = [
     "athena:StartQueryExecution",
     "athena:GetQueryExecution",
@@ -95,7 +100,11 @@ class LayerContext:
             else project.athena.results + "/"
         )
         access.grant_s3(
-            self.role, results, access.S3_READ + access.S3_WRITE, "Athena query results"
+            self.role,
+            results,
+            access.S3_READ + access.S3_WRITE,
+            "Athena query results",
+            S3_ATHENA_BUCKET,
         )
 
     def read_table(self, ref: str) -> None:
@@ -119,23 +128,25 @@ class LayerContext:
             return
         table = self.plan.table(ref)
         self.athena()
-        self._glue(table, GLUE_READ + GLUE_ADD_PARTITIONS)
+        self._glue(table, GLUE_WRITE)
         if ref not in self.staged:
             access.grant_s3(
                 self.role,
                 table.location,
                 access.S3_READ + access.S3_WRITE,
                 f"Athena writes {ref}",
+                S3_ATHENA_BUCKET,
             )
             return
         # Staged: Athena writes (and repairs) the staging table only; on live it only
         # lists and reads, to load the partitions the publish Lambda has copied there.
-        self._glue(table, GLUE_READ + GLUE_ADD_PARTITIONS, staging=True)
+        self._glue(table, GLUE_WRITE, staging=True)
         access.grant_s3(
             self.role,
             staging_location(table),
             access.S3_READ + access.S3_WRITE,
             f"Athena writes the staging of {ref}",
+            S3_ATHENA_BUCKET,
         )
         access.grant_s3(
             self.role,

@@ -3,6 +3,7 @@
 The rules send a constant message, so FIFO content-based de-duplication folds
 a burst of triggers within five minutes into one message, and the queue's
 delivery delay (delay_seconds) lets the burst settle before the run starts.
+Both queues are named by bakery (bakery.compile.names), within SQS's 80 characters.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from bakery.constructs.policies import BudgetedRole
 from bakery.spec import Triggers as TriggersSpec
 
 
@@ -27,11 +29,14 @@ class Triggers(Construct):
         layer: str,
         spec: TriggersSpec,
         state_machine_arn: str,
+        queue_name: str,
+        dead_letter_queue_name: str,
     ) -> None:
         super().__init__(scope, id)
         self.dead_letters = sqs.Queue(
             self,
             "DeadLetters",
+            queue_name=dead_letter_queue_name,
             fifo=True,
             content_based_deduplication=True,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -41,6 +46,7 @@ class Triggers(Construct):
         self.queue = sqs.Queue(
             self,
             "Queue",
+            queue_name=queue_name,
             fifo=True,
             content_based_deduplication=True,
             delivery_delay=Duration.seconds(spec.delay_seconds),
@@ -64,7 +70,7 @@ class Triggers(Construct):
                 event_pattern=events.EventPattern(detail_type=sorted(spec.events)),
                 description=f"Run bakery layer {layer} on {', '.join(sorted(spec.events))}",
             )
-        role = iam.Role(
+        role = BudgetedRole(
             self,
             "PipeRole",
             assumed_by=iam.ServicePrincipal("pipes.amazonaws.com"),
@@ -92,6 +98,10 @@ class Triggers(Construct):
                 )
             ),
         )
+        # Created before its role's policy, a pipe fails with "The provided customer role
+        # does not have permissions to call ReceiveMessage on SQS" (aws/aws-cdk#31211): it
+        # depends on the role and everything in it, the policies included.
+        self.pipe.node.add_dependency(role)
 
     def _rule(self, id: str, layer: str, **props) -> None:
         rule = events.Rule(self, id, **props)

@@ -62,6 +62,9 @@ GENERATED = (
     "AWS::Pipes::Pipe", "AWS::IAM::Role", "AWS::SNS::Topic",
 )  # fmt: skip
 NAME_KEYS = ("FunctionName", "QueueName", "LogGroupName", "Name", "RoleName", "TopicName")
+# Named by bakery after the layer's stack (bakery/compile/names.py): the trigger queues,
+# the state machine's execution log group.
+NAMED_BY_BAKERY = {"AWS::SQS::Queue": ["QueueName"], "AWS::Logs::LogGroup": ["LogGroupName"]}
 
 
 def synth(env: str, tmp: Path) -> dict[str, dict]:
@@ -89,6 +92,9 @@ def physical_names(stacks: dict[str, dict]) -> set[str]:
                 names.add(NAME_PROPERTIES[kind](props))
             elif kind in GENERATED:
                 given = [k for k in NAME_KEYS if isinstance(props.get(k), str)]
+                if given and given == NAMED_BY_BAKERY.get(kind):
+                    names.add(props[given[0]])
+                    continue
                 assert not given, f"{stack}/{logical} names itself ({given}); leave it to the stack"
     return names
 

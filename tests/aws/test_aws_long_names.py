@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from aws_helpers import PROJECT
 
+from bakery import aws_limits
 from bakery.compile.asl import compile_layer
-from bakery.compile.names import layer_stack_name, state_machine_name
+from bakery.compile.names import execution_log_group_name, layer_stack_name, state_machine_name
 from bakery.plan import Plan, build_plan
 from bakery.workspace import load_workspace
 
@@ -187,11 +188,34 @@ def test_names_at_the_spec_limits_compile_within_80_characters(long_plan: Plan):
 
 
 def test_state_machine_and_stack_names_stay_within_limits(long_plan: Plan):
-    # State machine names: at most 80 characters; stack names: at most 128.
+    # A plan is built only when every name is within AWS's limits (bakery.aws_limits).
     for env in ("development", "staging", "production"):
         plan = build_plan(load_workspace(Path(long_plan.root)), env)
-        assert len(state_machine_name(plan, LAYER)) <= MAX_STATE_NAME
-        assert len(layer_stack_name(plan, LAYER)) <= 128
+        assert len(state_machine_name(plan, LAYER)) <= aws_limits.STATE_MACHINE_NAME.maximum
+        assert len(layer_stack_name(plan, LAYER)) <= aws_limits.STACK_NAME.maximum
+        log_group = execution_log_group_name(plan, LAYER)
+        assert len(log_group) <= aws_limits.LOG_GROUP_NAME.maximum
+
+
+def test_trigger_queues_of_a_long_layer_name_are_refused_before_synth(long_plan: Plan):
+    """Without resource_prefix a 40-character layer's stack is <project>-<layer>-<env>: 66
+    characters in development, so its dead-letter queue's name would be 83."""
+    from bakery.errors import SpecError
+
+    root = Path(long_plan.root)
+    path = root / "layers" / f"{LAYER}.yaml"
+    text = path.read_text()
+    try:
+        path.write_text(text.replace("singleton: true\n", "triggers: {events: [x]}\n", 1))
+        with pytest.raises(SpecError) as info:
+            build_plan(load_workspace(root), "development")
+    finally:
+        path.write_text(text)
+    (problem,) = info.value.problems
+    queue = f"dc-data-baker-{LAYER.replace('_', '-')}-development-trigger-dlq.fifo"
+    assert problem.message.startswith(
+        f"SQS FIFO queue name '{queue}' is 83 characters, over AWS's limit of 80"
+    )
 
 
 def test_a_state_name_over_80_inside_a_map_is_a_compile_error(long_plan: Plan):
