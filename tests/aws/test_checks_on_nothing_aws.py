@@ -12,10 +12,11 @@ machines (the local side: tests/local/test_checks_on_nothing.py, whose cases the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from aws_helpers import REPO
+from aws_helpers import REPO, Synthesized, asl_validate, resources
 
 from bakery.compile.asl import compile_layer
 from bakery.engine import BakeError, bake
@@ -72,6 +73,46 @@ def test_the_guard_loads_the_live_partitions_right_before_its_query(repo_plan):
         f"awsdatacatalog.{db}.current_ballots_joined_to_address_base"
         in states["ballots_not_lost"]["Parameters"]["QueryString"]
     )
+
+
+def test_the_role_may_already_load_the_live_partitions(synthesized: Synthesized):
+    """MSCK REPAIR of the live table needs no new permission: the state machine loads
+    the same partitions after publishing (tests/fixtures/project's current_elections)."""
+    stack = synthesized.layer_stacks["current_elections"].stack_name
+    policies = resources(synthesized.templates[stack], "AWS::IAM::Policy")
+    statements = [
+        st
+        for name, policy in policies.items()
+        if name.startswith("StateMachineRole")
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    live = "table/dc_data_baker/current_ballots_joined_to_address_base"
+    loads = [
+        st
+        for st in statements
+        if "glue:BatchCreatePartition" in st["Action"]
+        and any(json.dumps(r).endswith(f'{live}"]]}}') for r in st["Resource"])
+    ]
+    assert loads, "no glue:BatchCreatePartition on the live table"
+    lists = [
+        st["Condition"]["StringLike"]["s3:prefix"]
+        for st in statements
+        if st["Action"] == "s3:ListBucket"
+    ]
+    assert [
+        "addressbase/development/current_ballots_joined_to_address_base/",
+        "addressbase/development/current_ballots_joined_to_address_base/*",
+    ] in lists
+
+
+def test_the_definitions_with_probes_and_loads_validate(repo_plan, tmp_path):
+    paths = []
+    for layer in repo_plan.layers:
+        path = tmp_path / f"{layer.name}.asl.json"
+        path.write_text(compile_layer(repo_plan, layer).to_json())
+        paths.append(path)
+    result = asl_validate(*paths)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_only_a_check_reading_a_live_partitioned_table_loads_partitions(repo_plan):
