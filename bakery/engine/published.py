@@ -22,6 +22,7 @@ from bakery.engine.damaged import is_interrupt
 from bakery.engine.duck import ident
 from bakery.engine.tables import source_sql
 from bakery.engine.transpile import to_duckdb
+from bakery.errors import BakeryError
 from bakery.plan import LIVE_CATALOG, StepPlan, TablePlan
 from bakery.planning.published import live_names, probe_sql
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["live_names", "register", "unpublished"]
 
 
-class PublishedUnreadable(Exception):
+class PublishedUnreadable(BakeryError):
     """A published table a check compares with cannot be read; the message says why."""
 
 
