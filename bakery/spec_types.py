@@ -187,3 +187,12 @@ class Sample(Strict):
 
 class StepBase(Strict):
     description: str | None = None
+    optional_upstream: list[TableRef] = Field(
+        default_factory=list,
+        description=(
+            "Tables of other layers that this step reads and that may never have been "
+            "published (they are then read as empty). Any other table of another layer "
+            "that reads no rows stops the run before its first reader, naming the layer "
+            "to bake first."
+        ),
+    )

@@ -120,7 +120,7 @@ def check_states(c: LayerCompiler, step: StepPlan, next_: str) -> str:
     states, start = check_query_states(c, step, next_, inside=False)
     for name, state in states.items():
         c.add(name, state)
-    return start
+    return c.live_partitions(step, start)
 
 
 def check_query_states(
@@ -335,11 +335,24 @@ def inner_lambda(
     return child.id
 
 
+TopLevelBuilder = Callable[["LayerCompiler", Any, str], str]
+
+
+def _after_upstream_probes(build: TopLevelBuilder) -> TopLevelBuilder:
+    """A top-level step's states, preceded by the probes of the upstream tables it is
+    the first to read (PublishStates.upstream_probes), whatever its kind."""
+
+    def states(c: LayerCompiler, step: StepPlan, next_: str) -> str:
+        return c.upstream_probes(step, build(c, step, next_))
+
+    return states
+
+
 # The ASL back-end's tables, one entry per kind (tests/spec/test_kinds.py checks they
 # cover every registered kind): the states of a top-level step, returning the first
 # state's name...
 # A builder takes the kind's own StepPlan subclass (Kind.plan_class), hence Any.
-STATE_BUILDERS: dict[str, Callable[[LayerCompiler, Any, str], str]] = {
+_TOP_LEVEL: dict[str, TopLevelBuilder] = {
     "purge_prefix": purge_prefix_states,
     "athena_query": athena_query_states,
     "geo_join": geo_join_states,
@@ -349,6 +362,7 @@ STATE_BUILDERS: dict[str, Callable[[LayerCompiler, Any, str], str]] = {
     "export_by_key": export_by_key_states,
     "refresh_partitions": refresh_partitions_states,
 }
+STATE_BUILDERS = {kind: _after_upstream_probes(build) for kind, build in _TOP_LEVEL.items()}
 # ...and the states of a step inside a for_each body (the kinds allowed there), added
 # to the Map's body.
 INNER_STATE_BUILDERS: dict[

@@ -2,7 +2,10 @@
 
 Before publish, a step reads and writes the staged tables; the publish states (one
 Lambda copy and one partition load per staged table) come before the first
-export_by_key, which reads the live table.
+export_by_key, which reads the live table. What the steps read as published (the
+rules: bakery.planning.published) is made sure of before they read it: an upstream
+table is probed before its first reader, and the live partitions of a table a check
+compares with (a publish_guard) are loaded before the check.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from bakery.compile.staging import (
     staging_glue_name,
     staging_location,
 )
+from bakery.planning import published
 from bakery.planning.model import LayerPlan, Plan, StepPlan, TablePlan
 
 
@@ -25,6 +29,8 @@ class PublishStates(MapStates):
         self.staged: dict[str, TablePlan] = {t.ref: t for t in staged_tables(plan, layer)}
         self.publish_at = publish_index(layer)
         self.before_publish = True  # while compiling a step that runs before publish
+        # Upstream tables to probe, by the top-level step that first reads them.
+        self.first_reads = published.first_reads(plan, layer)
 
     def staged_table(self, ref: str) -> TablePlan | None:
         """The table if it is staged and the current step runs before publish."""
@@ -50,6 +56,83 @@ class PublishStates(MapStates):
                     f"step {sub.qualified_id} writes a staged table after the layer publishes "
                     "(before its first export_by_key): move it before the exports"
                 )
+
+    def upstream_probes(self, step: StepPlan, first: str) -> str:
+        """Before top-level `step`: per upstream table it is the first to read, a query
+        for one row, and a Fail with the local engine's message when there is none."""
+        next_ = first
+        for reader, table in reversed(self.first_reads.get(step.id, [])):
+            name = table.name  # at most 60 characters: every name below fits in 80
+            failed = self.add(
+                f"{name} unpublished",
+                {
+                    "Type": "Fail",
+                    "Comment": f"{table.ref} reads no rows: {table.layer} never published it.",
+                    "Error": "UpstreamNotPublished",
+                    "Cause": published.unpublished_message(reader, table),
+                },
+            )
+            verdict = self.add(
+                f"{name} has a row?",
+                {
+                    "Type": "Choice",
+                    "Comment": "A published table reads at least one row.",
+                    # Not IsPresent rather than IsPresent: false, which the interpreter of
+                    # `bakery simulate` (aws-local-stepfunctions) never matches.
+                    "Choices": [
+                        {
+                            "Not": {"Variable": "$.upstream.rows[1]", "IsPresent": True},
+                            "Next": failed,
+                        }
+                    ],
+                    "Default": next_,
+                },
+            )
+            results = self.results_task("$.upstream.id", 2, "$.upstream", verdict)
+            results["Catch"] = self.catch(step)
+            rows = self.add(f"{name} first row", results)
+            query = self.athena_task(
+                published.probe_sql(table),
+                f"Is {table.ref} published? (step {reader.qualified_id} reads it)",
+                rows,
+                result_path="$.upstream",
+            )
+            query["Catch"] = self.catch(step)
+            next_ = self.add(f"{name} published?", query)
+        return next_
+
+    def live_partitions(self, step: StepPlan, first: str) -> str:
+        """Before a check that reads the published version of a table this layer
+        publishes (`awsdatacatalog.<db>.<table>`): MSCK REPAIR TABLE of the live table.
+
+        A partitioned Glue table reads only the partitions registered in the catalog.
+        Right after deploy there are none until this layer's first publish loads them,
+        and partitions another system wrote at the same prefix were registered in its
+        own catalog, not in ours: the check would compare with an empty table and pass
+        on the very run it protects. MSCK REPAIR TABLE adds the Hive-style (key=value/)
+        partitions found under the table's location
+        (https://docs.aws.amazon.com/athena/latest/ug/msck-repair-table.html); the state
+        machine may already, for the partition load after publish (no other permission).
+        """
+        next_ = first
+        tables = [
+            t
+            for t in published.live_tables(self.plan, step.sql or "")
+            if t.ref in self.staged and t.partition_keys
+        ]
+        names = [
+            f"{step.id} live partitions" + (f" {n + 1}" if n else "") for n in range(len(tables))
+        ]
+        for table, name in reversed(list(zip(tables, names, strict=True))):
+            state = self.athena_task(
+                f"MSCK REPAIR TABLE {table.glue_name}",
+                f"Load the partitions of the published {table.name}, whoever wrote them, "
+                "before comparing with it.",
+                next_,
+            )
+            state["Catch"] = self.catch(step)
+            next_ = self.add(name, state)
+        return next_
 
     def publish(self, next_: str) -> str:
         """Per staged table: copy staging over live (publish Lambda), then load partitions."""

@@ -153,7 +153,8 @@ def run(ctx: Context, step: StepPlan) -> tuple[tuple[str, ...], tuple] | None:
     needs = _needs(step)
     if kind == "same_set":
         (ln, ld, ls), (rn, rd, rs) = (aggregates.get(ctx, step, r, (a, c)) for r, a, c in needs)
-        if ln != rn or ld != rd or ls != rs:
+        nothing = ln == 0 and rn == 0 and not step.spec.check.allow_empty
+        if ln != rn or ld != rd or ls != rs or nothing:
             return SAME_SET, (ln, rn, ld, rd)
         return None
     ref, aggregate, column = needs[0]

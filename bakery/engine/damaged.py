@@ -6,10 +6,13 @@ cannot be read and
 - a step that reads the table through its view fails, with the file named and what to
   do (`failing_view`): layers that do not read it bake as usual;
 - a check that compares a new table with its published version (a publish guard, which
-  reads `awsdatacatalog.<db>.<table>`) reads the damaged published table as empty, as
-  before its first publish: comparing with it is impossible, and refusing would keep
-  the bake that rewrites it from ever publishing (`as_empty_note`).
-In both cases the bake that rewrites the table repairs it.
+  reads `awsdatacatalog.<db>.<table>`) fails too, naming the file
+  (`unreadable_published`): compared with what could be read, it would pass on less
+  than readers have. Athena fails such a query the same way (HIVE_CURSOR_ERROR,
+  "the file is either corrupted or empty",
+  https://docs.aws.amazon.com/athena/latest/ug/troubleshooting-athena.html#troubleshooting-athena-data-file-issues).
+  The fix is the file's: replace it with a good copy, or delete it.
+The bake that rewrites the table repairs it.
 """
 
 from __future__ import annotations
@@ -86,12 +89,26 @@ def failing_view(table: TablePlan, message: str) -> str:
     return f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM range(1) WHERE {err} IS NULL"
 
 
-def as_empty_note(con: Any, store: Store, table: TablePlan) -> str | None:
-    """For a comparison with the published table: a note when it is damaged (the
-    caller then reads it as empty), None when it reads."""
+def unreadable_published(con: Any, store: Store, table: TablePlan) -> str | None:
+    """Why the published table cannot be compared with (a damaged file, named), or None
+    when every file reads."""
     found = first_unreadable(con, store, table, table.location)
     if found is None:
         return None
+    bad, exc = found
     return (
-        f"published {table.ref} is damaged ({found[0]}): compared as empty; this bake rewrites it"
+        f"the published {table.ref} cannot be read: file {bad} is damaged ({one_line(exc)}); "
+        "replace it with a good copy or delete it, then run again; nothing was published"
+    )
+
+
+def layout_message(table: TablePlan, exc: BaseException) -> str:
+    """Why the published files cannot be read as the table although each file reads:
+    they do not follow its layout (e.g. a file outside its key=value/ folders)."""
+    keys = "/".join(f"{k.name}=<value>" for k in table.partition_keys)
+    layout = f" (files under {keys}/)" if keys else ""
+    return (
+        f"the published {table.ref} cannot be read: its files at {table.location} do not "
+        f"read as the table{layout}: {one_line(exc)}; move the files that are not this "
+        "table's elsewhere, then run again; nothing was published"
     )

@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from bakery import sample_data
-from bakery.engine import duck, empty_input, publish
+from bakery.engine import duck, empty_input, publish, published
 from bakery.engine.context import Context, pause
 from bakery.engine.damaged import is_interrupt as _interrupted
 from bakery.engine.damaged import one_line as _one_line
 from bakery.engine.steps import RUNNERS, StepFailed, StepOutcome
 from bakery.errors import BakeryError
 from bakery.plan import LayerPlan, Plan, StepPlan
+from bakery.planning.published import unpublished_message
 from bakery.store import Store
 
 
@@ -85,6 +86,11 @@ def run_step(ctx: Context, step: StepPlan) -> StepOutcome:
         raise StepFailed(f"step {step.qualified_id}: unknown step kind {step.kind!r}")
     try:
         ctx.refresh_views()
+        # Another layer's table this step is the first to read must have been published
+        # (bakery.planning.published says what that means on both back-ends).
+        for reader, table in published.probe_steps(ctx, step):
+            if published.unpublished(ctx, table):
+                raise StepFailed(unpublished_message(reader, table))
         return runner(ctx, step, ctx.con, [])
     except StepFailed as exc:
         explained = empty_input.explained(ctx, step, str(exc))

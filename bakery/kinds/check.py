@@ -28,6 +28,11 @@ class SameSet(Strict):
     left: TableRef
     right: TableRef
     column: Identifier
+    allow_empty: bool = Field(
+        False,
+        description="Pass when both sides hold no value. By default that fails: two empty "
+        "sides are the same set only because there was nothing to compare.",
+    )
 
 
 class OneDistinct(Strict):
@@ -120,7 +125,8 @@ def check_description(check: CheckKind) -> str:
             f"{check.table} lose their {check.column}"
         )
     if isinstance(check, SameSet):
-        return f"{check.left}.{check.column} holds the same values as {check.right}.{check.column}"
+        same = "the same values" if check.allow_empty else "the same non-empty set of values"
+        return f"{check.left}.{check.column} holds {same} as {check.right}.{check.column}"
     if isinstance(check, OneDistinct):
         return f"{check.table}.{check.column} holds exactly one distinct value"
     if isinstance(check, MinRows):
@@ -179,7 +185,15 @@ def builtin_check(
         ok = b.column_of(lf, cpath + ("column",), left, check.column)
         ok = b.column_of(lf, cpath + ("column",), right, check.column) and ok
         return (
-            ("check_same_set.sql", {"left": left, "right": right, "column": check.column})
+            (
+                "check_same_set.sql",
+                {
+                    "left": left,
+                    "right": right,
+                    "column": check.column,
+                    "allow_empty": check.allow_empty,
+                },
+            )
             if ok
             else None
         )

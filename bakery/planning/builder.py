@@ -142,6 +142,7 @@ class Builder(SqlAnalysis):
                 if table.partition_keys:
                     steps.append(refresh_partitions.implied(layer, table))
         self.add_unique_by_checks(lf, steps)
+        self.optional_upstream(lf, steps)
         for step in steps:
             for sub in [step, *step.children]:
                 for ref in sub.writes:

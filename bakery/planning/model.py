@@ -111,6 +111,8 @@ class StepPlan:
     environment: dict[str, str] = field(default_factory=dict)  # lambda: rendered templates
     # A check whose query returns this one column: both back-ends report its value verbatim.
     message_column: str | None = None
+    # Tables of other layers (refs) it may read unpublished (bakery.planning.published).
+    optional_upstream: list[str] = field(default_factory=list)
 
     @property
     def qualified_id(self) -> str:

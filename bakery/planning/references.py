@@ -13,7 +13,7 @@ from bakery import kinds
 from bakery.errors import Problem
 from bakery.lambdas import s3uri
 from bakery.loader import Document
-from bakery.planning.model import RESERVED_PREFIX, TablePlan, unsafe_location
+from bakery.planning.model import RESERVED_PREFIX, StepPlan, TablePlan, unsafe_location
 from bakery.sql import render_text, undefined_message
 from bakery.workspace import LayerFile, Workspace
 
@@ -154,6 +154,44 @@ class References:
             if self.tables[resolved].layer == lf.spec.name:
                 out.append(self.tables[resolved])
         return out
+
+    def optional_upstream(self, lf: LayerFile, plans: list[StepPlan]) -> None:
+        """Each step's `optional_upstream`, resolved into its plan: a table of another
+        layer that the step (or, for a for_each, its body) reads."""
+        by_id = {p.id: p for top in plans for p in [top, *top.children]}
+
+        def visit(steps: list[Any], path: tuple) -> None:
+            for i, st in enumerate(steps):
+                here = path + ("steps", i)
+                plan = by_id.get(getattr(st, "id", None) or "")
+                reads = {r for p in ([plan, *plan.children] if plan else []) for r in p.reads}
+                for j, ref in enumerate(st.optional_upstream):
+                    where = here + ("optional_upstream", j)
+                    if plan is None:
+                        if not kinds.kind_of(st).in_plan:
+                            self.problem(lf.doc, where, f"a {st.type} step reads no table")
+                        continue
+                    resolved = self.ref_at(lf, where, ref)
+                    if resolved is None:
+                        continue
+                    if self.tables[resolved].layer == lf.spec.name:
+                        self.problem(
+                            lf.doc,
+                            where,
+                            f"{resolved!r} is a table of this layer; optional_upstream lists "
+                            "tables of other layers that may never have been published",
+                        )
+                    elif resolved not in reads:
+                        self.problem(
+                            lf.doc,
+                            where,
+                            f"step {st.id!r} does not read {resolved!r}; list only tables it reads",
+                        )
+                    elif resolved not in plan.optional_upstream:
+                        plan.optional_upstream.append(resolved)
+                visit(kinds.kind_of(st).children(st), here)
+
+        visit(list(lf.spec.steps), ())
 
     def column_of(self, lf: LayerFile, path: tuple, ref: str | None, column: str) -> bool:
         if ref is None:
