@@ -93,6 +93,15 @@ class Triggers(Construct):
             ),
         )
 
+    @property
+    def queue_url(self) -> str:
+        """The trigger queue's URL (a singleton layer re-queues deferred triggers there)."""
+        return self.queue.queue_url
+
+    @property
+    def queue_arn(self) -> str:
+        return self.queue.queue_arn
+
     def _rule(self, id: str, layer: str, **props) -> None:
         rule = events.Rule(self, id, **props)
         rule.add_target(
