@@ -107,6 +107,10 @@ def test_singleton_lock_resources(synthesized: Synthesized):
         (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
         subs = machine["Properties"]["DefinitionSubstitutions"]
         assert table_id in json.dumps(subs["LockTable"])  # the core table's name, imported
+        # The lock outlives any execution: a timed-out one cannot release it.
+        d = json.loads(machine["Properties"]["DefinitionString"])
+        seconds = d["States"]["take the lock"]["Parameters"]["Payload"]["seconds"]
+        assert seconds > d["TimeoutSeconds"]
         statements = [
             st
             for policy in resources(template, "AWS::IAM::Policy").values()
