@@ -164,9 +164,8 @@ def release_states(c: LayerCompiler, next_: str, *, failed: bool = False) -> str
     to `next_`, the run's own Fail, whose error is the one that matters."""
     layer = c.layer
     after = " after a failure" if failed else ""
-    if failed:
-        release_failed = send_failed = next_
-    else:
+    release_failed = send_failed = next_
+    if not failed:
         release_failed = c.add(
             RELEASE_FAILED,
             {
@@ -179,18 +178,19 @@ def release_states(c: LayerCompiler, next_: str, *, failed: bool = False) -> str
                 ),
             },
         )
-        send_failed = c.add(
-            REQUEUE_FAILED,
-            {
-                "Type": "Fail",
-                "Comment": "Triggers deferred during the run wait for the next trigger.",
-                "Error": f"{layer.name}.requeue failed",
-                "CausePath": (
-                    "States.Format('the run succeeded but could not re-queue the triggers "
-                    "deferred during it: {}', States.JsonToString($.release_error))"
-                ),
-            },
-        )
+        if has_trigger_queue(layer):
+            send_failed = c.add(
+                REQUEUE_FAILED,
+                {
+                    "Type": "Fail",
+                    "Comment": "Triggers deferred during the run wait for the next trigger.",
+                    "Error": f"{layer.name}.requeue failed",
+                    "CausePath": (
+                        "States.Format('the run succeeded but could not re-queue the triggers "
+                        "deferred during it: {}', States.JsonToString($.release_error))"
+                    ),
+                },
+            )
     after_release = next_
     if has_trigger_queue(layer):
         send = c.add(

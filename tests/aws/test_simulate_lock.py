@@ -201,3 +201,17 @@ def test_of_starts_at_once_exactly_one_takes_the_lock():
         assert all(r["holder"] == f"exec-{winner}" for r in results.values())
         item = dynamodb.get_item(TableName=table, Key={"layer": {"S": "sim_lock"}})["Item"]
         assert item["holder"]["S"] == f"exec-{winner}" and item["deferred"]["N"] == "7"
+
+
+def test_the_lock_states_are_valid_asl_with_and_without_a_queue(sim_plan, tmp_path):
+    from aws_helpers import asl_validate
+
+    from bakery.compile.asl import compile_layer
+
+    paths = []
+    for name in ("sim_lock", "sim_lock_untriggered"):
+        path = tmp_path / f"{name}.asl.json"
+        path.write_text(compile_layer(sim_plan, sim_plan.layer(name)).to_json())
+        paths.append(path)
+    result = asl_validate(*paths)
+    assert result.returncode == 0, result.stdout + result.stderr
