@@ -36,19 +36,28 @@ def unload(sql: str, table: TablePlan, location: str, partitioned_by: list[str])
 
 def rows_query(sql: str, names: list[str]) -> str:
     """`sql` wrapped so that each of its columns (by position, named `names`) becomes two
-    never-NULL text columns: `<name>_sql`, an Athena SQL literal of the value (NULL for
-    NULL), and `<name>_json`, the value in a one-element JSON array ([null] for NULL).
-    The array keeps a text value a JSON string in Athena and in DuckDB alike (a bare
-    CAST(text AS JSON) parses the text in DuckDB)."""
+    never-NULL base64 texts (of UTF-8): `<name>_sql`, of an Athena SQL literal of the value
+    (NULL for NULL), and `<name>_json`, of the value in a one-element JSON array ([null]
+    for NULL). The array keeps a text value a JSON string in Athena and in DuckDB alike (a
+    bare CAST(text AS JSON) parses the text in DuckDB).
+
+    Base64, because the Distributed Map's CSV ItemReader that reads these rows takes a
+    backslash as an escape character and silently drops one before any character but a
+    backslash, a quote or the delimiter
+    (https://docs.aws.amazon.com/step-functions/latest/dg/example-csv-parse-dist-map.html):
+    a value holding `\\n`, `\\"`, `\\\\` or `\\u00e9` (JSON text, a path, a regex) would
+    reach the child changed. The base64 alphabet has no backslash, quote or comma; the
+    Map's ItemSelector decodes each column (maps.row_selector)."""
     columns = [f"v{i}" for i in range(len(names))]
     out = []
     for name, col in zip(names, columns, strict=True):
-        out.append(
+        literal = (
             f"CASE WHEN {col} IS NULL THEN 'NULL' "
-            f"ELSE '''' || replace(CAST({col} AS varchar), '''', '''''') || '''' END "
-            f'AS "{name}_sql"'
+            f"ELSE '''' || replace(CAST({col} AS varchar), '''', '''''') || '''' END"
         )
-        out.append(f'json_format(CAST(ARRAY[{col}] AS JSON)) AS "{name}_json"')
+        out.append(f'to_base64(to_utf8({literal})) AS "{name}_sql"')
+        json_text = f"json_format(CAST(ARRAY[{col}] AS JSON))"
+        out.append(f'to_base64(to_utf8({json_text})) AS "{name}_json"')
     return (
         "SELECT\n    "
         + ",\n    ".join(out)

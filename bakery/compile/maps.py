@@ -108,15 +108,16 @@ class MapStates(StateBuilder):
         The items never pass through the state: Step Functions reads them from the CSV
         Athena writes for the query (`<workgroup results>/<QueryExecutionId>.csv`, header
         first), so neither GetQueryResults' 1000-row pages nor the 256 KiB state limit
-        bound the count. The query is wrapped so that every column the Map uses is text
-        that is never NULL: `<p>_sql`, the value as an Athena SQL literal (quoted, quotes
-        doubled, NULL as NULL), and `<p>_json`, a one-element JSON array holding the value
-        (null for NULL), which ItemSelector unwraps into the raw value.
+        bound the count. The query is wrapped so that every column the Map uses is base64
+        text that is never NULL: `<p>_sql`, the value as an Athena SQL literal (quoted,
+        quotes doubled, NULL as NULL), and `<p>_json`, a one-element JSON array holding the
+        value (null for NULL), which ItemSelector decodes and unwraps into the raw value
+        (athena_sql.rows_query says why base64).
         """
         q, m = f"{step.id} rows query", step.id
         query = self.athena_task(
             rows_query(sql, names),
-            "The rows to map over (each value as SQL literal text and as JSON).",
+            "The rows to map over (each value as SQL literal text and as JSON, in base64).",
             m,
             result_path="$.rows",
         )
@@ -161,15 +162,34 @@ class MapStates(StateBuilder):
 
 
 def row_selector(names: list[str], *, sql_text: bool = True) -> dict[str, Any]:
-    """A Distributed Map's ItemSelector over rows_query's columns: each raw value (unwrapped
-    from its JSON array) under its name, and its SQL literal under `sql_text`."""
+    """A Distributed Map's ItemSelector over rows_query's base64 columns: each raw value
+    (decoded, unwrapped from its JSON array) under its name, and its SQL literal (decoded)
+    under `sql_text`.
+
+    States.Base64Decode takes at most 10,000 characters
+    (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html#asl-intrsc-func-data-encode-decode):
+    a row value whose JSON text is over 7,500 bytes (MAX_ROW_VALUE_BYTES) fails the
+    execution with States.Runtime at that row, never reaches a child changed. Step
+    Functions encodes and decodes base64 as UTF-8 (measured on AWS: ministackorg/ministack
+    PR #1360), as Athena's to_utf8 writes it.
+    """
     item: dict[str, Any] = {
-        f"{n}.$": f"States.ArrayGetItem(States.StringToJson($$.Map.Item.Value.{n}_json), 0)"
+        f"{n}.$": (
+            "States.ArrayGetItem(States.StringToJson("
+            f"States.Base64Decode($$.Map.Item.Value.{n}_json)), 0)"
+        )
         for n in names
     }
     if sql_text:
-        item[SQL_TEXT] = {f"{n}.$": f"$$.Map.Item.Value.{n}_sql" for n in names}
+        item[SQL_TEXT] = {
+            f"{n}.$": f"States.Base64Decode($$.Map.Item.Value.{n}_sql)" for n in names
+        }
     return item
+
+
+# The longest value (its JSON text, in UTF-8 bytes) a row of a for_each over a query may
+# hold: base64 makes 4 characters of every 3 bytes, and States.Base64Decode takes 10,000.
+MAX_ROW_VALUE_BYTES = 10_000 // 4 * 3
 
 
 def _split_s3(uri: str) -> tuple[str, str]:

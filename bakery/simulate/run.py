@@ -16,9 +16,7 @@ interleave there as on AWS, bounded by MaxConcurrency). Retry waits are cut to
 from __future__ import annotations
 
 import contextlib
-import csv
 import fnmatch
-import io
 import json
 import os
 import shutil
@@ -126,13 +124,15 @@ def read_items(s3: Any, request: dict[str, Any], files: dict[str, bytes]) -> lis
         raise TaskError("States.ItemReaderFailed", f"cannot read the items: {exc}") from None
     kind = config.get("InputType", "JSON")
     if kind == "CSV":
+        # Step Functions' own CSV rules (backslash escapes), not Python's csv module's.
+        from bakery.simulate import item_csv
+
         if config.get("CSVHeaderLocation", "FIRST_ROW") != "FIRST_ROW":
             raise TaskError("States.ItemReaderFailed", "only CSVHeaderLocation FIRST_ROW")
-        rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
-        if not rows:
-            return []
-        header = rows[0]
-        return [dict(zip(header, row, strict=True)) for row in rows[1:]]
+        delimiter = item_csv.DELIMITERS.get(config.get("CSVDelimiter", "COMMA"))
+        if delimiter is None:
+            raise TaskError("States.ItemReaderFailed", f"CSVDelimiter {config['CSVDelimiter']}")
+        return item_csv.items(body.decode("utf-8"), delimiter)
     if kind == "JSON":
         return json.loads(body)
     raise TaskError("States.ItemReaderFailed", f"InputType {kind} not simulated")

@@ -17,13 +17,47 @@ if (typeof Promise.withResolvers !== "function") {
   };
 }
 
+// States.Base64Encode/Decode work on UTF-8 text on AWS (measured there: ministackorg/ministack
+// PR #1360); the interpreter calls the global btoa/atob, which work on Latin-1 only, so a
+// for_each row value with an "é" (base64 in the row query, bakery/compile/athena_sql.py)
+// would reach a child as "Ã©".
+globalThis.btoa = (text) => Buffer.from(String(text), "utf8").toString("base64");
+globalThis.atob = (data) => Buffer.from(String(data), "base64").toString("utf8");
+
+const fs = require("node:fs");
+const Module = require("node:module");
 const path = require("node:path");
 const readline = require("node:readline");
 
-const root = process.env.BAKERY_NODE_ROOT || process.cwd();
-const { StateMachine, ExecutionError, ExecutionTimeoutError } = require(
-  path.join(root, "node_modules", "aws-local-stepfunctions")
+// The interpreter removes every backslash from the string any intrinsic function returns
+// (BaseIntrinsicFunction.call), to undo the escapes of States.Format's template. Step
+// Functions changes no function's result, so a backslash in data (a for_each row value that
+// States.Base64Decode decodes) would vanish here only: it is loaded with that removal kept
+// for States.Format alone.
+const STRIP = 'if (typeof result === "string") {\n      result = result.replaceAll("\\\\", "");';
+const FORMAT_ONLY = STRIP.replace(
+  'if (typeof result === "string")',
+  'if (typeof result === "string" && this.funcDefinition.name === "States.Format")'
 );
+
+function loadInterpreter(root) {
+  const file = require.resolve(path.join(root, "node_modules", "aws-local-stepfunctions"));
+  const source = fs.readFileSync(file, "utf8");
+  if (!source.includes(STRIP)) {
+    throw new Error(
+      `${file} is not the aws-local-stepfunctions bakery/simulate/runner.cjs patches ` +
+        "(its intrinsic functions' backslash removal is gone): check the patch"
+    );
+  }
+  const loaded = new Module(file, module);
+  loaded.filename = file;
+  loaded.paths = Module._nodeModulePaths(path.dirname(file));
+  loaded._compile(source.replace(STRIP, FORMAT_ONLY), file);
+  return loaded.exports;
+}
+
+const root = process.env.BAKERY_NODE_ROOT || process.cwd();
+const { StateMachine, ExecutionError, ExecutionTimeoutError } = loadInterpreter(root);
 
 function send(message) {
   process.stdout.write(JSON.stringify(message) + "\n");

@@ -34,11 +34,17 @@ def test_for_each_over_query_rows(boundary_plan: Plan):
     query = states["per_review rows query"]
     assert query["Resource"] == ATHENA_SYNC
     text = query["Parameters"]["QueryString"]
-    # The row query, wrapped: every value as an SQL literal and as JSON, never NULL.
+    # The row query, wrapped: every value as an SQL literal and as JSON, never NULL, in
+    # base64 (the CSV ItemReader would drop backslashes).
     assert "SELECT DISTINCT outcode AS review" in text
     assert "AS bakery_rows (v0, v1)" in text
-    assert "CASE WHEN v0 IS NULL THEN 'NULL' ELSE '''' || replace(CAST(v0 AS varchar)" in text
-    assert 'json_format(CAST(ARRAY[v1] AS JSON)) AS "division_type_json"' in text
+    assert (
+        "to_base64(to_utf8(CASE WHEN v0 IS NULL THEN 'NULL' ELSE '''' || replace(CAST(v0 AS "
+        "varchar), '''', '''''') || '''' END)) AS \"review_sql\""
+    ) in text
+    assert 'to_base64(to_utf8(json_format(CAST(ARRAY[v1] AS JSON)))) AS "division_type_json"' in (
+        text
+    )
     loop = states[query["Next"]]
     assert loop["Type"] == "Map" and loop["MaxConcurrency"] == 5
     assert loop["ItemProcessor"]["ProcessorConfig"] == {
@@ -57,14 +63,17 @@ def test_for_each_over_query_rows(boundary_plan: Plan):
     assert "ItemsPath" not in loop
     assert loop["ResultPath"] is None
     assert loop["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
-    # Items carry the raw values (for Lambda children) and their SQL literals.
-    unwrap = "States.ArrayGetItem(States.StringToJson($$.Map.Item.Value.{}_json), 0)"
+    # Items carry the raw values (for Lambda children) and their SQL literals, decoded.
+    unwrap = (
+        "States.ArrayGetItem(States.StringToJson("
+        "States.Base64Decode($$.Map.Item.Value.{}_json)), 0)"
+    )
     assert loop["ItemSelector"] == {
         "review.$": unwrap.format("review"),
         "division_type.$": unwrap.format("division_type"),
         "sql_text": {
-            "review.$": "$$.Map.Item.Value.review_sql",
-            "division_type.$": "$$.Map.Item.Value.division_type_sql",
+            "review.$": "States.Base64Decode($$.Map.Item.Value.review_sql)",
+            "division_type.$": "States.Base64Decode($$.Map.Item.Value.division_type_sql)",
         },
     }
     body = loop["ItemProcessor"]["States"]
