@@ -84,10 +84,12 @@ def test_a_glue_database_name_over_255_characters_is_refused(project):
 
 def test_the_pandas_layer_arn_is_checked_where_it_is_written(project):
     project.edit("bakery.yaml", PROJECT_ARN, f"pandas_layer_arn: {ARN.rsplit(':', 1)[0]}\n")
+    text = (project.root / "bakery.yaml").read_text()
+    line = text[: text.index("pandas_layer_arn:")].count("\n") + 1
     code, lines = validate()
     assert code == 1
     assert lines == [
-        f"bakery.yaml:23:1: pandas_layer_arn: '{ARN.rsplit(':', 1)[0]}' is not a Lambda layer "
+        f"bakery.yaml:{line}:1: pandas_layer_arn: '{ARN.rsplit(':', 1)[0]}' is not a Lambda layer "
         "version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>, at most 140 "
         "characters); docs/aws.md says how to look up the AWS SDK for pandas one",
         "1 problem found",
