@@ -205,7 +205,14 @@ class _Session:
             fault.times -= 1
             if not fault.after:
                 raise TaskError(fault.error, fault.cause)
-        result = self._dispatch(resource, request)
+        try:
+            result = self._dispatch(resource, request)
+        except TaskError as exc:
+            # DuckDB turns a Ctrl-C (or SIGTERM, bakery.cli.signals) during a query into a
+            # failed query: the run is interrupted, not failed
+            if "INTERRUPT Error" in exc.cause or "Query interrupted" in exc.cause:
+                raise KeyboardInterrupt from None
+            raise
         if fault is not None:
             raise TaskError(fault.error, fault.cause)
         return result

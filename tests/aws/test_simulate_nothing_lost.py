@@ -300,3 +300,42 @@ def test_sigterm_while_simulate_publishes_puts_everything_back(plan, published, 
     assert _snapshot(store.root) == before
     assert _hidden(store.root) == []
     assert bake(plan, ["addressbase"], store).ok  # the lock was released
+
+
+def test_sigterm_while_a_state_machine_runs_stops_it_and_leaves_the_store_as_it_was(
+    plan, published, tmp_path
+):
+    """SIGTERM while the interpreter and the simulated Athena work (the signal may land in
+    a DuckDB query, which turns it into a failed query): the interpreter is stopped,
+    nothing is published, the report is the interrupted one."""
+    import signal
+    import time
+
+    store = _copy(published, tmp_path / "store")
+    before = _snapshot(store.root)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from bakery.cli import main; main()", "simulate",
+         "addressbase", "--store", str(store.root)],
+        cwd=REPO, env={**os.environ, "BAKERY_PROJECT": str(PROJECT)},
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    deadline, seen = time.time() + 120, ""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "addressbase: empty_partitioned" in line or not line:
+            break
+    assert "empty_partitioned" in seen, seen
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(60) == 143, seen + rest
+    assert "Traceback" not in rest, rest
+    report = next(ln for ln in rest.splitlines() if ln.startswith("terminated (SIGTERM) after"))
+    assert report.endswith(
+        "simulated and published: none; interrupted: addressbase (its published data is "
+        "unchanged); not started: none"
+    ), report
+    assert _snapshot(store.root) == before
+    assert _hidden(store.root) == []
+    assert bake(plan, ["addressbase"], store).ok  # the lock was released
