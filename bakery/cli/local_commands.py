@@ -37,6 +37,7 @@ from bakery.cli.local_options import (
     s3_errors,
 )
 from bakery.cli.progress import RichReporter, status_line, summary
+from bakery.cli.signals import exit_interrupted, sigterm_as_ctrl_c, stopped
 
 
 @app.command()
@@ -79,44 +80,45 @@ def bake(
     ]
     reporter = RichReporter()
     started = time.perf_counter()
-    try:
-        with s3_errors(url, as_json=as_json):
-            if sample:
-                _seed_missing(plan, target, order, reporter, url)
-            result = run_bake(
-                plan,
-                layers,
-                target,
-                with_upstream=with_upstream,
-                reporter=reporter,
-                ee_dsn=ee_dsn,
-                s3_endpoint=url,
-                threads=threads,
-                memory_limit=memory_limit,
+    with sigterm_as_ctrl_c():
+        try:
+            with s3_errors(url, as_json=as_json):
+                if sample:
+                    _seed_missing(plan, target, order, reporter, url)
+                result = run_bake(
+                    plan,
+                    layers,
+                    target,
+                    with_upstream=with_upstream,
+                    reporter=reporter,
+                    ee_dsn=ee_dsn,
+                    s3_endpoint=url,
+                    threads=threads,
+                    memory_limit=memory_limit,
+                )
+        except BakeError as exc:
+            status = reporter.layer_status(order, ok=False)
+            if exc.result is not None and exc.result.unfinished_publish:
+                status["failed_after_publishing"] = list(status["failed"])
+                status["unfinished_publish"] = list(status["failed"])
+            if as_json:
+                summary_json = exc.result.to_dict() if exc.result is not None else {"ok": False}
+                print(json.dumps({**summary_json, "error": str(exc), "layer_status": status}))
+            elif exc.result is not None:
+                summary(exc.result, status)
+            print(f"bakery: error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_FAILED) from None
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (bakery.cli.signals)
+            reporter._stop()
+            status = reporter.layer_status(order, ok=False)
+            line = (
+                f"{stopped()} after {time.perf_counter() - started:.1f}s "
+                f"(store {target.description}): {status_line(status, 'interrupted')}"
             )
-    except BakeError as exc:
-        status = reporter.layer_status(order, ok=False)
-        if exc.result is not None and exc.result.unfinished_publish:
-            status["failed_after_publishing"] = list(status["failed"])
-            status["unfinished_publish"] = list(status["failed"])
-        if as_json:
-            summary_json = exc.result.to_dict() if exc.result is not None else {"ok": False}
-            print(json.dumps({**summary_json, "error": str(exc), "layer_status": status}))
-        elif exc.result is not None:
-            summary(exc.result, status)
-        print(f"bakery: error: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED) from None
-    except KeyboardInterrupt:
-        reporter._stop()
-        status = reporter.layer_status(order, ok=False)
-        line = (
-            f"interrupted after {time.perf_counter() - started:.1f}s "
-            f"(store {target.description}): {status_line(status, 'interrupted')}"
-        )
-        if as_json:
-            print(json.dumps({"ok": False, "error": line, "layer_status": status}))
-        print(line, file=sys.stderr)
-        raise
+            if as_json:
+                print(json.dumps({"ok": False, "error": line, "layer_status": status}))
+            print(line, file=sys.stderr)
+            exit_interrupted()
     status = reporter.layer_status(order, ok=True)
     if as_json:
         print(json.dumps({**result.to_dict(), "layer_status": status}))
@@ -206,13 +208,15 @@ def sample_data_command(
     tables = sample_data.inputs(plan, layers or None)
     t0 = time.perf_counter()
     try:
-        with s3_errors(url):
+        with sigterm_as_ctrl_c(), s3_errors(url):
             seeded = sample_data.seed_tables(
                 plan, target, tables, rows=sizes, seed=seed, s3_endpoint=url
             )
     except sample_data.SampleError as exc:
         print(f"bakery: error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:  # each file is written whole (a put, or a rename)
+        exit_interrupted()
     for item in seeded:
         print(f"wrote {item.summary} for {item.ref} ({item.source})", file=sys.stderr)
         for uri in item.files:

@@ -91,7 +91,9 @@ class RichReporter:
 HALF_WAY = "publishing stopped half-way"
 
 
-def status_line(status: dict[str, list[str]], verb: str = "failed") -> str:
+def status_line(
+    status: dict[str, list[str]], verb: str = "failed", done: str = "baked and published"
+) -> str:
     """`baked and published: a; failed: b (published data unchanged); not started: c`."""
 
     def names(items: list[str]) -> str:
@@ -106,7 +108,7 @@ def status_line(status: dict[str, list[str]], verb: str = "failed") -> str:
         else:
             failed += " (its published data is unchanged)"
     return (
-        f"baked and published: {names(status['baked'])}; {verb}: {failed}; "
+        f"{done}: {names(status['baked'])}; {verb}: {failed}; "
         f"not started: {names(status['not_started'])}"
     )
 

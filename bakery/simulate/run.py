@@ -19,9 +19,11 @@ import contextlib
 import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +66,7 @@ class LayerRun:
     cause: str | None = None
     seconds: float = 0.0
     tasks: int = 0
+    published: list[str] = field(default_factory=list)  # into the store, after SUCCEEDED
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def entered(self) -> list[str]:
@@ -71,6 +74,31 @@ class LayerRun:
 
     def retried(self) -> list[str]:
         return [e["state"] for e in self.events if e["type"] == "StateRetried"]
+
+    def failure(self) -> str:
+        """Why the run did not succeed, in one line: the state that failed first (every
+        Catch of a compiled definition leads to a Fail state, so the first failure is
+        the cause) and its error; a Lambda's error document gives its type and message,
+        never its stack trace."""
+        first = next((e for e in self.events if e["type"] == "StateFailed"), None)
+        error = (first or {}).get("error") or self.error or self.status
+        cause = _brief((first or {}).get("cause") or self.cause)
+        what = cause if cause.startswith(error) else f"{error}: {cause}" if cause else error
+        where = f' at state "{first["state"]}"' if first else ""
+        return f"{self.layer} {self.status}{where}: {what}"
+
+
+def _brief(cause: str | None) -> str:
+    text = cause or ""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and "errorMessage" in doc:  # Lambda's error document
+        text = f"{doc.get('errorType') or 'Error'}: {doc['errorMessage']}"
+    else:  # a cause that quotes such a document without being one
+        text = re.sub(r',?\s*"stackTrace":\s*\[.*\]', "", text, flags=re.S)
+    return " ".join(text.split())
 
 
 @dataclass
@@ -80,6 +108,13 @@ class SimulateResult:
     store: str
     layers: list[LayerRun] = field(default_factory=list)
     seconds: float = 0.0
+    # why the simulation failed after its state machines succeeded (copying a layer's
+    # outputs into the store); one line
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    # the journal of a publish into the store that stopped half-way: the next bake or
+    # simulate finishes it
+    unfinished_publish: str | None = None
 
     def to_dict(self, events: bool = False) -> dict[str, Any]:
         out = asdict(self)
@@ -170,7 +205,14 @@ class _Session:
             fault.times -= 1
             if not fault.after:
                 raise TaskError(fault.error, fault.cause)
-        result = self._dispatch(resource, request)
+        try:
+            result = self._dispatch(resource, request)
+        except TaskError as exc:
+            # DuckDB turns a Ctrl-C (or SIGTERM, bakery.cli.signals) during a query into a
+            # failed query: the run is interrupted, not failed
+            if "INTERRUPT Error" in exc.cause or "Query interrupted" in exc.cause:
+                raise KeyboardInterrupt from None
+            raise
         if fault is not None:
             raise TaskError(fault.error, fault.cause)
         return result
@@ -257,6 +299,9 @@ class _Session:
                     run.error = message.get("error")
                     run.cause = message.get("cause")
                     break
+        except BaseException:
+            proc.kill()  # Ctrl-C or SIGTERM here: the interpreter must not wait for answers
+            raise
         finally:
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()
@@ -282,8 +327,18 @@ def simulate(
     project_root: Path | None = None,
 ) -> SimulateResult:
     """Run the state machines of `layers` (and their upstream layers) in order against the
-    store folder; stop at the first that does not succeed, as `bake` does."""
+    store folder; stop at the first that does not succeed, as `bake` does.
+
+    The store is held with bake's lock for the whole run (a bake started meanwhile is
+    refused, and this refuses to start while one runs), and what a bake killed before
+    left is rolled forward first. Each layer whose state machine succeeded is published
+    into the store at once, staged and journaled as a bake publishes (bakery.engine.
+    publish); a layer that failed, or a run interrupted or killed before its publish,
+    leaves the layer's published tables and export folders as they were."""
+    from bakery.engine.publish import Staging, StoreBusy
     from bakery.simulate import s3 as sim_s3
+    from bakery.simulate.publish import discard, publish_layer
+    from bakery.store import LocalStore
 
     names = list(layers)
     order = (
@@ -293,25 +348,42 @@ def simulate(
     store_root = Path(store_root).absolute()
     store_root.mkdir(parents=True, exist_ok=True)
     result = SimulateResult(ok=False, env=plan.env, store=str(store_root))
+    emit = on_event or (lambda _e: None)
     started = time.perf_counter()
     buckets = sorted(
         {t.bucket for t in plan.tables.values()}
         | set(plan.project.buckets.values())
         | {plan.project.athena.results.split("/")[2]}
     )
-    with sim_s3.moto_endpoint() as endpoint:
-        session = _Session(plan, endpoint, ee_dsn, list(faults))
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-sim-" + uuid.uuid4().hex[:8]
+    staging = Staging(LocalStore(store_root), plan, run_id)
+    try:
+        staging.acquire()
+    except StoreBusy as exc:
+        raise SimulateError(str(exc)) from None
+    try:
+        for note in staging.recover():
+            result.notes.append(note)
+            emit({"type": "Note", "layer": "", "text": note})
+        with sim_s3.moto_endpoint() as endpoint:
+            session = _Session(plan, endpoint, ee_dsn, list(faults))
+            try:
+                sim_s3.load(session.s3, store_root, buckets)
+                for layer in order:
+                    run = session.run_layer(layer, emit, root)
+                    result.layers.append(run)
+                    if run.status != "SUCCEEDED" or not publish_layer(
+                        session.s3, staging, run, result, emit
+                    ):
+                        break
+                else:
+                    result.ok = True
+            finally:
+                session.close()
+    finally:
         try:
-            sim_s3.load(session.s3, store_root, buckets)
-            for layer in order:
-                run = session.run_layer(layer, on_event or (lambda _e: None), root)
-                result.layers.append(run)
-                if run.status != "SUCCEEDED":
-                    break
-            else:
-                result.ok = True
+            discard(staging, result)
         finally:
-            session.close()
-            sim_s3.mirror(session.s3, store_root, skip=plan.project.athena.results)
-    result.seconds = time.perf_counter() - started
+            staging.release()
+            result.seconds = time.perf_counter() - started
     return result

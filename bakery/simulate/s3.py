@@ -1,10 +1,9 @@
-"""S3 for a simulation: moto's server on 127.0.0.1, loaded from the store folder and
-mirrored back into it afterwards.
+"""S3 for a simulation: moto's server on 127.0.0.1, loaded from the store folder.
 
 During a run moto holds every object: the Lambda handlers write through boto3 and DuckDB
 reads and writes through its httpfs extension, both against the same endpoint, as they
-would against S3. The folder (`--store`) is copied in before the run and made equal to
-moto's buckets after it, so `bake` and `simulate` can be compared file by file.
+would against S3. The folder (`--store`) is copied in before the run; what a layer
+publishes goes back into it through bakery.simulate.publish.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 REGION = "eu-west-2"
@@ -82,18 +81,8 @@ def client(endpoint: str, service: str = "s3") -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name=REGION)
 
 
-def _visible(rel: Path) -> bool:
+def visible(rel: PurePath) -> bool:
     return not any(part.startswith(".") for part in rel.parts)
-
-
-def _same(path: Path, obj: dict[str, Any]) -> bool:
-    """The local file holds the object (size, then MD5 against a single-part ETag)."""
-    import hashlib
-
-    etag = str(obj.get("ETag", "")).strip('"')
-    if path.stat().st_size != obj.get("Size") or "-" in etag:
-        return False
-    return hashlib.md5(path.read_bytes()).hexdigest() == etag
 
 
 def load(s3: Any, root: Path, buckets: list[str]) -> int:
@@ -110,45 +99,7 @@ def load(s3: Any, root: Path, buckets: list[str]) -> int:
             continue
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(base)
-            if path.is_file() and _visible(rel):
+            if path.is_file() and visible(rel):
                 s3.upload_file(str(path), bucket, rel.as_posix())
                 n += 1
     return n
-
-
-def mirror(s3: Any, root: Path, skip: str | None = None) -> int:
-    """Make the store folder hold exactly moto's objects (visible files only), leaving
-    alone the s3:// prefix `skip` (the query result files, which nothing publishes);
-    return how many files were written. Objects unchanged since `load` are not copied."""
-    written = 0
-    skip_bucket, _, skip_prefix = (skip or "").removeprefix("s3://").partition("/")
-    for bucket in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
-        base = root / bucket
-        keys: set[str] = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                keys.add(key)
-                if bucket == skip_bucket and key.startswith(skip_prefix):
-                    continue
-                target = base / key
-                if target.is_file() and _same(target, obj):
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.sim-{os.getpid()}")
-                s3.download_file(bucket, key, str(tmp))
-                os.replace(tmp, target)
-                written += 1
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob("*"), reverse=True):
-            rel = path.relative_to(base)
-            if not _visible(rel):
-                continue
-            if bucket == skip_bucket and rel.as_posix().startswith(skip_prefix):
-                continue
-            if path.is_file() and rel.as_posix() not in keys:
-                path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-    return written
