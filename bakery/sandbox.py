@@ -64,7 +64,7 @@ def _tick() -> None:
 
 def counted(iterable: Iterable[Any]) -> Iterator[Any]:
     """The items of a loop, with a clock check before each: the compiler wraps every
-    `{% for %}`'s iterable in this (see LimitedSandbox._generate)."""
+    `{% for %}`'s iterable in this (see LimitedSandbox._parse)."""
     for item in iterable:
         _tick()
         yield item
@@ -196,6 +196,10 @@ def _sum_filter(func: Callable) -> Callable:
     return wrapper
 
 
+# How a loop starts: `{% for`, `{%- for`, `{%+ for` (line statements are not enabled).
+_FOR_TAG = re.compile(r"\{%[-+]?\s*for\b")
+
+
 class LimitedSandbox(ImmutableSandboxedEnvironment):
     """The sandbox with a size check on every operator, call and filter result, and a
     time check on every call, filter, test, operator and loop step: `'a' * 100000000`
@@ -230,20 +234,17 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             lambda: super(LimitedSandbox, self).compile(source, name, filename, False, defer_init),
         )
 
-    def _generate(
-        self,
-        source: nodes.Template,
-        name: str | None,
-        filename: str | None,
-        defer_init: bool = False,
-    ) -> str:
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        if _FOR_TAG.search(source) is None:
+            return tree  # no loop to count (walking the tree costs more than this search)
         # Every loop iterates through counted(), imported by the generated module itself
         # (an ImportedName), so a template cannot rebind it.
-        for loop in source.find_all(nodes.For):
+        for loop in tree.find_all(nodes.For):
             guard = nodes.ImportedName(f"{__name__}.counted")
             loop.iter = nodes.Call(guard, [loop.iter], [], None, None, lineno=loop.iter.lineno)
             loop.iter.set_environment(self)
-        return super()._generate(source, name, filename, defer_init)
+        return tree
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)

@@ -254,6 +254,8 @@ def _statement_end(sql: str, file: str | None) -> int:
     """Where the one statement of a query ends: at its first ';' (what follows may only be
     blanks, comments and more ';'), else the end. A second statement (`SELECT ...; DROP
     TABLE x`) is refused: only the first would be checked, and Athena runs one."""
+    if ";" not in sql:
+        return len(sql)
     end = None
     for m in _SQL_PIECES.finditer(sql):
         piece = m.group()
