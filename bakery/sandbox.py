@@ -306,8 +306,10 @@ def _memory_cap() -> Iterator[None]:
     """Lower RLIMIT_AS to what the process uses now plus MAX_RENDER_MEMORY while a
     template renders, and put it back after: an allocation past it raises MemoryError
     in the template's own step. The soft limit can always be lowered and raised again
-    up to the hard one (setrlimit(2)). Where the size or the limit is not available
-    (not Linux) rendering relies on the checks alone."""
+    up to the hard one (setrlimit(2)). The limit is the process's, but templates are
+    rendered while the plan is built, before any engine or S3 thread starts, and for
+    milliseconds. Where the size or the limit is not available (not Linux) rendering
+    relies on the checks alone."""
     try:
         import resource
     except ImportError:
