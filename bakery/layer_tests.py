@@ -34,6 +34,7 @@ from pydantic import Field
 from bakery import spec as s
 from bakery.errors import Problem, SpecError
 from bakery.loader import Document, load_yaml
+from bakery.project_files import FileRefused, under_layers
 from bakery.workspace import display_path, validate_model
 
 TESTS_DIR = "tests"
@@ -44,7 +45,11 @@ Row = dict[str, Any]
 class Rows(s.Strict):
     rows: list[Row] | None = Field(None, description="Rows as mappings of column -> value.")
     file: str | None = Field(
-        None, description="Or a CSV (with a header) or Parquet file, relative to this file."
+        None,
+        description=(
+            "Or a CSV (with a header) or Parquet file, relative to this file; it must be "
+            "under the layers folder, with no hidden name."
+        ),
     )
 
 
@@ -103,6 +108,18 @@ class Outcome:
     seconds: float
     mismatches: list[Mismatch] = field(default_factory=list)
     error: str | None = None
+
+
+def data_file(plan: Any, test: LayerTest, name: str) -> Path:
+    """The real path of the CSV or Parquet file a test names (relative to its test file),
+    or FileRefused: like a template, it is a regular file under the layers folder with no
+    hidden name (project_files.under_layers), so a test cannot print another file's rows."""
+    real = under_layers(plan.root, plan.project.layers_dir, test.path.parent / name)
+    if real.suffix.lower() not in (".csv", ".parquet"):
+        raise FileRefused("it is not a .csv or .parquet file")
+    if not real.is_file():
+        raise FileRefused("it is not a regular file")
+    return real
 
 
 def test_paths(root: Path, layers_dir: str) -> list[Path]:
@@ -180,14 +197,11 @@ def check(plan: Any, tests: list[LayerTest]) -> None:
                 if isinstance(value, Rows) and (value.rows is None) == (value.file is None):
                     problems.append(t.doc.problem(where, "give exactly one of 'rows' or 'file'"))
                 elif isinstance(value, Rows) and value.file is not None:
-                    target = (t.path.parent / value.file).resolve()
-                    if not target.is_file() or target.suffix.lower() not in (".csv", ".parquet"):
+                    try:
+                        data_file(plan, t, value.file)
+                    except FileRefused as exc:
                         problems.append(
-                            t.doc.problem(
-                                where + ("file",),
-                                f"{value.file!r} is not a .csv or .parquet file (looked at "
-                                f"{target})",
-                            )
+                            t.doc.problem(where + ("file",), f"file {value.file!r} refused: {exc}")
                         )
     if problems:
         raise SpecError(problems)
@@ -235,7 +249,7 @@ def run(plan: Any, test: LayerTest, con: Any = None) -> Outcome:
             given = {_resolve(plan, test.layer, k): v for k, v in test.case.given.items()}
             for ref in sorted(_reads(plan, layer)):
                 table = plan.table(ref)
-                select = _select(con, table, given.get(ref), test.path.parent, Path(tmp))
+                select = _select(con, table, given.get(ref), plan, test, Path(tmp))
                 Path(store.duck_path(table.location)).mkdir(parents=True, exist_ok=True)
                 tables.copy_into(con, table, store, table.location, select)
             try:
@@ -245,7 +259,7 @@ def run(plan: Any, test: LayerTest, con: Any = None) -> Outcome:
             mismatches = []
             for ref, value in test.case.expect.items():
                 full = _resolve(plan, test.layer, ref)
-                found = _compare(con, plan.table(full), value, store, test.path.parent, tmp)
+                found = _compare(con, plan.table(full), value, store, plan, test, tmp)
                 if found is not None:
                     mismatches.append(found)
         except Exception as exc:  # bad rows for a type, unreadable files: one line
@@ -259,7 +273,7 @@ def run(plan: Any, test: LayerTest, con: Any = None) -> Outcome:
     return Outcome(test, not mismatches, time.perf_counter() - t0, mismatches)
 
 
-def _select(con: Any, table: Any, value: Any, base: Path, tmp: Path) -> str:
+def _select(con: Any, table: Any, value: Any, plan: Any, test: LayerTest, tmp: Path) -> str:
     """A DuckDB SELECT of the given rows of a table (none when value is None)."""
     from bakery.engine.duck import duck_type, ident, quote
     from bakery.sample_data import read_sql
@@ -270,7 +284,7 @@ def _select(con: Any, table: Any, value: Any, base: Path, tmp: Path) -> str:
         return f"SELECT {nulls} WHERE false"
     rows = _rows_of(value)
     if rows is None:
-        return read_sql((base / value.file).resolve())
+        return read_sql(data_file(plan, test, value.file))
     path = tmp / f"rows-{table.name}-{id(rows)}.jsonl"
     path.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows) or "")
     spec = ", ".join(f"{quote(c.name)}: {quote(duck_type(c.type))}" for c in cols)
@@ -293,7 +307,9 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _compare(con: Any, table: Any, value: Any, store: Any, base: Path, tmp: str) -> Mismatch | None:
+def _compare(
+    con: Any, table: Any, value: Any, store: Any, plan: Any, test: LayerTest, tmp: str
+) -> Mismatch | None:
     from collections import Counter
 
     from bakery.engine.duck import ident
@@ -301,11 +317,11 @@ def _compare(con: Any, table: Any, value: Any, store: Any, base: Path, tmp: str)
 
     rows = _rows_of(value)
     if rows is None:
-        expected_sql = _select(con, table, value, base, Path(tmp))
+        expected_sql = _select(con, table, value, plan, test, Path(tmp))
         columns = [c.name for c in table.all_columns]
     else:
         columns = [c.name for c in table.all_columns if any(c.name in r for r in rows)]
-        expected_sql = _select(con, table, value, base, Path(tmp))
+        expected_sql = _select(con, table, value, plan, test, Path(tmp))
     picked = ", ".join(ident(c) for c in columns) or "*"
     expected = [
         tuple(_canonical(v) for v in r)

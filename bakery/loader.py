@@ -19,6 +19,9 @@ from bakery.project_files import FileRefused, read_text
 # A real layer file has a few hundred nodes; this bound makes an alias bomb
 # ("billion laughs") fail in milliseconds instead of exhausting memory.
 MAX_NODES = 50_000
+# A real spec nests under ten levels; the walk below recurses once per level, so a
+# file of 600 nested '[' would otherwise end in a RecursionError.
+MAX_DEPTH = 64
 
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
@@ -70,7 +73,13 @@ class _Walker:
             [Problem(self.file, mark.line + 1, mark.column + 1, format_path(path), message)]
         )
 
-    def walk(self, node: yaml.Node, path: Path_) -> Any:
+    def walk(self, node: yaml.Node, path: Path_, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            raise self.fail(
+                node,
+                path[:2],
+                f"values nest more than {MAX_DEPTH} levels deep; a spec needs a few, flatten it",
+            )
         self.count += 1
         if self.count > MAX_NODES:
             raise self.fail(
@@ -95,7 +104,7 @@ class _Walker:
                     raise self.fail(
                         key_node, path, "merge keys ('<<') are not supported; write keys out"
                     )
-                key = self.walk(key_node, path + ("<key>",))
+                key = self.walk(key_node, path + ("<key>",), depth + 1)
                 if not isinstance(key, str):
                     raise self.fail(key_node, path, f"key {key!r} must be a string")
                 if key in out:
@@ -109,10 +118,10 @@ class _Walker:
                     key_node.start_mark.line + 1,
                     key_node.start_mark.column + 1,
                 )
-                out[key] = self.walk(value_node, path + (key,))
+                out[key] = self.walk(value_node, path + (key,), depth + 1)
             return out
         if isinstance(node, yaml.SequenceNode):
-            return [self.walk(item, path + (i,)) for i, item in enumerate(node.value)]
+            return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         return self.constructor.construct_object(node, deep=True)
 
 
@@ -149,6 +158,10 @@ def _indent_hint(exc: yaml.MarkedYAMLError) -> str:
 def load_yaml_text(text: str, file: str) -> Document:
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except RecursionError:  # the pure-Python composer (no libyaml) recurses per level
+        raise SpecError(
+            [Problem(file, 1, 1, "", "values nest too deeply; a spec needs a few levels")]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

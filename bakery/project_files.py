@@ -36,6 +36,35 @@ def real_inside(root: Path, path: Path) -> Path:
     return real
 
 
+def under_layers(root: Path, layers_dir: str, path: Path) -> Path:
+    """The real path of a file a layer names (a query template, an `{% include %}`, a
+    layer test's rows), or FileRefused: it must be under the layers folder, as written
+    and once symlinks are followed, with no hidden name on the way (`.git/config`,
+    `.env`, `.venv/...`). Files outside that folder or hidden are where a clone keeps
+    what is not the project's (credentials, tool state); git's ignore rules are not
+    consulted (that needs git itself, once per file), and an ignored file under the
+    layers folder is not in the repository, so a layer naming one fails in CI."""
+    name = f"{os.path.normpath(layers_dir)}/"
+    folder = Path(os.path.abspath(root / layers_dir))
+    written = Path(os.path.abspath(path))
+    todo = f"keep the files layers use under {name}, with plain names"
+    if written != folder and not written.is_relative_to(folder):
+        raise FileRefused(f"it is not under {name}; {todo}")
+    _refuse_hidden(written.relative_to(folder), todo)
+    real = real_inside(root, written)
+    base = Path(os.path.realpath(folder))
+    if real != base and not real.is_relative_to(base):
+        raise FileRefused(f"it leads out of {name} (a symlink?); {todo}")
+    _refuse_hidden(real.relative_to(base), todo)
+    return real
+
+
+def _refuse_hidden(relative: Path, todo: str) -> None:
+    hidden = next((part for part in relative.parts if part.startswith(".")), None)
+    if hidden is not None:
+        raise FileRefused(f"{hidden!r} is a hidden name, not a project file; {todo}")
+
+
 def read_text(root: Path, path: Path, *, limit: int = MAX_FILE_BYTES) -> str:
     """The UTF-8 text of a regular file inside `root`; FileRefused otherwise."""
     real = real_inside(root, path)

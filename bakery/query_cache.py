@@ -5,7 +5,7 @@ validate's time).
 
 An entry is found by everything its analysis (bakery.sql.analyse) depends on:
 - the rendered SQL text and whether output types were inferred;
-- the `version`: bakery's analysis code and data (sql.py, sql_checks.py,
+- the `version`: bakery's analysis code and data (sql.py, sandbox.py, sql_checks.py,
   function_catalog.py and its data files, this module), sqlglot's version, the dialect
   and the Python version; a file of another version is discarded whole;
 - the declared columns and types, in order, of every table the query reads: the entry
@@ -38,7 +38,7 @@ FILE = Path(".bakery") / "query-analyses.json"
 MAX_BYTES = 16 * 1024 * 1024
 KEEP = 2000  # entries kept besides those used by this run (other branches, environments)
 PACKAGE = Path(__file__).resolve().parent
-CODE = ("sql.py", "sql_checks.py", "function_catalog.py", "query_cache.py")
+CODE = ("sql.py", "sandbox.py", "sql_checks.py", "function_catalog.py", "query_cache.py")
 
 Schema = dict[str, dict[str, dict[str, str]]]
 

@@ -1,21 +1,20 @@
-"""Query templates: Jinja2 rendering (strict) and sqlglot analysis in Athena's dialect.
+"""Query templates: Jinja2 rendering (strict, in bakery.sandbox) and sqlglot analysis in
+Athena's dialect.
 
 sqlglot is imported only when a query is analysed afresh: a validate whose analyses are
 all remembered (bakery.query_cache) never imports it.
 
 Over the ~400-line guide because rendering and analysis share the error type and the
-positions they report (a .sql file's line and column), and other modules import both
-from here; the checks that need sqlglot's types live in bakery.sql_checks.
+positions they report (a .sql file's line and column, an included file's own), and
+other modules import both from here; the checks that need sqlglot's types live in
+bakery.sql_checks, the sandbox and its caps in bakery.sandbox.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import os
 import re
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2.loaders import split_template_path
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
-from jinja2.utils import Namespace
 
 from bakery.errors import BakeryError
-from bakery.project_files import FileRefused, read_text
+from bakery.project_files import FileRefused, read_text, under_layers
+from bakery.sandbox import LimitedSandbox, RenderLimit, render_capped
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -37,11 +35,20 @@ DIALECT = "athena"
 
 
 class TemplateProblem(BakeryError):
-    """A template could not be rendered or parsed; `line`/`col` are inside `file` when known."""
+    """A template could not be rendered or parsed; `line`/`col` are inside `file` (a
+    project file, relative to the project) when known."""
 
-    def __init__(self, message: str, file: str | None = None, line: int = 0, col: int = 0):
+    def __init__(
+        self,
+        message: str,
+        file: str | None = None,
+        line: int = 0,
+        col: int = 0,
+        name: str | None = None,
+    ):
         super().__init__(message)
         self.message, self.file, self.line, self.col = message, file, line, col
+        self.name = name  # the template refused, when it is one
 
 
 @dataclass
@@ -51,197 +58,73 @@ class Rendered:
     params: list[str] = field(default_factory=list)  # runtime parameters, one per '?'
 
 
-# Athena refuses a query string over 262,144 bytes, so no template needs to render more;
-# and a template is text, so rendering one takes milliseconds: both caps stop a template
-# (from a pull request, rendered in a pre-commit hook) that would eat memory or time.
-MAX_RENDER_CHARS = 256 * 1024
-MAX_RENDER_SECONDS = 2.0
-
-
-class RenderLimit(SecurityError):
-    """A template went past the render-size or render-time cap."""
-
-
-_deadline = threading.local()
-
-
-def _tick() -> None:
-    end = getattr(_deadline, "at", None)
-    if end is not None and time.monotonic() > end:
-        raise RenderLimit(
-            f"rendering took longer than {MAX_RENDER_SECONDS:g} s; a template must render "
-            "in milliseconds (look for big loops or repeated expansion)"
-        )
-
-
-def _too_big(value: Any) -> None:
-    if isinstance(value, str | bytes | list | tuple | dict) and len(value) > MAX_RENDER_CHARS:
-        raise RenderLimit(
-            f"a value of {len(value):,} items is over the render cap of {MAX_RENDER_CHARS:,} "
-            "(Athena's query size limit); make the template smaller"
-        )
-
-
-def _big_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_RENDER_CHARS
-
-
-def _limited_range(*args: int) -> Any:
-    for value in safe_range(*args):
-        _tick()
-        yield value
-
-
-class _LimitedNamespace(Namespace):
-    def __setitem__(self, name: str, value: Any) -> None:
-        _tick()
-        _too_big(value)
-        super().__setitem__(name, value)
-
-
-def _limited_filter(func: Callable) -> Callable:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _tick()
-        if any(_big_int(a) for a in (*args, *kwargs.values())):
-            raise RenderLimit(f"a number over {MAX_RENDER_CHARS:,} passed to a filter")
-        result = func(*args, **kwargs)
-        _too_big(result)
-        return result
-
-    return wrapper
-
-
-class _LimitedSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with a size check on every operator, call and filter result, and a
-    time check on every call and loop step: `'a' * 100000000` fails before allocating."""
-
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.filters = {name: _limited_filter(f) for name, f in self.filters.items()}
-        self.globals["range"] = _limited_range
-        self.globals["namespace"] = _LimitedNamespace
-
-    def compile(
-        self,
-        source: Any,
-        name: str | None = None,
-        filename: str | None = None,
-        raw: bool = False,
-        defer_init: bool = False,
-    ) -> Any:
-        if raw or not isinstance(source, str):
-            return super().compile(source, name, filename, raw, defer_init)  # type: ignore[call-overload]
-        from bakery import query_cache
-
-        return query_cache.compiled(
-            (source, name or "", filename or "", defer_init),
-            lambda: super(_LimitedSandbox, self).compile(source, name, filename, False, defer_init),
-        )
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        _tick()
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                sized = isinstance(seq, str | bytes | list | tuple) and isinstance(n, int)
-                if sized and len(seq) * n > MAX_RENDER_CHARS:
-                    raise RenderLimit(
-                        f"{len(seq):,} x {n:,} items is over the render cap of "
-                        f"{MAX_RENDER_CHARS:,} (Athena's query size limit)"
-                    )
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise RenderLimit("an exponent over 64 in a template")
-        if operator == "%" and isinstance(right, tuple) and any(_big_int(v) for v in right):
-            raise RenderLimit(f"a number over {MAX_RENDER_CHARS:,} in a % format")
-        result = super().call_binop(context, operator, left, right)
-        _too_big(result)
-        return result
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        _tick()
-        for value in (*args, *kwargs.values()):
-            if _big_int(value):
-                raise RenderLimit(f"a number over {MAX_RENDER_CHARS:,} passed to a call")
-            _too_big(value)
-        result = super().call(__context, __obj, *args, **kwargs)
-        _too_big(result)
-        return result
-
-
 class _ProjectLoader(jinja2.BaseLoader):
-    """Templates from the project (then bakery's built-ins): regular files whose real
-    path is inside their folder, under the size cap (bakery.project_files), so
-    {% include %} cannot follow a symlink out of the project."""
+    """Templates are named from the project folder: a project file under the layers
+    folder (bakery.project_files.under_layers: no hidden name, no symlink out, a regular
+    file under the size cap), or else one of bakery's built-ins. So `{% include %}`
+    cannot read `.git/config`, `.env` or anything outside the layers folder."""
 
-    def __init__(self, roots: list[Path]):
-        self.roots = roots
+    def __init__(self, root: Path | None, layers_dir: str):
+        self.root, self.layers_dir = root, layers_dir
 
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
         pieces = split_template_path(template)
-        for root in self.roots:
-            path = root.joinpath(*pieces)
+        path: Path | None = None
+        if self.root is not None:
+            layers = Path(os.path.normpath(self.layers_dir)).parts
+            in_layers = layers == (".",) or tuple(pieces[: len(layers)]) == layers
+            hidden = any(p.startswith(".") for p in pieces)
+            if in_layers or hidden:
+                path = self.root.joinpath(*pieces)
+                try:
+                    real = under_layers(self.root, self.layers_dir, path)
+                    text = read_text(self.root, real)
+                except FileRefused as exc:
+                    if not os.path.lexists(path) and not hidden:
+                        raise jinja2.TemplateNotFound(template) from None
+                    raise TemplateProblem(
+                        f"template {template!r} refused: {exc}", name=template
+                    ) from None
+        if path is None:
+            path = BUILTIN_TEMPLATES.joinpath(*pieces)
             if not os.path.lexists(path):
-                continue
+                raise jinja2.TemplateNotFound(template)
             try:
-                text = read_text(root, path)
+                text = read_text(BUILTIN_TEMPLATES, path)
             except FileRefused as exc:
                 raise TemplateProblem(f"template {template!r} refused: {exc}") from None
-            mtime = os.path.getmtime(path)
+        found: Path = path
+        mtime = os.path.getmtime(found)
 
-            def uptodate(path: Path = path, mtime: float = mtime) -> bool:
-                try:
-                    return os.path.getmtime(path) == mtime
-                except OSError:
-                    return False
+        def uptodate() -> bool:
+            try:
+                return os.path.getmtime(found) == mtime
+            except OSError:
+                return False
 
-            return text, str(path), uptodate
-        raise jinja2.TemplateNotFound(template)
+        return text, str(found), uptodate
 
 
-def _environment(root: Path | None) -> jinja2.Environment:
+def _environment(root: Path | None, layers_dir: str) -> jinja2.Environment:
     # Sandboxed: specs come from pull requests and `bakery validate` runs them in a
     # pre-commit hook, so a template must not reach Python internals.
-    return _LimitedSandbox(
-        loader=_ProjectLoader([root, BUILTIN_TEMPLATES]) if root else None,
+    return LimitedSandbox(
+        loader=_ProjectLoader(root, layers_dir) if root else None,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
     )
 
 
-_ENVS: dict[Path | None, jinja2.Environment] = {}
+_ENVS: dict[tuple[Path | None, str], jinja2.Environment] = {}
 
 
-def environment(root: Path | None) -> jinja2.Environment:
-    if root not in _ENVS:
-        _ENVS[root] = _environment(root)
-    return _ENVS[root]
-
-
-def render_capped(template: jinja2.Template, values: dict[str, Any]) -> str:
-    """Render under the size and time caps; raises RenderLimit (a TemplateError)."""
-    _deadline.at = time.monotonic() + MAX_RENDER_SECONDS
-    try:
-        parts: list[str] = []
-        size = 0
-        for chunk in template.generate(**values):
-            size += len(chunk)
-            if size > MAX_RENDER_CHARS:
-                raise RenderLimit(
-                    f"the rendered text is over {MAX_RENDER_CHARS:,} characters "
-                    "(Athena's query size limit); make the template smaller"
-                )
-            parts.append(chunk)
-            _tick()
-        return "".join(parts)
-    except (RecursionError, MemoryError):
-        raise RenderLimit("the template recurses or expands without end") from None
-    finally:
-        _deadline.at = None
+def environment(root: Path | None, layers_dir: str = "layers") -> jinja2.Environment:
+    if (root, layers_dir) not in _ENVS:
+        _ENVS[root, layers_dir] = _environment(root, layers_dir)
+    return _ENVS[root, layers_dir]
 
 
 def render(
@@ -251,8 +134,13 @@ def render(
     is_file: bool,
     context: dict[str, Any],
     resolve: Callable[[str], str],
+    layers_dir: str = "layers",
 ) -> Rendered:
-    """Render a template; `resolve` maps a table ref to its qualified Glue name (or raises)."""
+    """Render a template; `resolve` maps a table ref to its qualified Glue name (or raises).
+
+    A problem is a TemplateProblem at the line it is on: in the template file, or in the
+    file it includes (no file: inline SQL or a built-in, reported where the YAML names it).
+    """
     out = Rendered("")
 
     def ref(name: str) -> str:
@@ -266,27 +154,125 @@ def render(
         out.params.append(name)
         return "?"
 
-    env = environment(root)
-    name = source if is_file else "<inline sql>"
+    env = environment(root, layers_dir)
+    top: str | None = None  # the project file rendered (None: inline SQL or a built-in)
+
+    def at(exc: BaseException) -> tuple[str | None, int]:
+        """The project file and line a template exception points at (Jinja rewrites
+        tracebacks into template frames); the top template and no line if none."""
+        found = _template_frame(exc)
+        if found is None:
+            return top, 0
+        filename, line = found
+        if filename == "<template>":
+            return None, line
+        return _project_name(root, filename), line
+
     try:
-        template = env.get_template(source) if is_file else env.from_string(source)
-        out.sql = render_capped(template, {**context, "ref": ref, "param": param})
-        out.sql = out.sql.strip().rstrip(";")
+        try:
+            template = env.get_template(source) if is_file else env.from_string(source)
+        except RecursionError:
+            raise RenderLimit("the template nests too deeply; write it flatter") from None
+        top = _project_name(root, template.filename) if is_file and template.filename else None
+        text = render_capped(template, {**context, "ref": ref, "param": param})
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template syntax error: {exc.message}", name, exc.lineno) from None
+        known = exc.filename not in (None, "<template>")
+        file = _project_name(root, exc.filename) if known else None  # type: ignore[arg-type]
+        raise TemplateProblem(f"template syntax error: {exc.message}", file, exc.lineno) from None
     except RenderLimit as exc:
-        raise TemplateProblem(f"template refused: {exc}", name) from None
+        raise TemplateProblem(f"template refused: {exc}", *at(exc)) from None
+    except TemplateProblem as exc:  # the loader refused an included file
+        if exc.line:
+            raise
+        file, line = at(exc)
+        col = _column(_source(env, file), line, exc.name) if file else 0
+        raise TemplateProblem(exc.message, file, line, col) from None
     except jinja2.UndefinedError as exc:
-        text = env.loader.get_source(env, source)[0] if is_file and env.loader else source
-        line, col = _undefined_at(exc, text)
-        raise TemplateProblem(undefined_message(exc, text, context), name, line, col) from None
-    except jinja2.TemplateNotFound:
-        raise TemplateProblem(f"template {source!r} not found") from None
+        file, line = at(exc)
+        body = _source(env, file) if file else source if not is_file else ""
+        col = _column(body, line, _undefined_name(exc))
+        raise TemplateProblem(undefined_message(exc, body, context), file, line, col) from None
+    except jinja2.TemplateNotFound as exc:
+        file, line = at(exc)
+        missing = str(exc.name)
+        if missing == source or not line:
+            raise TemplateProblem(f"template {missing!r} not found", file, line) from None
+        where = "" if file else f" (line {line})"
+        folder = os.path.normpath(layers_dir)
+        raise TemplateProblem(
+            f"included template {missing!r} not found{where}: an included file is one under "
+            f"{folder}/, named from the project folder, e.g. '{folder}/queries/part.sql'",
+            file,
+            line,
+            _column(_source(env, file), line, missing) if file else 0,
+        ) from None
     except LookupError as exc:
-        raise TemplateProblem(str(exc.args[0]) if exc.args else str(exc), name) from None
+        raise TemplateProblem(str(exc.args[0]) if exc.args else str(exc), *at(exc)) from None
     except jinja2.TemplateError as exc:
-        raise TemplateProblem(f"template error: {exc}", name) from None
+        raise TemplateProblem(f"template error: {exc}", *at(exc)) from None
+    out.sql = text[: _statement_end(text, top)].strip()
     return out
+
+
+def _project_name(root: Path, filename: str) -> str | None:
+    """A template file's name relative to the project; None for a built-in."""
+    path = Path(filename)
+    base = root.absolute()
+    return path.relative_to(base).as_posix() if path.is_relative_to(base) else None
+
+
+def _template_frame(exc: BaseException) -> tuple[str, int] | None:
+    """The innermost template frame of an exception's traceback: (filename, line).
+    Jinja's rewritten frames run code named 'top-level template code', 'template' or
+    "block 'x'"; any other frame is Python."""
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        name = frame.name
+        in_template = name in ("top-level template code", "template") or name.startswith("block ")
+        if in_template and frame.lineno:
+            found = (frame.filename, frame.lineno)
+    return found
+
+
+def _source(env: jinja2.Environment, name: str) -> str:
+    try:
+        return env.loader.get_source(env, name)[0] if env.loader else ""
+    except (jinja2.TemplateError, BakeryError):
+        return ""
+
+
+# A ';' ends a statement unless it is inside a string, a quoted name or a comment.
+_SQL_PIECES = re.compile(
+    r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|`[^`]*`?|--[^\n]*|/\*.*?(?:\*/|\Z)|;|\s+|[^'\"`;\s]+",
+    re.DOTALL,
+)
+
+
+def _statement_end(sql: str, file: str | None) -> int:
+    """Where the one statement of a query ends: at its first ';' (what follows may only be
+    blanks, comments and more ';'), else the end. A second statement (`SELECT ...; DROP
+    TABLE x`) is refused: only the first would be checked, and Athena runs one."""
+    if ";" not in sql:
+        return len(sql)
+    end = None
+    for m in _SQL_PIECES.finditer(sql):
+        piece = m.group()
+        if piece == ";":
+            end = m.start() if end is None else end
+        elif end is not None and not (piece.isspace() or piece.startswith(("--", "/*"))):
+            line = sql.count("\n", 0, m.start()) + 1
+            col = m.start() - (sql.rfind("\n", 0, m.start()) + 1) + 1
+            where = "" if file else f" (line {line}, col {col})"
+            raise TemplateProblem(
+                f"a second SQL statement after ';'{where}: a query template holds one "
+                "statement (Athena runs one per query); remove it, or give it a step of its own",
+                file,
+                line,
+                col,
+            )
+    return len(sql) if end is None else end
 
 
 def _undefined_name(exc: jinja2.UndefinedError) -> str | None:
@@ -310,28 +296,22 @@ def undefined_message(exc: jinja2.UndefinedError, text: str, context: dict[str, 
     return f"template uses an undefined variable: {exc.message}"
 
 
-def _undefined_at(exc: BaseException, text: str) -> tuple[int, int]:
-    """Line (from Jinja's rewritten traceback) and column of an undefined variable."""
-    import traceback
-
-    line = 0
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if not frame.filename.endswith(".py") and frame.lineno:
-            line = frame.lineno
-    if not line:
-        return 0, 0
+def _column(text: str, line: int, name: str | None) -> int:
+    """Column of `name` on a line of `text` (1 when not found; 0 with no line)."""
     lines = text.splitlines()
-    name = _undefined_name(exc) if isinstance(exc, jinja2.UndefinedError) else None
-    col = 1
-    if name and line <= len(lines):
-        found = lines[line - 1].find(name)
-        col = found + 1 if found >= 0 else 1
-    return line, col
+    if not line or not name or line > len(lines):
+        return 1 if line else 0
+    found = lines[line - 1].find(name)
+    return found + 1 if found >= 0 else 1
 
 
 def render_text(text: str, context: dict[str, Any]) -> str:
     """Render a one-line template such as a location; raises jinja2.TemplateError."""
-    return render_capped(environment(None).from_string(text), context).strip()
+    try:
+        template = environment(None).from_string(text)
+    except RecursionError:
+        raise RenderLimit("the template nests too deeply; write it flatter") from None
+    return render_capped(template, context).strip()
 
 
 def _glue_name(qualified: str, context: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ INTERNAL = {
     "bakery.pytest_plugin.LayerTestFailed": "pytest's failure report of a layer test",
     "bakery.simulate.definition.Unsupported": "becomes a SimulateError with the state name",
     "bakery.simulate.errors.TaskError": "a Step Functions task error the interpreter catches",
-    "bakery.sql.RenderLimit": "the sandbox's error; reported as a spec problem at the line",
+    "bakery.sandbox.RenderLimit": "the sandbox's error; reported as a spec problem at the line",
 }
 # Lambda handlers run with only bakery/lambdas/ in their bundle; CDK constructs need Node.
 SKIP_PACKAGES = ("bakery.lambdas", "bakery.constructs")

@@ -178,7 +178,10 @@ def first_line(exc: BaseException) -> str:
 
 
 MAX_THREADS = 256
-MIN_MEMORY = 64 * 2**20
+# The floor the refusal names, in the unit it names: "64MB" (DuckDB's MB, like ours, is
+# 10**6 bytes) is accepted, so the message never refuses the value it recommends.
+MIN_MEMORY_MB = 64
+MIN_MEMORY = MIN_MEMORY_MB * 10**6
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
@@ -213,7 +216,8 @@ def engine_settings(as_json: bool) -> tuple[int | None, str | None]:
         if size < MIN_MEMORY:
             fail(
                 as_json,
-                f"BAKERY_MEMORY_LIMIT={raw!r} is too small for DuckDB: use at least 64MB, "
+                f"BAKERY_MEMORY_LIMIT={raw!r} is too small for DuckDB: use at least "
+                f"{MIN_MEMORY_MB}MB, "
                 "e.g. BAKERY_MEMORY_LIMIT=2GB",
                 EXIT_USAGE,
             )

@@ -57,6 +57,7 @@ class SqlAnalysis(References):
                 is_file=is_file,
                 context=context,
                 resolve=lambda ref: self.resolve(layer, ref),
+                layers_dir=self.ws.project.layers_dir,
             )
         except TemplateProblem as exc:
             self._template_problem(lf, anchor, exc, template)
@@ -78,9 +79,10 @@ class SqlAnalysis(References):
     ) -> None:
         from bakery.errors import format_path
 
-        if template and exc.line:
+        file = exc.file or template  # an included file's problem is at its own line
+        if file and exc.line:
             self.problems.append(
-                Problem(template, exc.line, max(exc.col, 1), format_path(anchor), exc.message)
+                Problem(file, exc.line, max(exc.col, 1), format_path(anchor), exc.message)
             )
         else:
             self.problem(lf.doc, anchor, exc.message)
