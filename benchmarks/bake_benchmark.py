@@ -178,6 +178,8 @@ def run_size(n: int, args: argparse.Namespace) -> dict:
     from bakery.store import LocalStore
     from bakery.workspace import load_workspace
 
+    if args.tmp:  # a fresh machine has no /tmp/bench yet
+        os.makedirs(args.tmp, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="bakery-bench-", dir=args.tmp))
     try:
         store = LocalStore(root)

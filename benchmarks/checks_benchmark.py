@@ -39,6 +39,8 @@ def main() -> None:
 
     text = args.addresses.upper()
     n = int(float(text.rstrip("KM")) * {"K": 1_000, "M": 1_000_000}.get(text[-1], 1))
+    if args.tmp:  # a folder to create, as bake_benchmark.py's --tmp
+        os.makedirs(args.tmp, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="bakery-checks-", dir=args.tmp))
     try:
         store = LocalStore(root)

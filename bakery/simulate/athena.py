@@ -6,6 +6,10 @@ the local engine's transpiler (bakery.engine.transpile) over views made by the l
 engine's table registration (bakery.engine.tables), one per Glue table and per staging
 table, over the files the table's location holds at that moment (as Athena lists S3 at
 query time). ExecutionParameters are SQL literals, bound as prepared parameters.
+A table named through the catalog, `awsdatacatalog.<db>.<table>` (how a publish guard
+reads the published table: bakery.plan.LIVE_CATALOG), is the same Glue table, as on
+Athena, where the Glue catalog is the data source `AwsDataCatalog` and a query may name
+it (https://docs.aws.amazon.com/athena/latest/ug/gdc-register-query-the-data-source.html).
 
 What each statement does, with Athena's rules:
 - `UNLOAD (SELECT ...) TO 'loc' WITH (...)`: writes the result there in the given format
@@ -36,8 +40,9 @@ from typing import Any
 from bakery.compile.staging import staged_tables, staging_location, staging_name
 from bakery.engine import tables
 from bakery.engine.duck import ident, quote
+from bakery.engine.published import live_names
 from bakery.engine.transpile import to_duckdb
-from bakery.plan import Plan, TablePlan
+from bakery.plan import LIVE_CATALOG, Plan, TablePlan
 from bakery.simulate.errors import TaskError
 
 PAGE = 1000  # GetQueryResults returns at most 1000 rows a page (MaxResults <= 1000)
@@ -138,6 +143,25 @@ class Athena:
                     f"SELECT DISTINCT {keys} FROM {ident(db)}.{ident(view)}"
                 )
 
+    def catalog_views(self, sql: str) -> None:
+        """A view `awsdatacatalog.<db>.<table>` for every table `sql` names through the
+        catalog, with the body of `<db>.<table>`'s: the catalog's table is the Glue table
+        itself (a staged copy is a Glue table of its own). Made before each query that
+        names one, as the local engine does (bakery.engine.published), so that other
+        queries pay nothing. Unlike the local engine, a damaged file fails the query, as it
+        would on Athena."""
+        names = live_names(sql)
+        if not names:
+            return
+        catalog = ident(LIVE_CATALOG)
+        self.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {catalog}")
+        for db, name in names:
+            table, location = self._table(f"{db}.{name}")
+            schema = f"{catalog}.{ident(db)}"
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            body = tables.source_sql(table, self.store, location)
+            self.con.execute(f"CREATE OR REPLACE VIEW {schema}.{ident(name)} AS {body}")
+
     # -- the two Task resources ----------------------------------------------
 
     def start_sync(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -225,14 +249,17 @@ class Athena:
             self.stale = True  # UNLOAD, INSERT: the tables change
         if m := _UNLOAD.match(query):
             to = m.group("to").replace("''", "'")
+            self.catalog_views(m.group("select"))
             self._unload(m.group("select"), to, m.group("with"), values)
             return
         if m := _INSERT.match(query):
             table, location = self._table(m.group("table"))
+            self.catalog_views(m.group("select"))
             tables.copy_into(
                 self.con, table, self.store, location, to_duckdb(m.group("select")), values
             )
             return
+        self.catalog_views(query)
         cursor = self.con.execute(to_duckdb(query), values)
         execution.columns = [d[0] for d in cursor.description]
         execution.types = [_athena_type(str(d[1])) for d in cursor.description]
@@ -241,6 +268,9 @@ class Athena:
 
     def _table(self, name: str) -> tuple[TablePlan, str]:
         key = name.replace('"', "")
+        catalog, _, rest = key.partition(".")
+        if catalog.lower() == LIVE_CATALOG and rest.count(".") == 1:
+            key = rest
         if key not in self.glue:
             raise ValueError(f"Table {key} does not exist")
         return self.glue[key]
