@@ -26,6 +26,7 @@ INTERNAL = {
     "bakery.simulate.definition.Unsupported": "becomes a SimulateError with the state name",
     "bakery.simulate.errors.TaskError": "a Step Functions task error the interpreter catches",
     "bakery.sandbox.RenderLimit": "the sandbox's error; reported as a spec problem at the line",
+    "bakery.cli.signals.Terminated": "SIGTERM raised as Ctrl-C: the same undo runs, exit 143",
 }
 # Lambda handlers run with only bakery/lambdas/ in their bundle; CDK constructs need Node.
 SKIP_PACKAGES = ("bakery.lambdas", "bakery.constructs")

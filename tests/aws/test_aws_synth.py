@@ -377,7 +377,7 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
     layer = synthesized.plan.layer("current_elections")
     what = next(s for s in layer.steps if s.id == "same_uprns_as_raw").description
     assert what == (
-        "current_ballots_joined_to_address_base.uprn holds the same values as "
+        "current_ballots_joined_to_address_base.uprn holds the same non-empty set of values as "
         "addressbase.addressbase_cleaned_raw.uprn"
     )
     assert fail["CausePath"] == (
