@@ -144,6 +144,14 @@ def _percent(value: float) -> str:
     return f"{value:g}"
 
 
+def value_kind(column_type: str) -> str:
+    """How the guards' templates test that a value is there (`has` in
+    check_publish_guard.sql, check_export_vanished.sql): array, string or other."""
+    if hive_types.is_array(column_type):
+        return "array"
+    return "string" if column_type == "string" else "other"
+
+
 def build(
     b: Builder, lf: LayerFile, path: tuple, step: Check, plan: StepPlan, params: list[str]
 ) -> bool:
@@ -264,9 +272,7 @@ def build_publish_guard(
         "published_table": f"{LIVE_CATALOG}.{target.glue_name}",
         "key": guard.key,
         "column": guard.column,
-        "kind": "array"
-        if hive_types.is_array(column_type)
-        else ("string" if column_type == "string" else "other"),
+        "kind": value_kind(column_type),
         "max_percent": guard.max_emptied_percent,
         "max_percent_text": _percent(guard.max_emptied_percent),
     }
