@@ -78,10 +78,28 @@ class ValidGeometry(Strict):
     label: Identifier | None = Field(
         None, description="Column named in the message for the first invalid piece."
     )
+    areal: bool | None = Field(
+        None,
+        description="Every non-empty piece must also be a POLYGON or MULTIPOLYGON: a POINT "
+        "or LINESTRING passes ST_IsValid but would give its label to the points lying on "
+        "it. Default: true when a geo_join of the layer takes its polygons from this "
+        "table, else false.",
+    )
     on_invalid: Annotated[Literal["fail", "repair"], AfterValidator(_no_repair)] = Field(
         "fail",
         description="fail: an invalid piece fails the run before publishing. repair "
         "(ST_MakeValid) is refused: Athena engine 3 cannot repair a geometry.",
+    )
+
+
+class NotBlank(Strict):
+    """Input guard: no row has a NULL, empty or all-spaces value in `column`."""
+
+    kind: Literal["not_blank"]
+    table: TableRef
+    column: Identifier = Field(description="A string column that identifies something.")
+    label: Identifier | None = Field(
+        None, description="Column named in the message for the first blank row."
     )
 
 
@@ -102,7 +120,7 @@ class PublishGuard(Strict):
     )
 
 
-CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry | PublishGuard
+CheckKind = SameSet | OneDistinct | NoRows | MinRows | ValidGeometry | NotBlank | PublishGuard
 CHECK_KINDS = tuple(
     typing.get_args(model.model_fields["kind"].annotation)[0]
     for model in typing.get_args(CheckKind)
@@ -136,12 +154,23 @@ def check_description(check: CheckKind) -> str:
             else f"{check.table} holds at least {check.min} rows"
         )
     if isinstance(check, ValidGeometry):
-        return f"every {check.table}.{check.column} is a valid geometry (ST_IsValid)"
+        what = "a valid polygon or multipolygon" if check.areal else "a valid geometry"
+        return f"every {check.table}.{check.column} is {what} (ST_IsValid)"
+    if isinstance(check, NotBlank):
+        return f"no {check.table}.{check.column} is blank (NULL, empty or spaces)"
     return "expected the query to return no rows"
 
 
 def _percent(value: float) -> str:
     return f"{value:g}"
+
+
+def value_kind(column_type: str) -> str:
+    """How the guards' templates test that a value is there (`has` in
+    check_publish_guard.sql, check_export_vanished.sql): array, string or other."""
+    if hive_types.is_array(column_type):
+        return "array"
+    return "string" if column_type == "string" else "other"
 
 
 def build(
@@ -159,6 +188,8 @@ def build(
         rendered, plan.template = out
         b.analyse_sql(lf, cpath + ("query" if check.query else "sql",), rendered, plan.template)
     else:
+        if isinstance(check, ValidGeometry) and check.areal is None:
+            check = check.model_copy(update={"areal": polygons_table(b, lf, check.table)})
         built = builtin_check(b, lf, cpath, check)
         if built is None:
             return True
@@ -217,8 +248,33 @@ def builtin_check(
             **extra,
             "column": check.column,
             "label": check.label,
+            "areal": check.areal,
         }
+    if isinstance(check, NotBlank):
+        ok = b.column_of(lf, cpath + ("column",), table, check.column)
+        if check.label:
+            ok = b.column_of(lf, cpath + ("label",), table, check.label) and ok
+        if not ok:
+            return None
+        return "check_not_blank.sql", {**extra, "column": check.column, "label": check.label}
     return None
+
+
+def polygons_table(b: Builder, lf: LayerFile, table: str) -> bool:
+    """True when a geo_join of this layer takes its polygons from `table`."""
+    try:
+        ref = b.resolve(lf.spec.name, table)
+    except LookupError:
+        return False
+    for st in lf.spec.steps:
+        polygons = getattr(getattr(st, "polygons", None), "table", None)
+        if st.type == "geo_join" and polygons:
+            try:
+                if b.resolve(lf.spec.name, polygons) == ref:
+                    return True
+            except LookupError:
+                continue
+    return False
 
 
 def build_publish_guard(
@@ -264,9 +320,7 @@ def build_publish_guard(
         "published_table": f"{LIVE_CATALOG}.{target.glue_name}",
         "key": guard.key,
         "column": guard.column,
-        "kind": "array"
-        if hive_types.is_array(column_type)
-        else ("string" if column_type == "string" else "other"),
+        "kind": value_kind(column_type),
         "max_percent": guard.max_emptied_percent,
         "max_percent_text": _percent(guard.max_emptied_percent),
     }

@@ -45,6 +45,22 @@ class ExportByKey(StepBase):
         description="Write an empty file (no rows, no columns) when no row has a value here.",
     )
     delete_stale: bool = True
+    max_vanished_percent: float = Field(
+        50,
+        ge=0,
+        le=100,
+        description=(
+            "Vanish guard, a check the plan adds before publish (`<id>_not_vanished`): "
+            "fail when more than this percentage of the published table's non-empty keys "
+            "(a key with a row; with empty_unless_any, a key with a row holding a value "
+            "there, i.e. a non-empty file) would have no such row after this run, i.e. "
+            "when that share of the product's non-empty files would become empty or be "
+            "deleted. The default, 50, lets a normal run retire many keys (ballots end, "
+            "reviews take effect) but refuses what an empty or truncated input does: "
+            "losing most or all of the product at once. 100 turns the guard off. The "
+            "first publish passes: nothing is published yet, so nothing can vanish."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod

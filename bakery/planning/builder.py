@@ -1,7 +1,7 @@
 """The builder's per-layer passes: declare every table, then plan each layer's steps
 (each by its kind's builder, bakery.kinds) with the steps the plan implies: a purge
 before a query writes a table, a refresh after a partitioned write, a unique_by check
-before the first export.
+and a vanish guard before the first export.
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ class Builder(SqlAnalysis):
                 if table.partition_keys:
                     steps.append(refresh_partitions.implied(layer, table))
         self.add_unique_by_checks(lf, steps)
+        self.add_vanish_guards(lf, steps)
         self.optional_upstream(lf, steps)
         for step in steps:
             for sub in [step, *step.children]:
@@ -224,6 +225,82 @@ class Builder(SqlAnalysis):
                     ),
                     reads=rendered.reads,
                     sql=rendered.sql,
+                )
+            )
+        steps[first:first] = implied
+
+    def add_vanish_guards(self, lf: LayerFile, steps: list[StepPlan]) -> None:
+        """Each export's max_vanished_percent, as a check before publishing, so that no
+        layer can forget to guard the product it replaces.
+
+        An empty or truncated input makes a layer's table, and so its exported product,
+        lose most of its content with every step succeeding. The check compares the
+        table being published with its published version (the live table, read through
+        the catalog like a publish_guard, so on AWS its partitions are loaded first),
+        key by key: a key non-empty there and not in the new table is a file that would
+        become empty or be deleted. It joins the layer's checks just before the first
+        export. A table this layer does not rebuild has no older version to compare
+        with (its published version is what is exported), so it gets no guard.
+        """
+        from bakery.kinds.check import value_kind
+        from bakery.planning.model import LIVE_CATALOG
+
+        first = next((i for i, st in enumerate(steps) if st.kind == "export_by_key"), None)
+        if first is None:
+            return
+        rebuilt = {
+            t.ref for st in lf.spec.steps for t in self.written_tables(lf, st, through_query=True)
+        }
+        implied: list[StepPlan] = []
+        for i, st in enumerate(lf.spec.steps):
+            if not isinstance(st, s.ExportByKey) or st.max_vanished_percent >= 100:
+                continue
+            export = next((p for p in steps if p.id == st.id and p.kind == "export_by_key"), None)
+            if export is None or not export.reads or export.reads[0] not in rebuilt:
+                continue
+            path = ("steps", i, "max_vanished_percent")
+            table = self.tables[export.reads[0]]
+            check_id = f"{st.id}_not_vanished"[:60]
+            if check_id in self.step_ids:
+                self.problem(
+                    lf.doc, path, f"step id {check_id!r} is kept for this export's vanish guard"
+                )
+                continue
+            column = st.empty_unless_any
+            types = {c.name: c.type for c in table.all_columns}
+            limit = f"{st.max_vanished_percent:g}"
+            what = f"non-empty {st.key} files" if column else f"{st.key} files"
+            extra = {
+                "table": table.ref,
+                "published_table": f"{LIVE_CATALOG}.{table.glue_name}",
+                "key": st.key,
+                "column": column,
+                "kind": value_kind(types.get(column or "", "")),
+                "max_percent": st.max_vanished_percent,
+                "max_percent_text": limit,
+                "export_id": st.id,
+                "what": what,
+                "fate": "become empty or be deleted" if column else "no longer be exported",
+            }
+            out = self.render_sql(lf, path, builtin="check_export_vanished.sql", extra=extra)
+            if out is None:
+                continue
+            rendered = out[0]
+            self.analyse_sql(lf, path, rendered, None)
+            implied.append(
+                StepPlan(
+                    layer=lf.spec.name,
+                    id=check_id,
+                    kind="check",
+                    spec=None,
+                    description=(
+                        f"at most {limit} % of the published {what} of {st.id} vanish in one "
+                        f"run (max_vanished_percent; the first publish passes: nothing is "
+                        f"published yet, so nothing can vanish)"
+                    ),
+                    reads=rendered.reads,
+                    sql=rendered.sql,
+                    message_column="failure_message",
                 )
             )
         steps[first:first] = implied

@@ -48,4 +48,5 @@ def test_guards_run_as_checks_before_publish(guards_plan: Plan):
     sql = states["by_key_unique"]["Parameters"]["QueryString"]
     assert "guards.located__staging" in sql and "first_letter" not in sql
     geometry = states["areas_valid"]["Parameters"]["QueryString"]
-    assert "NOT ST_IsValid(ST_GeometryFromText(geometry))" in geometry
+    assert "NOT (ST_IsValid(ST_GeometryFromText(geometry))" in geometry
+    assert "'ST_POLYGON', 'ST_MULTIPOLYGON'" in geometry  # areal: a geo_join's polygons

@@ -33,6 +33,7 @@ CURRENT_ELECTIONS_STEPS = [
     "one_addressbase_source",
     "same_uprns_as_raw",
     "export_outcodes_unique",
+    "export_outcodes_not_vanished",
     "export_outcodes",
 ]
 TABLES = {

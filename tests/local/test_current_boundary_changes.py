@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -284,6 +285,21 @@ def _published(store, plan) -> dict:
     return {ref: read_table(store, plan, ref) for ref in (CHANGES, JOINED)}
 
 
+def _mass_change_allowed(root) -> Path:
+    """A copy of the repository's layers whose guards allow the mass change these tests
+    make (other reviews replace every published one), as an operator raises them for one
+    run (docs/cutover.md): the property tested here is what a kill or failure leaves."""
+    import shutil
+
+    shutil.copytree(REPO / "layers", root / "layers")
+    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
+    layer = root / "layers" / f"{LAYER}.yaml"
+    text = layer.read_text().replace("max_emptied_percent: 0.1", "max_emptied_percent: 100")
+    layer.write_text(text.replace("    delete_stale: true\n", "    delete_stale: true\n"
+                                  "    max_vanished_percent: 100\n"))  # fmt: skip
+    return root
+
+
 def test_killed_mid_fan_out_leaves_published_outputs_unchanged(plan, tmp_path):
     store = LocalStore(tmp_path / "store")
     sample_data.write_sample_data(plan, store, addresses=3000, ballots=20, seed=3, reviews=6)
@@ -292,7 +308,9 @@ def test_killed_mid_fan_out_leaves_published_outputs_unchanged(plan, tmp_path):
     samples.write(plan.table(REVIEWS), store, 4, [], seed=99)  # a bake would change outputs
     before = snapshot(store.root)
     # the first iteration to finish pauses; the others finish and wait: mid-fan-out
-    env = {**os.environ, "BAKERY_TEST_PAUSE_AT": "addresses_to_boundary_change"}
+    root = _mass_change_allowed(tmp_path / "project")
+    env = {**os.environ, "BAKERY_TEST_PAUSE_AT": "addresses_to_boundary_change",
+           "BAKERY_PROJECT": str(root)}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-c", "from bakery.cli import main; main()", "bake", LAYER,
          "--store", str(store.root)],
@@ -312,7 +330,7 @@ def test_killed_mid_fan_out_leaves_published_outputs_unchanged(plan, tmp_path):
     proc.wait(10)
     assert snapshot(store.root) == before
     assert _published(store, plan) == before_tables
-    result = bake(plan, [LAYER], store)
+    result = bake(build_plan(load_workspace(root), "development"), [LAYER], store)
     assert any("leftover staging" in n for n in result.notes)
     assert _published(store, plan) != before_tables
 
@@ -332,17 +350,13 @@ FAILING_CHECK = """\
 
 
 def test_failed_check_leaves_published_outputs_unchanged(plan, tmp_path):
-    import shutil
-
     store = LocalStore(tmp_path / "store")
     sample_data.write_sample_data(plan, store, addresses=3000, ballots=20, seed=3, reviews=6)
     assert bake(plan, [LAYER], store, with_upstream=True).ok
     before_tables = _published(store, plan)
     samples.write(plan.table(REVIEWS), store, 4, [], seed=99)
     before = snapshot(store.root)
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "layers", root / "layers")
-    shutil.copy(REPO / "bakery.yaml", root / "bakery.yaml")
+    root = _mass_change_allowed(tmp_path / "project")
     layer = root / "layers" / f"{LAYER}.yaml"
     layer.write_text(layer.read_text().replace("  - type: export_by_key\n", FAILING_CHECK))
     failing = build_plan(load_workspace(root), "development")

@@ -48,7 +48,7 @@ def test_on_invalid_fail_fails_before_publishing_with_the_count(tmp_path):
     with pytest.raises(BakeError) as info:
         bake(plan, ["places"], store)
     assert str(info.value) == (
-        "check places.areas_valid failed: every areas.geometry is a valid geometry "
+        "check places.areas_valid failed: every areas.geometry is a valid polygon or multipolygon "
         "(ST_IsValid): invalid_pieces=2, first_invalid_area_id=bad-1"
     )
     assert not store.list("s3://guards-data/development/")

@@ -91,7 +91,8 @@ def test_invalid_geometry_fails_with_the_count_of_invalid_pieces(plan, store):
     write(plan, store, GOOD_POINTS, areas)
     message = _fails(plan, store)
     assert message == (
-        "check places.areas_valid failed: every areas.geometry is a valid geometry (ST_IsValid): "
+        "check places.areas_valid failed: every areas.geometry is a valid polygon or multipolygon "
+        "(ST_IsValid): "
         "invalid_pieces=2, first_invalid_area_id=bad-1"
     )
     assert not store.list("s3://guards-data/development/")

@@ -138,6 +138,7 @@ def test_describe_json_is_stable_and_resolved(project):
         "one_addressbase_source",
         "same_uprns_as_raw",
         "export_outcodes_unique",
+        "export_outcodes_not_vanished",
         "export_outcodes",
     ]
     # stable: the same specs give the same bytes

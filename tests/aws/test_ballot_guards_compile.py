@@ -1,0 +1,38 @@
+"""current_elections' ballot guards (issue 19, item 3) on AWS: not_blank and the areal
+valid_geometry compile to check states before anything is published, with Athena SQL
+that accepts Trino's 'ST_Polygon' / 'ST_MultiPolygon' type names and quotes the same
+message as the local engine (tests/local/test_ballot_guards.py)."""
+
+from __future__ import annotations
+
+import sqlglot
+
+from bakery.compile.asl import compile_layer
+from tests.aws.test_aws_publish_guard import REPO
+from tests.aws.test_guards_compile import main_path
+
+
+def test_ballot_guards_compile_before_the_join_and_publish():
+    from bakery.plan import build_plan
+    from bakery.workspace import load_workspace
+
+    plan = build_plan(load_workspace(REPO), "development")
+    layer = plan.layer("current_elections")
+    states = compile_layer(plan, layer).definition["States"]
+    after = main_path(states, "ballots_named")
+    assert after.index("ballots_named passed?") < after.index("ballots_valid_geometry")
+    assert after.index("ballots_valid_geometry passed?") < after.index(
+        "publish current_ballots_joined_to_address_base"
+    )
+    blank = states["ballots_named"]["Parameters"]["QueryString"]
+    assert "coalesce(trim(election_id), '') = ''" in blank
+    geometry = states["ballots_valid_geometry"]["Parameters"]["QueryString"]
+    assert "'ST_POLYGON', 'ST_MULTIPOLYGON'" in geometry
+    assert "upper(CAST(ST_GeometryType(ST_GeometryFromText(geometry)) AS varchar))" in geometry
+    for sql in (blank, geometry):
+        sqlglot.parse_one(sql, read="athena")  # Athena SQL as written
+    for check in ("ballots_named", "ballots_valid_geometry"):
+        step = next(s for s in layer.steps if s.id == check)
+        # the failure releases the run lock first, then fails with this cause
+        cause = states[f"{check} did not hold"]["Parameters"]["Cause.$"].replace("\\'", "'")
+        assert f"check current_elections.{check} failed: {step.description}" in cause
