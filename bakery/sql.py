@@ -26,6 +26,7 @@ from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
 from jinja2.utils import Namespace
 
+from bakery.bng_sql import bng_to_wgs84
 from bakery.errors import BakeryError
 from bakery.project_files import FileRefused, read_text
 
@@ -270,7 +271,8 @@ def render(
     name = source if is_file else "<inline sql>"
     try:
         template = env.get_template(source) if is_file else env.from_string(source)
-        out.sql = render_capped(template, {**context, "ref": ref, "param": param})
+        functions = {"ref": ref, "param": param, "bng_to_wgs84": bng_to_wgs84}
+        out.sql = render_capped(template, {**context, **functions})
         out.sql = out.sql.strip().rstrip(";")
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax error: {exc.message}", name, exc.lineno) from None
