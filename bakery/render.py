@@ -124,6 +124,15 @@ def _duckdb(plan: Plan, step: StepPlan) -> list[Statement]:
         return [Statement(sid, step.kind, "", None, "no SQL locally: the view reads the folders")]
     if step.kind in ("athena_query", "check") and step.sql:
         params = step.params or None
+        quarantine = getattr(step, "quarantine", None)
+        if quarantine is not None:  # the two statements of bakery.kinds.quarantine
+            return [
+                Statement(sid, step.kind, to_duckdb(sql), params, f"{what} written into {ref}")
+                for sql, what, ref in (
+                    (quarantine.accepted_sql(step.sql), "the good rows", step.writes[0]),
+                    (quarantine.rejected_sql(step.sql), "the rejected rows", quarantine.into),
+                )
+            ]
         note = None
         if step.kind == "athena_query":
             note = f"written into {step.writes[0]} in its format (COPY ... TO the store)"

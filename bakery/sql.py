@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2.loaders import split_template_path
 
+from bakery.bng_sql import bng_to_wgs84
 from bakery.errors import BakeryError
 from bakery.project_files import FileRefused, read_text, under_layers
 from bakery.sandbox import LimitedSandbox, RenderLimit, render_capped
@@ -174,7 +175,8 @@ def render(
         except RecursionError:
             raise RenderLimit("the template nests too deeply; write it flatter") from None
         top = _project_name(root, template.filename) if is_file and template.filename else None
-        text = render_capped(template, {**context, "ref": ref, "param": param})
+        functions = {"ref": ref, "param": param, "bng_to_wgs84": bng_to_wgs84}
+        text = render_capped(template, {**context, **functions})
     except jinja2.TemplateSyntaxError as exc:
         known = exc.filename not in (None, "<template>")
         file = _project_name(root, exc.filename) if known else None  # type: ignore[arg-type]

@@ -55,6 +55,8 @@ class RichReporter:
             parts.append(f"{result.rows:,} rows")
         if result.files:
             parts.append(f"{result.files:,} files")
+        if getattr(result, "rejected", None):
+            parts.append(f"[yellow]{result.rejected:,} rejected[/]")
         if result.note and result.ok:
             parts.append(f"[dim]{result.note}[/]")
         self.console.print("  ".join(parts))
@@ -130,6 +132,15 @@ def summary(result: Any, status: dict[str, list[str]] | None = None) -> None:
         )
     if result.steps:
         console.print(steps)
+    rejected = getattr(result, "rejected", None) or {}
+    if any(info["rows"] for info in rejected.values()):
+        quarantined = Table(
+            "step", "rejects table", "rows", "reasons", box=None, title="rejected rows"
+        )
+        for step, info in rejected.items():
+            reasons = ", ".join(f"{why}: {n:,}" for why, n in info["reasons"].items())
+            quarantined.add_row(step, info["table"], f"{info['rows']:,}", escape(reasons))
+        console.print(quarantined)
     if result.tables:
         tables = Table("table", "rows", "files", "location", box=None, title="published tables")
         for ref, info in result.tables.items():

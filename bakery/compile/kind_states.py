@@ -20,6 +20,7 @@ from bakery.compile.staging import staging_glue_name, staging_location
 from bakery.compile.states import INSERT_RETRY, SAFE_VALUE, SQL_TEXT, intrinsic_text
 from bakery.kinds.export_by_key import ExportStepPlan
 from bakery.kinds.lambda_ import LambdaStepPlan
+from bakery.kinds.quarantine import rejects_state, rejects_states
 from bakery.planning.model import StepPlan
 
 if TYPE_CHECKING:
@@ -54,18 +55,26 @@ def refresh_partitions_states(c: LayerCompiler, step: StepPlan, next_: str) -> s
 def athena_query_states(c: LayerCompiler, step: StepPlan, next_: str) -> str:
     table, location, _ = c.write_target(step.writes[0])
     keys = [k.name for k in table.partition_keys]
-    query = unload(c.sql(step.sql) or "", table, location, keys)
+    sql = c.sql(step.sql) or ""
+    quarantine = getattr(step, "quarantine", None)
+    then = next_
+    if quarantine is not None:  # two statements: the good rows here, then the rejected
+        sql, then = quarantine.accepted_sql(sql), rejects_state(step.id)
+    query = unload(sql, table, location, keys)
     state = c.unload_states(
         step.id,
         f"{step.id} empty destination",
         f"{step.id} unload",
         c.describe(step, f"Write {table.ref}."),
-        next_,
+        then,
         query=query,
         location=location,
     )
     state["Catch"] = c.catch(step)
-    return c.add(step.id, state)
+    name = c.add(step.id, state)
+    if quarantine is not None:
+        rejects_states(c, step, next_)
+    return name
 
 
 def geo_join_states(c: LayerCompiler, step: StepPlan, next_: str) -> str:

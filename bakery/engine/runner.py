@@ -43,6 +43,7 @@ class StepResult:
     files: int | None = None
     note: str | None = None
     ok: bool = True
+    rejected: int | None = None  # rows a quarantine wrote to its rejects table
 
 
 @dataclass
@@ -56,6 +57,8 @@ class BakeResult:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    # per quarantined step ("layer.step"): its rejects table, rows rejected, rows by reason
+    rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the journal of a publish that failed half-way and could not be undone: the next
     # bake rolls it forward
     unfinished_publish: str | None = None
@@ -249,6 +252,10 @@ def bake(
                     outcome.files,
                     outcome.note,
                 )
+                quarantined = outcome.extra.get("quarantine")
+                if quarantined is not None:
+                    step_result.rejected = quarantined["rows"]
+                    result.rejected[step.qualified_id] = quarantined
                 result.steps.append(step_result)
                 reporter.done(step_result)
                 pause(step)

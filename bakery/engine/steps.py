@@ -65,9 +65,47 @@ def athena_query(ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> S
     table = _target(ctx, step)
     with ctx.lock:
         location = ctx.staging.stage(table, empty=False)
+    quarantine = getattr(step, "quarantine", None)
+    if quarantine is not None:
+        return _quarantined(ctx, step, con, params, table, location)
     rows = copy_into(con, table, ctx.store, location, to_duckdb(step.sql or ""), params)
     ctx.wrote(table.ref, con)
     return StepOutcome(rows=rows)
+
+
+def _quarantined(
+    ctx: Context, step: Any, con: Any, params: list[Any], table: TablePlan, location: str
+) -> StepOutcome:
+    """The two statements Athena runs (bakery.kinds.quarantine), the good rows then the
+    rejected ones; the rejects counted by reason for the bake's summary."""
+    quarantine = step.quarantine
+    rejects = ctx.plan.table(quarantine.into)
+    with ctx.lock:
+        rejects_location = ctx.staging.stage(rejects, empty=False)
+    sql = step.sql or ""
+    rows = copy_into(
+        con, table, ctx.store, location, to_duckdb(quarantine.accepted_sql(sql)), params
+    )
+    ctx.wrote(table.ref, con)
+    rejected = copy_into(
+        con, rejects, ctx.store, rejects_location, to_duckdb(quarantine.rejected_sql(sql)), params
+    )
+    ctx.wrote(rejects.ref, con)
+    reasons: dict[str, int] = {}
+    if rejected:
+        view = f"{ident(rejects.glue_database)}.{ident(rejects.name)}"
+        cur = con.cursor()
+        try:
+            counted = cur.execute(
+                f"SELECT {ident(quarantine.reason)}, count(*) FROM {view} "
+                "GROUP BY 1 ORDER BY 2 DESC, 1"
+            )
+            reasons = dict(counted.fetchall())
+        finally:
+            cur.close()
+    note = f"rejects into {rejects.ref}" if rejected else None
+    extra = {"quarantine": {"table": rejects.ref, "rows": rejected, "reasons": reasons}}
+    return StepOutcome(rows=rows, note=note, extra=extra)
 
 
 # ---------------------------------------------------------------- geo_join

@@ -1,7 +1,7 @@
 """The builder's per-layer passes: declare every table, then plan each layer's steps
 (each by its kind's builder, bakery.kinds) with the steps the plan implies: a purge
-before a query writes a table, a refresh after a partitioned write, a unique_by check
-and a vanish guard before the first export.
+before a query writes a table, a refresh after a partitioned write, a quarantine's check
+after its query, a unique_by check and a vanish guard before the first export.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from bakery import kinds
 from bakery import spec as s
-from bakery.kinds import purge_prefix, refresh_partitions
+from bakery.kinds import purge_prefix, quarantine, refresh_partitions
 from bakery.planning.model import LayerPlan, StepPlan, TablePlan
 from bakery.planning.references import _suggest
 from bakery.planning.sql_analysis import SqlAnalysis
@@ -141,6 +141,9 @@ class Builder(SqlAnalysis):
                 table = self.tables[ref]
                 if table.partition_keys:
                     steps.append(refresh_partitions.implied(layer, table))
+            check = quarantine.implied_check(self, lf, path, plan)
+            if check is not None:  # right after the query: the first thing to report
+                steps.append(check)
         self.add_unique_by_checks(lf, steps)
         self.add_vanish_guards(lf, steps)
         self.optional_upstream(lf, steps)
