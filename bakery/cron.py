@@ -69,3 +69,29 @@ def check_schedule(expr: str) -> None:
         raise ValueError(
             "cron: exactly one of day-of-month and day-of-week must be '?', e.g. cron(0 1 * * ? *)"
         )
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+def _field_pattern(name: str, low: int, high: int, names: str | None, extra: str) -> str:
+    number = "0*(?:" + "|".join(str(i) for i in range(high, low - 1, -1)) + ")"
+    bound = f"(?:{number}|{'|'.join(map(_any_case, names.split('|')))})" if names else number
+    item = rf"(?:\*|{bound}(?:-{bound})?)(?:/\d+)?"
+    forms = [rf"{item}(?:,{item})*"]
+    if name == "day-of-month":
+        forms.append(r"L|LW|\d{1,2}W")
+    if name == "day-of-week":
+        forms.append(rf"(?:[1-7]|{'|'.join(map(_any_case, _DAYS.split('|')))})(?:#[1-5]|L)")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def schedule_pattern() -> str:
+    """The rules of `check_schedule` as one regular expression, for the JSON Schema that
+    editors use (no range or name outside EventBridge's, exactly one '?' of the days)."""
+    minute, hour, dom, month, dow, year = (_field_pattern(*spec) for spec in _FIELDS)
+    days = rf"(?:{dom}\s+{month}\s+\?|\?\s+{month}\s+{dow})"
+    cron = rf"cron\(\s*{minute}\s+{hour}\s+{days}\s+{year}\s*\)"
+    rate = r"rate\((?:0*1 (?:minute|hour|day)|0*(?:[2-9]|[1-9]\d+) (?:minutes|hours|days))\)"
+    return f"^(?:{rate}|{cron})$"

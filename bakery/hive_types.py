@@ -118,3 +118,13 @@ def same_arrow_type(hive: str, arrow: object) -> bool:
         return [arrow.precision, arrow.scale][: len(digits)] == digits  # type: ignore[attr-defined]
     name = _ARROW_PRIMITIVES.get(text)
     return name is not None and arrow == getattr(pa, name)()
+
+
+def type_pattern() -> str:
+    """A regular expression for the JSON Schema editors use: every word of the type is a
+    known type or a struct field's name (brackets are left to `check`, regular
+    expressions cannot count them)."""
+    known = "|".join(
+        sorted(PRIMITIVES | {"array", "map", "struct", "decimal"}, key=len, reverse=True)
+    )
+    return rf"^(?:\s|[<>,()]|\d+|(?:{known})(?![a-z0-9_])|[a-z_][a-z0-9_]*\s*:)+$"

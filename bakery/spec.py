@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from bakery.aws_limits import LAMBDA_LAYER_VERSION_ARN, LAYER_VERSION_ARN
-from bakery.cron import check_schedule
+from bakery.cron import check_schedule, schedule_pattern
 from bakery.kinds import KINDS, InnerStep, spec_models
 from bakery.kinds.athena_query import AthenaQuery
 from bakery.kinds.check import (
@@ -297,7 +297,9 @@ STEP_TYPES = tuple(k.name for k in KINDS.values() if k.model is not None)
 
 class Triggers(Strict):
     schedule: str | None = Field(
-        None, description="EventBridge schedule: cron(0 1 * * ? *) or rate(1 day)."
+        None,
+        description="EventBridge schedule: cron(0 1 * * ? *) or rate(1 day).",
+        json_schema_extra={"pattern": schedule_pattern()},
     )
     events: list[str] = Field(default_factory=list, description="EventBridge detail-types.")
     delay_seconds: int = Field(

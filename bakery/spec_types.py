@@ -143,7 +143,10 @@ Values = Annotated[
 
 class Column(Strict):
     name: Identifier
-    type: str = Field(description="Glue/Hive type: string, bigint, double, array<string>, ...")
+    type: str = Field(
+        description="Glue/Hive type: string, bigint, double, array<string>, ...",
+        json_schema_extra={"pattern": hive_types.type_pattern()},
+    )
     description: str | None = None
     values: Values | None = Field(
         None,

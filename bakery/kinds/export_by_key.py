@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from bakery.kinds.registry import Kind
 from bakery.planning.model import StepPlan
@@ -16,8 +16,17 @@ if TYPE_CHECKING:
     from bakery.workspace import LayerFile
 
 
+def _columns_or_contract(schema: dict[str, Any]) -> None:
+    """Editors validate the file as written, before `_columns_from_contract` fills
+    `columns` in: the schema must accept a contract in its place."""
+    schema["required"] = [name for name in schema.get("required", []) if name != "columns"]
+    schema["anyOf"] = [{"required": ["columns"]}, {"required": ["contract"]}]
+
+
 class ExportByKey(StepBase):
     """One Parquet file per key value (e.g. per outcode)."""
+
+    model_config = ConfigDict(json_schema_extra=_columns_or_contract)
 
     type: Literal["export_by_key"]
     id: StepName

@@ -21,240 +21,242 @@ def test_the_repository_layers_are_valid(project):
     ]
 
 
-@pytest.mark.parametrize(
-    ("old", "new", "expected"),
-    [
-        pytest.param(
-            "    into: mini_out\n",
-            "    into: [mini_out\n",
-            f"{M}:18:1: YAML syntax error: did not find expected ',' or ']' "
-            "(while parsing a flow sequence)",
-            id="yaml-syntax",
-        ),
-        pytest.param(
-            "    id: fill\n",
-            "    id: fill\n    id: fill2\n",
-            f"{M}:16:5: steps[2].id: duplicate key 'id' (first defined on line 15); remove one",
-            id="duplicate-key",
-        ),
-        pytest.param(
-            "description: test layer",
-            'description: !!python/object/apply:os.system ["true"]',
-            f"{M}:2:14: description: tag '!!python/object/apply:os.system' is not allowed; "
-            "use plain YAML values only",
-            id="python-tag",
-        ),
-        pytest.param(
-            "type: athena_query",
-            "type: athena_querry",
-            f"{M}:14:5: steps[2]: unknown step type 'athena_querry'; did you mean 'athena_query'?",
-            id="unknown-step-type",
-        ),
-        pytest.param(
-            "    into: mini_out\n",
-            "    into: mini_out\n    intoo: x\n",
-            f"{M}:18:5: steps[2].intoo: unknown field 'intoo'; did you mean 'into'?",
-            id="misspelled-field",
-        ),
-        pytest.param(
-            "description: test layer",
-            "description: test layer\ntimeout_minutes: soon",
-            f"{M}:3:1: timeout_minutes: Input should be a valid integer, "
-            "unable to parse string as an integer",
-            id="wrong-type",
-        ),
-        pytest.param(
-            "addressbase.addressbase_partitioned",
-            "addressbase.addressbase_partitiond",
-            f"{M}:16:5: steps[2].sql: layer 'addressbase' declares no table "
-            "'addressbase_partitiond'; did you mean 'addressbase_partitioned'?",
-            id="unknown-table",
-        ),
-        pytest.param(
-            "addressbase.addressbase_partitioned",
-            "adressbase.addressbase_partitioned",
-            f"{M}:16:5: steps[2].sql: unknown layer 'adressbase' in "
-            "'adressbase.addressbase_partitioned'; did you mean 'addressbase'?",
-            id="unknown-layer-in-ref",
-        ),
-        pytest.param(
-            "SELECT uprn, postcode",
-            "SELECT uprn, postcod",
-            f"{M}:16:5: steps[2].sql: column 'postcod' is not in any table the query reads "
-            "(addressbase_partitioned); did you mean 'postcode'?",
-            id="unknown-column",
-        ),
-        pytest.param(
-            "{{ ref('addressbase.addressbase_partitioned') }}",
-            "dc_data_baker.secret_table",
-            f"{M}:16:5: steps[2].sql: query reads table 'dc_data_baker.secret_table', which no "
-            "spec declares; use {{ ref('layer.table') }} with one of: "
-            "dc_data_baker.addressbase_cleaned_raw, dc_data_baker.addressbase_partitioned, "
-            "dc_data_baker.current_ballots, dc_data_baker.current_ballots_joined_to_address_base, "
-            "dc_data_baker.mini_out",
-            id="undeclared-table",
-        ),
-        pytest.param(
-            "SELECT uprn, postcode",
-            "SELECT postcode, uprn",
-            f"{M}:16:5: steps[2].sql: query output columns do not match table 'mini.mini_out' "
-            "(order differs: the table has uprn, postcode); partition keys come last",
-            id="output-column-order",
-        ),
-        pytest.param(
-            "SELECT uprn, postcode",
-            "SELECT uprn, postcode, outcode",
-            f"{M}:16:5: steps[2].sql: query output columns do not match table 'mini.mini_out' "
-            "(not in the table: outcode); partition keys come last",
-            id="output-column-extra",
-        ),
-        pytest.param(
-            "SELECT uprn",
-            "SELECT {{ nope }} uprn",
-            f"{M}:16:5: steps[2].sql: template uses an undefined variable: 'nope' is undefined",
-            id="undefined-variable",
-        ),
-        pytest.param(
-            "SELECT uprn, postcode FROM",
-            "SELECT uprn, postcode FROM WHERE",
-            f"{M}:16:5: steps[2].sql: not valid Athena SQL: Expected table name but got "
-            "'WHERE' (line 1, col 32)",
-            id="not-athena-sql",
-        ),
-        pytest.param(
-            "SELECT uprn, postcode FROM {{ ref('addressbase.addressbase_partitioned') }}",
-            "DROP TABLE x",
-            f"{M}:16:5: steps[2].sql: a query template must be a SELECT, found DROP",
-            id="not-a-select",
-        ),
-        pytest.param(
-            "    sql: SELECT uprn, postcode FROM {{ ref('addressbase.addressbase_partitioned') }}",
-            "    query: ../../etc/passwd",
-            f"{M}:16:5: steps[2].query: template '../../etc/passwd' is outside the project; "
-            "keep it in it",
-            id="template-escapes-project",
-        ),
-        pytest.param(
-            "    table: mini_out",
-            "    prefix: s3://pollingstations.private.data/",
-            f"{M}:13:5: steps[1].prefix: 's3://pollingstations.private.data/' is a bucket root "
-            "or not s3://; refusing to purge it",
-            id="purge-bucket-root",
-        ),
-        pytest.param(
-            "    table: mini_out",
-            "    table: addressbase.addressbase_cleaned_raw",
-            f"{M}:13:5: steps[1].table: purge target s3://pollingstations.private.data/"
-            "addressbase/2026-02-02/addressbase_cleaned/ is not the location of a table this "
-            "layer writes; purge only your own outputs, never inputs or another layer's tables",
-            id="purge-an-input",
-        ),
-        pytest.param(
-            "    table: mini_out",
-            "    table: addressbase.addressbase_partitioned",
-            f"{M}:13:5: steps[1].table: purge target s3://pollingstations.private.data/"
-            "addressbase/development/addressbase_partitioned/ is not the location of a table "
-            "this layer writes; purge only your own outputs, never inputs or another layer's "
-            "tables",
-            id="purge-another-layers-table",
-        ),
-        pytest.param(
-            "    table: mini_out",
-            "    prefix: s3://pollingstations.private.data/mini/{{ env }}/",
-            f"{M}:13:5: steps[1].prefix: purge target s3://pollingstations.private.data/mini/"
-            "development/ is not the location of a table this layer writes; purge only your own "
-            "outputs, never inputs or another layer's tables",
-            id="purge-a-parent-prefix",
-        ),
-        pytest.param(
-            "mini/{{ env }}/mini_out/",
-            "addressbase/{{ env }}/addressbase_partitioned/",
-            f"{M}:6:5: steps[0].location: table addressbase.addressbase_partitioned already "
-            "lives at s3://pollingstations.private.data/addressbase/development/"
-            "addressbase_partitioned/",
-            id="same-location",
-        ),
-        pytest.param(
-            "mini/{{ env }}/mini_out/",
-            "addressbase/{{ env }}/addressbase_partitioned/mini/",
-            f"{M}:6:5: steps[0].location: s3://pollingstations.private.data/addressbase/"
-            "development/addressbase_partitioned/mini/ is inside the location of table "
-            "addressbase.addressbase_partitioned (s3://pollingstations.private.data/addressbase/"
-            "development/addressbase_partitioned/); Athena would read these files as part of it",
-            id="location-inside-another",
-        ),
-        pytest.param(
-            "s3://pollingstations.private.data/mini",
-            "s3://some-other-bucket/mini",
-            f"{M}:6:5: steps[0].location: bucket 'some-other-bucket' is not one of the "
-            "project's buckets (dc-data-baker-results-bucket, ee.data-cache.production, "
-            "pollingstations.private.data)",
-            id="unknown-bucket",
-        ),
-        pytest.param(
-            "s3://pollingstations.private.data/mini",
-            "s3://pollingstations.private.data/bakery-staging/mini",
-            f"{M}:6:5: steps[0].location: 's3://pollingstations.private.data/bakery-staging/mini/"
-            "development/mini_out/' is under bakery-staging/, which bakery keeps for staging",
-            id="reserved-staging-prefix",
-        ),
-        pytest.param(
-            "name: mini_out",
-            "name: Mini-Out",
-            f"{M}:5:5: steps[0].name: 'Mini-Out' is not a name Athena accepts: use lower-case "
-            "letters, digits and '_', starting with a letter or '_' (e.g. 'mini_out')",
-            id="bad-table-name",
-        ),
-        pytest.param(
-            "{name: postcode,",
-            "{name: Post Code,",
-            f"{M}:10:10: steps[0].columns[1].name: 'Post Code' is not a name Athena accepts: "
-            "use lower-case letters, digits and '_', starting with a letter or '_' "
-            "(e.g. 'post_code')",
-            id="bad-column-name",
-        ),
-        pytest.param(
-            "{name: postcode, type: string}",
-            "{name: postcode, type: array<strin>}",
-            f"{M}:10:26: steps[0].columns[1].type: unknown type 'strin' in 'array<strin>'; use "
-            "one of: array<T>, bigint, binary, boolean, date, decimal(p,s), double, float, int, "
-            "integer, map<K,V>, smallint, string, struct<..>, timestamp, tinyint",
-            id="bad-column-type",
-        ),
-        pytest.param(
-            "description: test layer",
-            "description: test layer\ntriggers:\n  schedule: cron(0 25 * * ? *)",
-            f"{M}:4:3: triggers.schedule: hours field '25' must be within 0-23",
-            id="bad-cron-range",
-        ),
-        pytest.param(
-            "description: test layer",
-            "description: test layer\ntriggers:\n  schedule: cron(0 1 * * *)",
-            f"{M}:4:3: triggers.schedule: cron expression needs 6 fields (min hour day-of-month "
-            "month day-of-week year), got 5: e.g. cron(0 1 * * ? *)",
-            id="bad-cron-fields",
-        ),
-        pytest.param(
-            "description: test layer",
-            "description: test layer\ndepends_on: [adressbase]",
-            f"{M}:3:14: depends_on[0]: unknown layer 'adressbase'; did you mean 'addressbase'?",
-            id="unknown-layer",
-        ),
-        pytest.param(
-            "    id: empty_out\n",
-            f"    id: {'e' * 61}\n",
-            f"{M}:12:5: steps[1].id: '{'e' * 61}' is too long: at most 60 characters (AWS "
-            "limits the resource and state names built from it)",
-            id="step-id-too-long",
-        ),
-        pytest.param(
-            "    id: empty_out\n",
-            "    id: fill\n",
-            f"{M}:15:5: steps[2].id: step id 'fill' is used twice in this layer",
-            id="duplicate-step-id",
-        ),
-    ],
-)
+# Edits of MINI that validate must refuse, with the one line it prints (also used by
+# test_editor_schema: the JSON Schema must refuse every structural one).
+BAD_LAYER_INPUTS = [
+    pytest.param(
+        "    into: mini_out\n",
+        "    into: [mini_out\n",
+        f"{M}:18:1: YAML syntax error: did not find expected ',' or ']' "
+        "(while parsing a flow sequence)",
+        id="yaml-syntax",
+    ),
+    pytest.param(
+        "    id: fill\n",
+        "    id: fill\n    id: fill2\n",
+        f"{M}:16:5: steps[2].id: duplicate key 'id' (first defined on line 15); remove one",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        "description: test layer",
+        'description: !!python/object/apply:os.system ["true"]',
+        f"{M}:2:14: description: tag '!!python/object/apply:os.system' is not allowed; "
+        "use plain YAML values only",
+        id="python-tag",
+    ),
+    pytest.param(
+        "type: athena_query",
+        "type: athena_querry",
+        f"{M}:14:5: steps[2]: unknown step type 'athena_querry'; did you mean 'athena_query'?",
+        id="unknown-step-type",
+    ),
+    pytest.param(
+        "    into: mini_out\n",
+        "    into: mini_out\n    intoo: x\n",
+        f"{M}:18:5: steps[2].intoo: unknown field 'intoo'; did you mean 'into'?",
+        id="misspelled-field",
+    ),
+    pytest.param(
+        "description: test layer",
+        "description: test layer\ntimeout_minutes: soon",
+        f"{M}:3:1: timeout_minutes: Input should be a valid integer, "
+        "unable to parse string as an integer",
+        id="wrong-type",
+    ),
+    pytest.param(
+        "addressbase.addressbase_partitioned",
+        "addressbase.addressbase_partitiond",
+        f"{M}:16:5: steps[2].sql: layer 'addressbase' declares no table "
+        "'addressbase_partitiond'; did you mean 'addressbase_partitioned'?",
+        id="unknown-table",
+    ),
+    pytest.param(
+        "addressbase.addressbase_partitioned",
+        "adressbase.addressbase_partitioned",
+        f"{M}:16:5: steps[2].sql: unknown layer 'adressbase' in "
+        "'adressbase.addressbase_partitioned'; did you mean 'addressbase'?",
+        id="unknown-layer-in-ref",
+    ),
+    pytest.param(
+        "SELECT uprn, postcode",
+        "SELECT uprn, postcod",
+        f"{M}:16:5: steps[2].sql: column 'postcod' is not in any table the query reads "
+        "(addressbase_partitioned); did you mean 'postcode'?",
+        id="unknown-column",
+    ),
+    pytest.param(
+        "{{ ref('addressbase.addressbase_partitioned') }}",
+        "dc_data_baker.secret_table",
+        f"{M}:16:5: steps[2].sql: query reads table 'dc_data_baker.secret_table', which no "
+        "spec declares; use {{ ref('layer.table') }} with one of: "
+        "dc_data_baker.addressbase_cleaned_raw, dc_data_baker.addressbase_partitioned, "
+        "dc_data_baker.current_ballots, dc_data_baker.current_ballots_joined_to_address_base, "
+        "dc_data_baker.mini_out",
+        id="undeclared-table",
+    ),
+    pytest.param(
+        "SELECT uprn, postcode",
+        "SELECT postcode, uprn",
+        f"{M}:16:5: steps[2].sql: query output columns do not match table 'mini.mini_out' "
+        "(order differs: the table has uprn, postcode); partition keys come last",
+        id="output-column-order",
+    ),
+    pytest.param(
+        "SELECT uprn, postcode",
+        "SELECT uprn, postcode, outcode",
+        f"{M}:16:5: steps[2].sql: query output columns do not match table 'mini.mini_out' "
+        "(not in the table: outcode); partition keys come last",
+        id="output-column-extra",
+    ),
+    pytest.param(
+        "SELECT uprn",
+        "SELECT {{ nope }} uprn",
+        f"{M}:16:5: steps[2].sql: template uses an undefined variable: 'nope' is undefined",
+        id="undefined-variable",
+    ),
+    pytest.param(
+        "SELECT uprn, postcode FROM",
+        "SELECT uprn, postcode FROM WHERE",
+        f"{M}:16:5: steps[2].sql: not valid Athena SQL: Expected table name but got "
+        "'WHERE' (line 1, col 32)",
+        id="not-athena-sql",
+    ),
+    pytest.param(
+        "SELECT uprn, postcode FROM {{ ref('addressbase.addressbase_partitioned') }}",
+        "DROP TABLE x",
+        f"{M}:16:5: steps[2].sql: a query template must be a SELECT, found DROP",
+        id="not-a-select",
+    ),
+    pytest.param(
+        "    sql: SELECT uprn, postcode FROM {{ ref('addressbase.addressbase_partitioned') }}",
+        "    query: ../../etc/passwd",
+        f"{M}:16:5: steps[2].query: template '../../etc/passwd' is outside the project; "
+        "keep it in it",
+        id="template-escapes-project",
+    ),
+    pytest.param(
+        "    table: mini_out",
+        "    prefix: s3://pollingstations.private.data/",
+        f"{M}:13:5: steps[1].prefix: 's3://pollingstations.private.data/' is a bucket root "
+        "or not s3://; refusing to purge it",
+        id="purge-bucket-root",
+    ),
+    pytest.param(
+        "    table: mini_out",
+        "    table: addressbase.addressbase_cleaned_raw",
+        f"{M}:13:5: steps[1].table: purge target s3://pollingstations.private.data/"
+        "addressbase/2026-02-02/addressbase_cleaned/ is not the location of a table this "
+        "layer writes; purge only your own outputs, never inputs or another layer's tables",
+        id="purge-an-input",
+    ),
+    pytest.param(
+        "    table: mini_out",
+        "    table: addressbase.addressbase_partitioned",
+        f"{M}:13:5: steps[1].table: purge target s3://pollingstations.private.data/"
+        "addressbase/development/addressbase_partitioned/ is not the location of a table "
+        "this layer writes; purge only your own outputs, never inputs or another layer's "
+        "tables",
+        id="purge-another-layers-table",
+    ),
+    pytest.param(
+        "    table: mini_out",
+        "    prefix: s3://pollingstations.private.data/mini/{{ env }}/",
+        f"{M}:13:5: steps[1].prefix: purge target s3://pollingstations.private.data/mini/"
+        "development/ is not the location of a table this layer writes; purge only your own "
+        "outputs, never inputs or another layer's tables",
+        id="purge-a-parent-prefix",
+    ),
+    pytest.param(
+        "mini/{{ env }}/mini_out/",
+        "addressbase/{{ env }}/addressbase_partitioned/",
+        f"{M}:6:5: steps[0].location: table addressbase.addressbase_partitioned already "
+        "lives at s3://pollingstations.private.data/addressbase/development/"
+        "addressbase_partitioned/",
+        id="same-location",
+    ),
+    pytest.param(
+        "mini/{{ env }}/mini_out/",
+        "addressbase/{{ env }}/addressbase_partitioned/mini/",
+        f"{M}:6:5: steps[0].location: s3://pollingstations.private.data/addressbase/"
+        "development/addressbase_partitioned/mini/ is inside the location of table "
+        "addressbase.addressbase_partitioned (s3://pollingstations.private.data/addressbase/"
+        "development/addressbase_partitioned/); Athena would read these files as part of it",
+        id="location-inside-another",
+    ),
+    pytest.param(
+        "s3://pollingstations.private.data/mini",
+        "s3://some-other-bucket/mini",
+        f"{M}:6:5: steps[0].location: bucket 'some-other-bucket' is not one of the "
+        "project's buckets (dc-data-baker-results-bucket, ee.data-cache.production, "
+        "pollingstations.private.data)",
+        id="unknown-bucket",
+    ),
+    pytest.param(
+        "s3://pollingstations.private.data/mini",
+        "s3://pollingstations.private.data/bakery-staging/mini",
+        f"{M}:6:5: steps[0].location: 's3://pollingstations.private.data/bakery-staging/mini/"
+        "development/mini_out/' is under bakery-staging/, which bakery keeps for staging",
+        id="reserved-staging-prefix",
+    ),
+    pytest.param(
+        "name: mini_out",
+        "name: Mini-Out",
+        f"{M}:5:5: steps[0].name: 'Mini-Out' is not a name Athena accepts: use lower-case "
+        "letters, digits and '_', starting with a letter or '_' (e.g. 'mini_out')",
+        id="bad-table-name",
+    ),
+    pytest.param(
+        "{name: postcode,",
+        "{name: Post Code,",
+        f"{M}:10:10: steps[0].columns[1].name: 'Post Code' is not a name Athena accepts: "
+        "use lower-case letters, digits and '_', starting with a letter or '_' "
+        "(e.g. 'post_code')",
+        id="bad-column-name",
+    ),
+    pytest.param(
+        "{name: postcode, type: string}",
+        "{name: postcode, type: array<strin>}",
+        f"{M}:10:26: steps[0].columns[1].type: unknown type 'strin' in 'array<strin>'; use "
+        "one of: array<T>, bigint, binary, boolean, date, decimal(p,s), double, float, int, "
+        "integer, map<K,V>, smallint, string, struct<..>, timestamp, tinyint",
+        id="bad-column-type",
+    ),
+    pytest.param(
+        "description: test layer",
+        "description: test layer\ntriggers:\n  schedule: cron(0 25 * * ? *)",
+        f"{M}:4:3: triggers.schedule: hours field '25' must be within 0-23",
+        id="bad-cron-range",
+    ),
+    pytest.param(
+        "description: test layer",
+        "description: test layer\ntriggers:\n  schedule: cron(0 1 * * *)",
+        f"{M}:4:3: triggers.schedule: cron expression needs 6 fields (min hour day-of-month "
+        "month day-of-week year), got 5: e.g. cron(0 1 * * ? *)",
+        id="bad-cron-fields",
+    ),
+    pytest.param(
+        "description: test layer",
+        "description: test layer\ndepends_on: [adressbase]",
+        f"{M}:3:14: depends_on[0]: unknown layer 'adressbase'; did you mean 'addressbase'?",
+        id="unknown-layer",
+    ),
+    pytest.param(
+        "    id: empty_out\n",
+        f"    id: {'e' * 61}\n",
+        f"{M}:12:5: steps[1].id: '{'e' * 61}' is too long: at most 60 characters (AWS "
+        "limits the resource and state names built from it)",
+        id="step-id-too-long",
+    ),
+    pytest.param(
+        "    id: empty_out\n",
+        "    id: fill\n",
+        f"{M}:15:5: steps[2].id: step id 'fill' is used twice in this layer",
+        id="duplicate-step-id",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), BAD_LAYER_INPUTS)
 def test_bad_layer_input(project, old, new, expected):
     project.mini(old, new)
     assert project.problems() == [expected]
