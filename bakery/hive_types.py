@@ -125,6 +125,6 @@ def type_pattern() -> str:
     known type or a struct field's name (brackets are left to `check`, regular
     expressions cannot count them)."""
     known = "|".join(
-        sorted(PRIMITIVES | {"array", "map", "struct", "decimal"}, key=len, reverse=True)
+        sorted(PRIMITIVES | {"array", "map", "struct", "decimal"}, key=lambda w: (-len(w), w))
     )
     return rf"^(?:\s|[<>,()]|\d+|(?:{known})(?![a-z0-9_])|[a-z_][a-z0-9_]*\s*:)+$"
