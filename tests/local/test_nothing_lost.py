@@ -478,7 +478,8 @@ def test_a_failed_publish_rename_keeps_the_published_table(plan, tmp_path, monke
     assert "Traceback" not in result.stderr
     assert lines[-1] == (
         "bakery: error: layer addressbase: could not publish "
-        "addressbase.addressbase_partitioned: OSError: [Errno 18] Invalid cross-device "
+        "addressbase.addressbase_partitioned, addressbase.addressbase_rejects: "
+        "OSError: [Errno 18] Invalid cross-device "
         "link; its published data is unchanged; fix the cause, then bake again"
     ), lines[-1]
     assert lines[-2].endswith(
