@@ -263,7 +263,8 @@ class Builder(SqlAnalysis):
                 continue
             path = ("steps", i, "max_vanished_percent")
             table = self.tables[export.reads[0]]
-            check_id = f"{st.id}_not_vanished"[:60]
+            suffix = "_not_vanished"  # step ids are at most 60 characters: shorten the export's
+            check_id = f"{st.id[: 60 - len(suffix)]}{suffix}"
             if check_id in self.step_ids:
                 self.problem(
                     lf.doc, path, f"step id {check_id!r} is kept for this export's vanish guard"
