@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -27,6 +28,18 @@ class Synthesized:
 
 def resources(template: dict, kind: str) -> dict[str, dict]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def synth_templates(plan: Plan, tmp: Path) -> dict[str, dict]:
+    """stack name -> template of `plan`'s app, synthesized with cdk-nag's AwsSolutions
+    (app.synth() raises on any of its errors)."""
+    from bakery.constructs import build_app
+
+    app, _, _ = build_app(plan, outdir=str(tmp / "cdk.out"), nag=True, build_dir=tmp / "build")
+    assembly = app.synth()
+    return {
+        s.stack_name: json.loads(Path(s.template_full_path).read_text()) for s in assembly.stacks
+    }
 
 
 def asl_validate(*paths: Path) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_helpers import PROJECT, Synthesized  # noqa: E402
+from aws_helpers import PROJECT, REPO, Synthesized, synth_templates  # noqa: E402
 
 from bakery.plan import Plan, build_plan  # noqa: E402
 from bakery.workspace import load_workspace  # noqa: E402
@@ -53,6 +53,18 @@ def synthesized(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Synthes
     report_path = outdir / "validation-report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     return Synthesized(plan, outdir, templates, stacks, layers, report)
+
+
+@pytest.fixture(scope="session")
+def repo_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
+    """env -> the repository's own layers synthesized with cdk-nag, once per session for
+    production and shadow (the limits and the cut-over names tests read the same ones;
+    each synth is jsii's start-up plus seconds of CDK). Read only."""
+    ws = load_workspace(REPO)
+    return {
+        env: synth_templates(build_plan(ws, env), tmp_path_factory.mktemp(env))
+        for env in ("production", "shadow")
+    }
 
 
 @pytest.fixture(scope="module")

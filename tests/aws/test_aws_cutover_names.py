@@ -7,7 +7,6 @@ facts"; seed/README.original.md): they are written out here, not guessed."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -67,20 +66,9 @@ NAME_KEYS = ("FunctionName", "QueueName", "LogGroupName", "Name", "RoleName", "T
 NAMED_BY_BAKERY = {"AWS::SQS::Queue": ["QueueName"], "AWS::Logs::LogGroup": ["LogGroupName"]}
 
 
-def synth(env: str, tmp: Path) -> dict[str, dict]:
-    from bakery.constructs import build_app
-
-    plan = build_plan(load_workspace(REPO), env)
-    app, _, _ = build_app(plan, outdir=str(tmp / "cdk.out"), nag=True, build_dir=tmp / "build")
-    assembly = app.synth()  # raises on any cdk-nag error
-    return {
-        s.stack_name: json.loads(Path(s.template_full_path).read_text()) for s in assembly.stacks
-    }
-
-
 @pytest.fixture(scope="module")
-def templates(tmp_path_factory) -> dict[str, dict[str, dict]]:
-    return {env: synth(env, tmp_path_factory.mktemp(env)) for env in ("shadow", "production")}
+def templates(repo_templates) -> dict[str, dict[str, dict]]:
+    return {env: repo_templates[env] for env in ("shadow", "production")}
 
 
 def physical_names(stacks: dict[str, dict]) -> set[str]:

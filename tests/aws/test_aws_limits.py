@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from aws_helpers import PROJECT, resources
+from aws_helpers import PROJECT, resources, synth_templates
 
 from bakery import aws_limits
 from bakery.compile.names import dead_letter_queue_name, trigger_queue_name
@@ -37,16 +37,6 @@ NAME_PROPERTY = {
 }
 
 
-def synth(plan: Plan, tmp: Path) -> dict[str, dict]:
-    from bakery.constructs import build_app
-
-    app, _, _ = build_app(plan, outdir=str(tmp / "cdk.out"), nag=True, build_dir=tmp / "build")
-    assembly = app.synth()  # raises on any cdk-nag error
-    return {
-        s.stack_name: json.loads(Path(s.template_full_path).read_text()) for s in assembly.stacks
-    }
-
-
 @pytest.fixture(scope="module")
 def plans() -> dict[str, Plan]:
     ws = load_workspace(REPO)
@@ -54,8 +44,8 @@ def plans() -> dict[str, Plan]:
 
 
 @pytest.fixture(scope="module")
-def templates(plans, tmp_path_factory) -> dict[str, dict[str, dict]]:
-    return {env: synth(plans[env], tmp_path_factory.mktemp(env)) for env in ENVS}
+def templates(repo_templates) -> dict[str, dict[str, dict]]:
+    return {env: repo_templates[env] for env in ENVS}
 
 
 # ---------------------------------------------------------------- sizing a template's policies
@@ -291,7 +281,7 @@ def wide(tmp_path_factory) -> dict[str, dict]:
     text = project_file.read_text()
     assert WIDE_PANDAS.replace(":9", ":6") in text
     project_file.write_text(text.replace(WIDE_PANDAS.replace(":9", ":6"), WIDE_PANDAS))
-    return synth(build_plan(load_workspace(root), "development"), tmp)
+    return synth_templates(build_plan(load_workspace(root), "development"), tmp)
 
 
 def test_grants_beyond_the_inline_limit_go_to_managed_policies(wide):

@@ -19,7 +19,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from aws_helpers import PROJECT, REPO
 
@@ -29,9 +28,11 @@ from bakery.plan import Plan
 from bakery.sample_data import write_sample_data
 from bakery.simulate.run import SimulateError, simulate
 from bakery.store import LocalStore
+from tests.interrupted import hidden as _hidden
+from tests.interrupted import partitioned_rows as _rows
+from tests.interrupted import run_child
 
 PARTITIONED = "addressbase.addressbase_partitioned"
-CHILD = REPO / "tests" / "local" / "signal_child.py"
 
 
 def _pt(lon: float, lat: float) -> str:
@@ -52,17 +53,6 @@ def _raw(plan: Plan, store: LocalStore, addresses: list[tuple]) -> None:
     store.write_bytes(location + "raw.csv", text.getvalue().encode())
 
 
-def _rows(store: LocalStore, plan: Plan) -> list[tuple] | None:
-    folder = store.path(plan.table(PARTITIONED).location)
-    if not folder.is_dir():
-        return None
-    out: list[tuple] = []
-    for path in sorted(folder.rglob("*.parquet")):
-        if not any(p.startswith(".") for p in path.relative_to(folder).parts):
-            out += [tuple(r.values()) for r in pq.read_table(path).to_pylist()]
-    return sorted(out, key=repr)
-
-
 def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     out = {}
     for path in sorted(root.rglob("*")):
@@ -70,12 +60,6 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
         if path.is_file() and not any(p.startswith(".") for p in rel.parts):
             out[rel.as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
     return out
-
-
-def _hidden(root: Path) -> list[str]:
-    return sorted(
-        p.relative_to(root).as_posix() for p in root.rglob(".*") if p.name != ".bakery.lock"
-    )
 
 
 @pytest.fixture(scope="module")
@@ -247,18 +231,10 @@ def test_a_bake_cannot_start_while_simulate_publishes_nor_simulate_while_a_bake_
 
 
 def _child(root: Path, signal_name: str, at: int) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(CHILD), "simulate", "addressbase", "--store", str(root)],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "BAKERY_PROJECT": str(PROJECT),
-            "BAKERY_TEST_SIGNAL": signal_name,
-            "BAKERY_TEST_SIGNAL_AT": str(at),
-        },
-        capture_output=True,
-        text=True,
-        timeout=600,
+    return run_child(
+        ["simulate", "addressbase", "--store", str(root)],
+        BAKERY_TEST_SIGNAL=signal_name,
+        BAKERY_TEST_SIGNAL_AT=str(at),
     )
 
 

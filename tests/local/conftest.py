@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -22,6 +24,13 @@ RAW = "addressbase.addressbase_cleaned_raw"
 BALLOTS = "current_elections.current_ballots"
 PARTITIONED = "addressbase.addressbase_partitioned"
 JOINED = "current_elections.current_ballots_joined_to_address_base"
+
+
+def bakery_process(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`bakery ARGS` as a process with a timeout: a regression that blocks on a FIFO or
+    reads /dev/zero fails the test in seconds instead of hanging the suite."""
+    command = [sys.executable, "-c", "from bakery.cli import main; main()", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

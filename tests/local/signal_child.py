@@ -9,7 +9,8 @@ SIGKILL), as systemd or a container runtime would at that moment. The publish's
 operations, in order: the journal written (a rename), the published folder moved aside,
 the staged folder moved in (once per table), the journal deleted (the commit), the old
 copies deleted, the staging removed. With $BAKERY_TEST_SIGNAL_AT=0 nothing is sent and
-each operation is printed (`publish operation N`), so a test can walk every point.
+each operation is printed (`publish operation N: FUNCTION PATH`), so a test can walk every
+point, or one of each kind.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def _counted(real):
             if count == AT:
                 os.kill(os.getpid(), SIGNAL)
             elif not AT:
-                print(f"publish operation {count}", file=sys.stderr, flush=True)
+                what = f"{real.__name__} {args[0] if args else ''}"
+                print(f"publish operation {count}: {what}", file=sys.stderr, flush=True)
         return result
 
     return call

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -21,6 +20,7 @@ import bakery.cli  # noqa: F401  (registers every command)
 from bakery.cli.common import app
 from bakery.compare import compare_trees, open_tree
 from bakery.lambdas.export_by_key import empty_file
+from tests.local.conftest import bakery_process
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
@@ -201,11 +201,7 @@ def test_duplicated_keys_in_a_are_reported_too(trees):
 
 
 def _compare_process(a, b, *extra: str) -> subprocess.CompletedProcess:
-    """compare as a process, with a timeout: a regression that blocks on a FIFO or reads
-    /dev/zero fails the test in seconds instead of hanging the suite."""
-    command = [sys.executable, "-c", "from bakery.cli import main; main()",
-               "compare", str(a), str(b), *extra]  # fmt: skip
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    return bakery_process("compare", str(a), str(b), *extra)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev_zero", "directory", "outside", "dangling"])

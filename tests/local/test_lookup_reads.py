@@ -21,7 +21,7 @@ from bakery.cli import app
 from bakery.engine import bake
 from bakery.engine.publish import STAGING
 from bakery.store import LocalStore
-from tests.local.conftest import PROJECT, REPO, export_location
+from tests.local.conftest import PROJECT, REPO, bakery_process, export_location
 
 runner = CliRunner()
 EXPORT = "s3://pollingstations.private.data/addressbase/development/current_elections_parquet/"
@@ -142,11 +142,7 @@ def test_control_characters_in_the_data_are_escaped_on_a_terminal(tmp_path):
 
 
 def _lookup_process(store, *extra: str) -> subprocess.CompletedProcess:
-    """lookup as a process with a timeout: a FIFO opened for reading blocks until a
-    writer comes, so a regression fails in seconds instead of hanging the suite."""
-    command = [sys.executable, "-c", "from bakery.cli import main; main()", "lookup",
-               "CB1 9FN", "--store", str(store), *extra]  # fmt: skip
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    return bakery_process("lookup", "CB1 9FN", "--store", str(store), *extra)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "directory", "dev_zero"])

@@ -4,7 +4,8 @@ published tables entirely old or entirely new, its staging removed and its lock
 released, says so in the line a Ctrl-C gets, and exits 143 (128 + SIGTERM).
 
 Real processes, as the kill tests do: tests/local/signal_child.py runs `bakery` and sends
-itself the signal right after the N-th filesystem operation of the publish.
+itself the signal right after the N-th filesystem operation of the publish: every point up
+to the commit, then the first of each kind of clean-up (tests/interrupted.py).
 """
 
 from __future__ import annotations
@@ -17,46 +18,16 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from bakery import sample_data
 from bakery.engine import bake
 from bakery.store import LocalStore
-from tests.local.conftest import PARTITIONED, PROJECT, REPO, snapshot
+from tests.interrupted import hidden, points_to_walk, publish_points
+from tests.interrupted import partitioned_rows as rows
+from tests.interrupted import run_child as _child
+from tests.local.conftest import PROJECT, REPO, snapshot
 
-CHILD = Path(__file__).with_name("signal_child.py")
 UNCHANGED = "interrupted: addressbase (its published data is unchanged); not started: none"
 PUBLISHED = "interrupted: addressbase (it was published, then failed); not started: none"
-
-
-def _child(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(CHILD), *args],
-        cwd=REPO,
-        env={**os.environ, "BAKERY_PROJECT": str(PROJECT), **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-def rows(store: LocalStore, plan) -> list[tuple] | None:
-    """The published partitioned table's rows (None when its folder is missing)."""
-    folder = store.path(plan.table(PARTITIONED).location)
-    if not folder.is_dir():
-        return None
-    out: list[tuple] = []
-    for path in sorted(folder.rglob("*.parquet")):
-        if not any(p.startswith(".") for p in path.relative_to(folder).parts):
-            out += [tuple(r.values()) for r in pq.read_table(path).to_pylist()]
-    return sorted(out, key=repr)
-
-
-def hidden(root: Path) -> list[str]:
-    """What a run leaves besides published data: staging, journals, old copies."""
-    return sorted(
-        p.relative_to(root).as_posix() for p in root.rglob(".*") if p.name != ".bakery.lock"
-    )
 
 
 def baked_then_new_inputs(plan, root: Path) -> LocalStore:
@@ -78,16 +49,25 @@ def test_sigterm_at_every_publish_point_of_a_bake_leaves_old_or_new(plan, tmp_pa
     shutil.copytree(base.root, counted.root)
     proc = _child([*args, str(counted.root)], BAKERY_TEST_SIGNAL_AT="0")
     assert proc.returncode == 0, proc.stderr
-    points = proc.stderr.count("publish operation ")
+    points = publish_points(proc.stderr)
     new = rows(counted, plan)
-    assert points >= 4 and new != old, (points, proc.stderr)
+    assert len(points) >= 4 and new != old, (points, proc.stderr)
+    kinds = [kind for _, kind in points]
+    walk = points_to_walk(points)
+    # the journal written, the published folder moved aside, the staged one moved in, the
+    # commit, a replaced copy deleted, the staging removed: each is walked
+    assert sorted({kinds[n - 1] for n in walk}) == sorted(set(kinds)), points
+    assert {
+        "replace journal", "replace published folder", "replace staging", "unlink journal",
+        "rmtree replaced copy", "rmtree staging",
+    } <= set(kinds), points  # fmt: skip
 
     outcomes = set()
-    for n in range(1, points + 1):
+    for n in walk:
         store = LocalStore(tmp_path / f"at-{n}")
         shutil.copytree(base.root, store.root)
         proc = _child([*args, str(store.root)], BAKERY_TEST_SIGNAL_AT=str(n))
-        where = f"SIGTERM after publish operation {n} of {points}: {proc.stderr[-600:]}"
+        where = f"SIGTERM after publish operation {n} of {len(points)}: {proc.stderr[-600:]}"
         assert proc.returncode == 143, where
         assert "Traceback" not in proc.stderr, where
         lines = proc.stderr.strip().splitlines()
