@@ -151,7 +151,6 @@ def test_layer_resources_with_cdk_assertions(synthesized: Synthesized):
                     "DATABASE_HOST": "/EveryElectionProd/DATABASE_HOST",
                     "DATABASE_PASSWORD": "/EveryElectionProd/DatabasePassword",
                     "FILE_NAME": "current_elections.csv",
-                    "TABLE_LOCATION": "s3://ee.data-cache.production/ballots-with-wkt/",
                 }
             },
             "Layers": [Match.string_like_regexp(r"^arn:aws:lambda:eu-west-2:336392948345:layer:")],
@@ -499,30 +498,36 @@ def test_fixed_maps_start_on_the_item_itself(synthesized: Synthesized):
         assert f"{name} item" not in m["ItemProcessor"]["States"]
 
 
-def test_lambda_step_gets_its_table_location_once(synthesized: Synthesized):
+def test_lambda_step_gets_its_staged_table_location_once(synthesized: Synthesized):
+    from bakery.compile.staging import staging_location
+
     plan = synthesized.plan
     d = definition(synthesized, "current_elections")
     lambda_steps = [s for s in plan.layer("current_elections").steps if s.kind == "lambda"]
     assert lambda_steps
     for step in lambda_steps:
         payload = d["States"][step.id]["Parameters"]["Payload"]
-        assert "table_location" not in payload  # the TABLE_LOCATION variable carries it
+        # the publish plan stages the Lambda's table: it gets the staging as input
+        assert payload["table_location"] == staging_location(plan.table(step.writes[0]))
     template = synthesized.templates[layer_stack_name(plan, "current_elections")]
     env = [
         f["Properties"]["Environment"]["Variables"]
         for f in resources(template, "AWS::Lambda::Function").values()
         if f["Properties"]["Handler"] == "bakery.lambdas.ee_export.handler"
     ]
-    assert env and all("TABLE_LOCATION" in e for e in env)
+    assert env and all("TABLE_LOCATION" not in e for e in env)
 
 
-def test_delete_stale_lambda_has_no_pandas_layer(synthesized: Synthesized):
+def test_the_export_lambda_has_the_pandas_layer_and_no_delete_stale_function(
+    synthesized: Synthesized,
+):
     template = synthesized.templates[layer_stack_name(synthesized.plan, "current_elections")]
     functions = {
         f["Properties"]["Handler"]: f["Properties"]
         for f in resources(template, "AWS::Lambda::Function").values()
     }
-    assert "Layers" not in functions["bakery.lambdas.export_by_key.delete_stale_handler"]
+    # stale files are deleted by the layer's publish, after every export
+    assert "bakery.lambdas.export_by_key.delete_stale_handler" not in functions
     assert functions["bakery.lambdas.export_by_key.handler"]["Layers"]  # pyarrow
 
 
