@@ -197,17 +197,12 @@ class S3Store:
 
     def copy_prefix(self, src: str, dst: str) -> None:
         """Make dst hold exactly the objects of src (src is kept): copy every object of
-        src over dst, then delete what dst had that src lacks. Each object is replaced
-        atomically; the whole is not, but repeating it after a kill completes it."""
-        sb, sk = split_uri(src)
-        db, dk = split_uri(dst)
-        new: builtins.list[str] = []
-        for key in self._all(src):
-            target = dk + key[len(sk) :]
-            self.client.copy_object(Bucket=db, Key=target, CopySource={"Bucket": sb, "Key": key})
-            new.append(target)
-        keep = set(new)
-        self._delete_keys(db, [k for k in self._all(dst) if k not in keep])
+        src that differs over dst, then delete what dst had that src lacks. Each object
+        is replaced atomically; the whole is not, but repeating it after a kill completes
+        it. The publish Lambda's copy (bakery.lambdas.publish.mirror), so S3 has one."""
+        from bakery.lambdas.publish import mirror
+
+        mirror(self.client, src, dst)
 
     def move_prefix(self, src: str, dst: str) -> None:
         """copy_prefix, then delete src. Not atomic as a whole (S3 has no rename)."""

@@ -9,14 +9,14 @@ reviewer diffs is the definition that is deployed.
 Shape of a layer's state machine, in spec order:
 
     start (Pass: wrap any input) -> [singleton check] -> step 1 -> step 2 ...
-        -> publish -> [export_by_key steps] -> succeeded
+        -> publish -> [repair <table> ...] -> succeeded
 
-Staged publish (bakery.compile.staging): every table the layer writes with a query is
-built in its staging table (purged, UNLOADed or INSERTed into, repaired there) and read
-from it by the layer's checks and later queries. Only after the last of them come the
-publish states, one pair per staged table: the publish Lambda copies staging over live
+Staged publish (bakery.planning.publish_plan, bakery.compile.staging): every table the
+layer writes is built in its staging table and every export writes into a staged
+folder; the checks, later queries and exports read staging. After the last step comes
+the one publish state: the publish Lambda copies what changed from staging over live
 and deletes what is stale, then MSCK REPAIR loads the live partitions. A run that fails
-before publish leaves the live tables as they were.
+before publish leaves every live object as it was.
 
 Every Task retries transient service errors with jittered exponential backoff
 and catches everything else into a Fail state named after the step. Athena runs
@@ -40,7 +40,6 @@ from bakery.compile.maps import row_selector  # noqa: F401 (re-exported)
 from bakery.compile.publish_states import (  # noqa: F401 (re-exported)
     PublishStates,
     partition_values,
-    publish_index,
 )
 from bakery.compile.states import (  # noqa: F401 (re-exported)
     ATHENA_RESULTS,
@@ -62,17 +61,9 @@ class LayerCompiler(PublishStates):
 
     def compile(self) -> Compiled:
         next_ = self.add("succeeded", {"Type": "Succeed", "Comment": "Every step ran."})
-        steps = self.layer.steps
-        for i in reversed(range(len(steps))):
-            if i + 1 == self.publish_at:
-                next_ = self.publish(next_)
-            self.before_publish = i < self.publish_at
-            if not self.before_publish:
-                self.refuse_staged_write(steps[i])
-            next_ = self.step(steps[i], next_)
-        if self.publish_at == 0:
-            next_ = self.publish(next_)
-        self.before_publish = True
+        next_ = self.publish(next_)
+        for step in reversed(self.layer.steps):
+            next_ = self.step(step, next_)
         if self.layer.singleton:
             next_ = self.singleton(next_)
         start = self.add(

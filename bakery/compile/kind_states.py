@@ -16,7 +16,7 @@ from bakery.compile.athena_sql import check_columns, check_row_text, sql_literal
 from bakery.compile.errors import CompileError
 from bakery.compile.maps import row_selector
 from bakery.compile.publish_states import partition_values
-from bakery.compile.staging import staging_glue_name, staging_location
+from bakery.compile.staging import export_staging_location, staging_glue_name, staging_location
 from bakery.compile.states import INSERT_RETRY, SAFE_VALUE, SQL_TEXT, intrinsic_text
 from bakery.kinds.export_by_key import ExportStepPlan
 from bakery.kinds.lambda_ import LambdaStepPlan
@@ -210,32 +210,28 @@ def lambda_states(c: LayerCompiler, step: LambdaStepPlan, next_: str) -> str:
 
 
 def lambda_state(c: LayerCompiler, step: LambdaStepPlan, next_: str | None) -> dict[str, Any]:
-    # The table a Lambda step writes reaches it once: the TABLE_LOCATION environment variable.
+    # The table a Lambda step writes reaches it as input, at its staged location (the
+    # publish plan stages it like any other): the Lambda never writes the live table.
     payload: dict[str, Any] = {"execution_id.$": "$$.Execution.Id", "step": step.qualified_id}
+    if step.writes:
+        payload["table_location"] = c.read_location(step.writes[0])
     for name in step.params or []:
         payload[f"{name}.$"] = f"$.{name}"
     return c.lambda_task(step.id, payload, c.describe(step, f"Run {step.handler}."), next_)
 
 
 def export_by_key_states(c: LayerCompiler, step: ExportStepPlan, next_: str) -> str:
+    """The export writes into its staged folder (emptied first: a failed run may have
+    left files there), read from the staged table; the layer's publish state publishes
+    the folder (and deletes the stale key files when delete_stale) after every export."""
     table = c.plan.table(step.reads[0])
+    staged = c.staged_table(table.ref)
     keys = [k.name for k in table.partition_keys]
-    delete = next_
-    if step.delete_stale:
-        delete = c.add(
-            f"{step.id} delete stale",
-            c.lambda_task(
-                f"{step.id}_delete_stale",
-                {"destination": step.location, "results.$": "$.exported"},
-                "Delete the files whose key no longer exists.",
-                next_,
-                Catch=c.catch(step),
-            ),
-        )
+    destination = export_staging_location(step.location or "")
     payload = {
-        "table_location": table.location,
+        "table_location": c.read_location(table.ref),
         "partition.$": "$.partition",
-        "destination": step.location,
+        "destination": destination,
         "key": step.key,
         "columns": list(step.columns),
         "sort_by": list(step.sort_by),
@@ -261,11 +257,12 @@ def export_by_key_states(c: LayerCompiler, step: ExportStepPlan, next_: str) -> 
     else:
         # Partition values not known at synth: list them from the table's $partitions.
         columns = ", ".join(f'"{k}"' for k in keys)
-        sql = f'SELECT DISTINCT {columns} FROM "{table.glue_database}"."{table.name}$partitions"'
+        name = staging_glue_name(staged).split(".", 1)[1] if staged else table.name
+        sql = f'SELECT DISTINCT {columns} FROM "{table.glue_database}"."{name}$partitions"'
         selector = {"partition": row_selector(keys, sql_text=False)}
-        return c.rows_map(
+        first = c.rows_map(
             step,
-            delete,
+            next_,
             sql,
             keys,
             selector,
@@ -274,15 +271,28 @@ def export_by_key_states(c: LayerCompiler, step: ExportStepPlan, next_: str) -> 
             "$.exported",
             10,
         )
-    return c.fixed_map(
+        return empty_export_staging(c, step, destination, first)
+    first = c.fixed_map(
         step,
-        delete,
+        next_,
         items,
         f"{step.id} export partition",
         body,
         "$.exported",
         min(len(items), 10),
     )
+    return empty_export_staging(c, step, destination, first)
+
+
+def empty_export_staging(c: LayerCompiler, step: StepPlan, destination: str, next_: str) -> str:
+    state = c.lambda_task(
+        "purge",
+        {"location": destination},
+        f"Empty the staged folder of {step.id}: files a failed run left there are not published.",
+        next_,
+        Catch=c.catch(step),
+    )
+    return c.add(f"{step.id} empty staging", state)
 
 
 def for_each_states(c: LayerCompiler, step: StepPlan, next_: str) -> str:

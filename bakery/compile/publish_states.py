@@ -1,8 +1,10 @@
 """Staging and publish wiring of a layer's definition (naming: bakery.compile.staging).
 
-Before publish, a step reads and writes the staged tables; the publish states (one
-Lambda copy and one partition load per staged table) come before the first
-export_by_key, which reads the live table. What the steps read as published (the
+Every step reads and writes the staged tables and export folders of the layer's publish
+plan (bakery.planning.publish_plan); the publish states come after the last step, so
+after every check and every export: one publish Lambda call for every staged table and
+export folder, then one partition load per partitioned table. What the steps read as
+published (the
 rules: bakery.planning.published) is made sure of before they read it: an upstream
 table is probed before its first reader, and the live partitions of a table a check
 compares with (a publish_guard) are loaded before the check.
@@ -10,9 +12,9 @@ compares with (a publish_guard) are loaded before the check.
 
 from __future__ import annotations
 
-from bakery.compile.errors import CompileError
 from bakery.compile.maps import MapStates
 from bakery.compile.staging import (
+    export_staging_location,
     rewrite_sql,
     staged_tables,
     staging_glue_name,
@@ -20,25 +22,30 @@ from bakery.compile.staging import (
 )
 from bakery.planning import published
 from bakery.planning.model import LayerPlan, Plan, StepPlan, TablePlan
+from bakery.planning.publish_plan import publish_plan
 
 
 class PublishStates(MapStates):
     def __init__(self, plan: Plan, layer: LayerPlan):
         super().__init__(plan, layer)
         # Tables built in staging, then published; queries read them from staging until then.
+        self.publish_plan = publish_plan(layer)
         self.staged: dict[str, TablePlan] = {t.ref: t for t in staged_tables(plan, layer)}
-        self.publish_at = publish_index(layer)
-        self.before_publish = True  # while compiling a step that runs before publish
         # Upstream tables to probe, by the top-level step that first reads them.
         self.first_reads = published.first_reads(plan, layer)
 
     def staged_table(self, ref: str) -> TablePlan | None:
-        """The table if it is staged and the current step runs before publish."""
-        return self.staged.get(ref) if self.before_publish else None
+        """The table if the layer stages it (every step runs before the publish)."""
+        return self.staged.get(ref)
+
+    def read_location(self, ref: str) -> str:
+        """Where a step reads `ref`'s files: its staging when the layer stages it."""
+        table = self.plan.table(ref)
+        return staging_location(table) if ref in self.staged else table.location
 
     def sql(self, text: str | None) -> str | None:
-        """A query as it runs here: before publish, staged tables are read from staging."""
-        if text is None or not self.before_publish:
+        """A query as it runs here: staged tables are read from staging."""
+        if text is None:
             return text
         return rewrite_sql(text, list(self.staged.values()))
 
@@ -48,14 +55,6 @@ class PublishStates(MapStates):
         if self.staged_table(ref) is None:
             return table, table.location, table.glue_name
         return table, staging_location(table), staging_glue_name(table)
-
-    def refuse_staged_write(self, step: StepPlan) -> None:
-        for sub in [step, *step.children]:
-            if sub.kind != "export_by_key" and set(sub.writes) & set(self.staged):
-                raise CompileError(
-                    f"step {sub.qualified_id} writes a staged table after the layer publishes "
-                    "(before its first export_by_key): move it before the exports"
-                )
 
     def upstream_probes(self, step: StepPlan, first: str) -> str:
         """Before top-level `step`: per upstream table it is the first to read, a query
@@ -135,14 +134,19 @@ class PublishStates(MapStates):
         return next_
 
     def publish(self, next_: str) -> str:
-        """Per staged table: copy staging over live (publish Lambda), then load partitions."""
-        if not self.staged:
+        """After the last step: one publish Lambda call for every staged table and export
+        folder of the publish plan, then the partition load of each partitioned table."""
+        pp = self.publish_plan
+        if not self.staged and not pp.exports:
             return next_
         failed = self.add(
             "publishing failed",
             {
                 "Type": "Fail",
-                "Comment": "A table could not be published; tables published before it are new.",
+                "Comment": (
+                    "Publishing stopped part-way: some live objects may be new, the others "
+                    "old; the next run publishes everything again (docs/aws.md)."
+                ),
                 "Error": f"{self.layer.name}.publish failed",
                 "CausePath": ("States.Format('publish failed: {}', States.JsonToString($.error))"),
             },
@@ -157,30 +161,33 @@ class PublishStates(MapStates):
                 )
                 state["Catch"] = catch
                 next_ = self.add(f"repair {table.name}", state)
-            next_ = self.add(
-                f"publish {table.name}",
-                self.lambda_task(
-                    "publish",
-                    {
-                        "staging_location": staging_location(table),
-                        "live_location": table.location,
-                    },
-                    f"Publish {table.ref}: copy staging over live, delete stale live files, "
-                    "clear staging.",
-                    next_,
-                    Catch=catch,
-                ),
-            )
-        return next_
-
-
-def publish_index(layer: LayerPlan) -> int:
-    """Where the publish states go among the layer's top-level steps: before the first
-    export_by_key (which reads the live table), else after the last step."""
-    for i, step in enumerate(layer.steps):
-        if step.kind == "export_by_key":
-            return i
-    return len(layer.steps)
+        items: list[dict[str, str]] = [
+            {
+                "staging_location": staging_location(table),
+                "live_location": table.location,
+                "stale": "all",
+            }
+            for table in self.staged.values()
+        ]
+        items += [
+            {
+                "staging_location": export_staging_location(export.destination),
+                "live_location": export.destination,
+                "stale": "key_files" if export.delete_stale else "none",
+            }
+            for export in pp.exports
+        ]
+        return self.add(
+            "publish",
+            self.lambda_task(
+                "publish",
+                {"items": items},
+                "Publish the layer (every check and export passed): copy what changed "
+                "from staging over live, delete stale live files, clear staging.",
+                next_,
+                Catch=catch,
+            ),
+        )
 
 
 def partition_values(plan: Plan, table: TablePlan) -> list[str] | None:

@@ -1,21 +1,24 @@
-"""Staged publish on AWS: where a layer's query-written tables are built before publishing.
+"""Staged publish on AWS: where a layer's tables and export files are built before publishing.
 
-A table a layer writes with a query (athena_query, geo_join, an athena_query inside
-for_each) is built in a staging Glue table, `<name>__staging`, whose location is
-`s3://<bucket>/bakery-staging/<table prefix>` (outside the live location; no leading
-'.' or '_', which Athena would take for hidden files). The plan reserves that prefix,
-so no table of a spec can live there. The layer's checks read the staging
-table; once they have all passed, the publish Lambda copies staging over live, deletes
-the live files that were not copied, and clears staging. A run that fails earlier leaves
-the live table as it was.
+What is staged is the layer's publish plan (bakery.planning.publish_plan): every table it
+writes, whoever writes it (a query, a geo_join, a Lambda, which gets the location as
+input), and every export_by_key destination. A table is built in a staging Glue table,
+`<name>__staging`, whose location is `s3://<bucket>/bakery-staging/<table prefix>`
+(outside the live location; no leading '.' or '_', which Athena would take for hidden
+files); an export writes into `s3://<bucket>/bakery-staging/<destination prefix>`. The
+plan reserves that prefix, so no table or destination of a spec can live there. The
+layer's checks and exports read the staging tables; after its last step, one publish
+state copies what changed from staging over live, deletes the stale live files, and
+clears staging. A run that fails earlier leaves every live object as it was.
 
 The naming lives here only: the ASL compiler and the CDK constructs both import it.
 """
 
 from __future__ import annotations
 
-from bakery.kinds import kind_of
+from bakery.lambdas import s3uri
 from bakery.plan import RESERVED_PREFIX, LayerPlan, Plan, TablePlan
+from bakery.planning.publish_plan import publish_plan
 
 STAGING_PREFIX = RESERVED_PREFIX
 STAGING_SUFFIX = "__staging"
@@ -35,13 +38,15 @@ def staging_location(table: TablePlan) -> str:
     return f"s3://{table.bucket}/{STAGING_PREFIX}/{table.prefix}"
 
 
+def export_staging_location(destination: str) -> str:
+    """s3://<bucket>/bakery-staging/<destination prefix>: where an export writes its files."""
+    bucket, prefix = s3uri.split(destination)
+    return f"s3://{bucket}/{STAGING_PREFIX}/{prefix}"
+
+
 def staged_tables(plan: Plan, layer: LayerPlan) -> list[TablePlan]:
-    """The tables of `layer` written by a query step (top level or inside for_each), in order."""
-    refs: list[str] = []
-    for step in layer.walk():
-        if kind_of(step).writes_through_query:  # UNLOAD or INSERT INTO
-            refs += [r for r in step.writes if r not in refs]
-    return [plan.table(r) for r in refs]
+    """The tables `layer` stages (its publish plan: every table it writes), in order."""
+    return [plan.table(r) for r in publish_plan(layer).table_refs]
 
 
 def rewrite_sql(sql: str, tables: list[TablePlan]) -> str:

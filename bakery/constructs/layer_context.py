@@ -13,10 +13,16 @@ from aws_cdk import aws_lambda as lambda_
 
 from bakery.compile.asl import function_key
 from bakery.compile.names import state_machine_name
-from bakery.compile.staging import staged_tables, staging_location, staging_name
+from bakery.compile.staging import (
+    export_staging_location,
+    staged_tables,
+    staging_location,
+    staging_name,
+)
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import LayerPlan, Plan, TablePlan
+from bakery.planning.publish_plan import publish_plan
 
 if TYPE_CHECKING:
     from bakery.constructs.core import CoreStack
@@ -165,8 +171,10 @@ class LayerContext:
         )
 
     def publish_function(self) -> BakeryFunction | None:
-        """The layer's publish Lambda (when it stages a table), scoped to its tables' prefixes."""
-        if self._publish is None and self.staged:
+        """The layer's publish Lambda (when it stages anything), scoped to the prefixes of
+        its publish plan: its tables' and its exports' destinations."""
+        exports = publish_plan(self.layer).exports
+        if self._publish is None and (self.staged or exports):
             self._publish = BakeryFunction(
                 self.stack,
                 "PublishFunction",
@@ -189,8 +197,21 @@ class LayerContext:
                 access.grant_s3(
                     self._publish.role,
                     table.location,
-                    access.S3_WRITE + access.S3_DELETE,
-                    f"publish copies into {ref} and deletes its stale files",
+                    access.S3_READ + access.S3_WRITE + access.S3_DELETE,
+                    f"publish copies what changed into {ref} and deletes its stale files",
+                )
+            for export in exports:
+                access.grant_s3(
+                    self._publish.role,
+                    export_staging_location(export.destination),
+                    access.S3_READ + access.S3_DELETE,
+                    f"publish reads then clears the staged files of {export.step}",
+                )
+                access.grant_s3(
+                    self._publish.role,
+                    export.destination,
+                    access.S3_READ + access.S3_WRITE + access.S3_DELETE,
+                    f"publish copies the files of {export.step} and deletes stale ones",
                 )
             self.invoke("publish", self._publish)
         return self._publish

@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from bakery.compile.asl import partition_values
-from bakery.compile.staging import staging_location
+from bakery.compile.staging import export_staging_location, staging_location
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
 from bakery.constructs.layer_context import LayerContext
@@ -92,8 +92,6 @@ class LambdaStep(StepConstruct):
         stack = self.ctx.stack
         environment = dict(self.step.environment)  # rendered for the environment
         environment.update(step.ssm_parameters)  # names of the parameters, read at run time
-        if self.step.writes:
-            environment["TABLE_LOCATION"] = self.ctx.plan.table(self.step.writes[0]).location
         fn = BakeryFunction(
             self,
             "Handler",
@@ -110,14 +108,15 @@ class LambdaStep(StepConstruct):
             loc = self.ctx.plan.table(ref).location
             access.grant_s3(fn.role, loc, access.S3_READ, f"{step.handler} reads {ref}")
         for ref in self.step.writes:
-            loc = self.ctx.plan.table(ref).location
-            # Delete too: a Lambda's table is not staged, so the handler replaces its
-            # files itself (ee_boundary_reviews removes the partitions no longer selected).
+            # The publish plan stages a Lambda's table like any other: the handler gets
+            # the staged location as input and may write only there. Delete too: it
+            # replaces the files of its staging (ee_boundary_reviews removes the
+            # partitions no longer selected); the layer's publish copies them over live.
             access.grant_s3(
                 fn.role,
-                loc,
+                staging_location(self.ctx.plan.table(ref)),
                 access.S3_READ + access.S3_WRITE + access.S3_DELETE,
-                f"{step.handler} writes {ref}",
+                f"{step.handler} writes the staging of {ref}",
             )
         if step.ssm_parameters:
             fn.role.add_to_principal_policy(
@@ -151,32 +150,25 @@ class ExportByKeyStep(StepConstruct):
             memory_mb=1769,  # ~3x the measured 597 MiB peak on a 5M-row letter (README)
             pandas=True,
         )
-        access.grant_s3(export.role, table.location, access.S3_READ, f"reads {table.ref}")
+        # The publish plan stages the export: it reads the staged table (when this layer
+        # writes it) and writes into its staged folder, which the purge Lambda empties
+        # first; the layer's publish Lambda copies the folder over the destination.
+        read_from = staging_location(table) if table.ref in ctx.staged else table.location
+        staged = export_staging_location(destination)
+        access.grant_s3(export.role, read_from, access.S3_READ, f"reads {table.ref}")
         access.grant_s3(
             export.role,
-            destination,
+            staged,
             access.S3_READ + access.S3_WRITE,
-            f"writes the {step.key} files",
+            f"writes the {step.key} files into staging",
         )
         ctx.invoke(f"{step.id}_export", export)
-        if step.delete_stale:
-            stale = BakeryFunction(
-                self,
-                "DeleteStale",
-                code=ctx.code,
-                handler="bakery.lambdas.export_by_key.delete_stale_handler",
-                description=f"bakery {step.qualified_id}: delete files of keys that are gone",
-                timeout=Duration.minutes(5),
-                memory_mb=512,
-                # delete_stale_handler needs only the standard library and boto3.
-            )
-            access.grant_s3(
-                stale.role,
-                destination,
-                access.S3_READ + access.S3_DELETE,
-                f"deletes stale {step.key} files",
-            )
-            ctx.invoke(f"{step.id}_delete_stale", stale)
+        access.grant_s3(
+            ctx.purge_function().role,
+            staged,
+            access.S3_DELETE,
+            f"step {step.qualified_id} empties its staged folder",
+        )
         if table.partition_keys and partition_values(ctx.plan, table) is None:
             # Partition values not fixed at synth are listed with an Athena query, whose
             # rows a Distributed Map reads.

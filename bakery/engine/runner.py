@@ -1,9 +1,10 @@
 """The bake: layers of the plan run step by step on DuckDB, published only on success.
 
-Per layer: every table the layer writes is staged (see bakery.engine.publish); checks
-read the staged tables; an export_by_key step writes its files into a staged folder
-too. When the layer ends with every step passed, the staged tables and exports replace
-the published ones in one journaled publish.
+Per layer, as its publish plan says (bakery.planning.publish_plan, which the compiled
+state machine obeys too): every table the layer writes is staged (see bakery.engine.
+publish); checks read the staged tables; an export_by_key step writes its files into a
+staged folder too. When the layer ends with every step passed, the staged tables and
+exports replace the published ones in one journaled publish.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bakery.engine.damaged import one_line as _one_line
 from bakery.engine.steps import RUNNERS, StepFailed, StepOutcome
 from bakery.errors import BakeryError
 from bakery.plan import LayerPlan, Plan, StepPlan
+from bakery.planning.publish_plan import publish_plan
 from bakery.planning.published import unpublished_message
 from bakery.store import Store
 
@@ -119,7 +121,13 @@ def _check_inputs(ctx: Context, layer: LayerPlan) -> None:
 
 
 def _publish(ctx: Context, layer: LayerPlan, result: BakeResult, reporter: Reporter) -> None:
-    refs = [t.ref for t in layer.tables if t.ref in ctx.staging.staged]
+    plan = publish_plan(layer)
+    unplanned = sorted(set(ctx.staging.exports) - {e.step for e in plan.exports})
+    if unplanned:  # the engine stages only what the plan says: a bug, never bad input
+        raise BakeError(f"layer {layer.name}: {', '.join(unplanned)} staged outside its plan")
+    # A table the plan stages that no step staged here (a Lambda run without its database
+    # reuses the published files) keeps its published version.
+    refs = [ref for ref in plan.table_refs if ref in ctx.staging.staged]
     try:
         moved = ctx.staging.publish(refs)
     except publish.PublishFailed as exc:

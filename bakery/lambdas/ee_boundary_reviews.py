@@ -268,7 +268,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from bakery.lambdas import purge, s3uri
 
     ids, statuses = selection(os.environ)  # refuse a bad configuration before connecting
-    bucket, prefix = s3uri.split(os.environ["TABLE_LOCATION"])
+    # The staged location, from the layer's publish plan (bakery.planning.publish_plan):
+    # the handler never writes the live table; the layer's publish does.
+    bucket, prefix = s3uri.split(event.get("table_location") or os.environ["TABLE_LOCATION"])
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     s3 = boto3.client("s3")

@@ -107,7 +107,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
     from bakery.lambdas import s3uri
 
-    bucket, prefix = s3uri.split(os.environ["TABLE_LOCATION"])
+    # The staged location, from the layer's publish plan (bakery.planning.publish_plan):
+    # the handler never writes the live table; the layer's publish does.
+    bucket, prefix = s3uri.split(event.get("table_location") or os.environ["TABLE_LOCATION"])
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     key = prefix + (os.environ.get("FILE_NAME") or FILE_NAME)

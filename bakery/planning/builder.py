@@ -12,6 +12,7 @@ from bakery import kinds
 from bakery import spec as s
 from bakery.kinds import purge_prefix, quarantine, refresh_partitions
 from bakery.planning.model import LayerPlan, StepPlan, TablePlan
+from bakery.planning.publish_plan import order_problems
 from bakery.planning.references import _suggest
 from bakery.planning.sql_analysis import SqlAnalysis
 from bakery.workspace import LayerFile
@@ -147,6 +148,7 @@ class Builder(SqlAnalysis):
         self.add_unique_by_checks(lf, steps)
         self.add_vanish_guards(lf, steps)
         self.optional_upstream(lf, steps)
+        self.refuse_publish_order(lf, steps)
         for step in steps:
             for sub in [step, *step.children]:
                 for ref in sub.writes:
@@ -166,14 +168,23 @@ class Builder(SqlAnalysis):
             depends_on=[],
         )
 
+    def refuse_publish_order(self, lf: LayerFile, steps: list[StepPlan]) -> None:
+        """A layer publishes once, after its last step (bakery.planning.publish_plan):
+        refuse, at the step, an order that point cannot honour."""
+        index = {st.id: i for i, st in enumerate(lf.spec.steps) if hasattr(st, "id")}
+        for step_id, message in order_problems(steps):
+            if step_id in index:
+                self.problem(lf.doc, ("steps", index[step_id]), message)
+
     def add_unique_by_checks(self, lf: LayerFile, steps: list[StepPlan]) -> None:
         """An export's unique_by, as a check over the whole table before publishing.
 
-        The export compares rows one partition at a time, after the layer published, so
-        it alone would miss conflicts across partitions and publish before finding the
-        others. This check (same unique_by, different values of the other exported
-        columns) runs with the layer's checks, just before its first export_by_key, and
-        compiles to a Step Functions check like any other.
+        The export compares rows one partition at a time, so it alone would miss
+        conflicts across partitions and write files before finding the others. This
+        check (same unique_by, different values of the other exported columns) runs with
+        the layer's checks, just before its first export_by_key (all of which come before
+        the layer's one publish point, bakery.planning.publish_plan), and compiles to a
+        Step Functions check like any other.
         """
         first = next((i for i, st in enumerate(steps) if st.kind == "export_by_key"), None)
         if first is None:

@@ -2,8 +2,8 @@
 
 The functions a layer's state machine invokes are the ones its CDK stack creates, known
 in the definition as `${Function_<name>}` (bakery.constructs.steps): `purge`, `publish`,
-`singleton`, one per `lambda` step (its id) and two per `export_by_key` step
-(`<id>_export`, `<id>_delete_stale`). Each call runs the handler with the environment the
+`singleton`, one per `lambda` step (its id) and one per `export_by_key` step
+(`<id>_export`). Each call runs the handler with the environment the
 stack gives it and returns what the integration returns: the handler's result under
 `Payload` with StatusCode 200. A handler that raises fails the Task with the exception's
 class name as the error and Lambda's error document (errorMessage, errorType) as the cause.
@@ -11,8 +11,9 @@ class name as the error and Lambda's error document (errorMessage, errorType) as
 Handlers that export from EveryElection (their module has `run_local(dsn, folder,
 environment)`, as for `bake`) read a database named in SSM over TLS, so they do not run
 as they are: with a DSN (`--ee-dsn`) their export core writes into a folder whose files
-are put where the Lambda writes them (TABLE_LOCATION); without one, the files already
-in the store are used, as `bakery bake` does.
+are put where the Lambda writes them (the staged location the state machine passes,
+bakery.planning.publish_plan); without one, the files already published are used, as
+`bakery bake` does: copied into that staging, so the layer's publish keeps them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bakery.simulate.errors import TaskError
 class Function:
     handler: str  # module.function
     environment: dict[str, str] = field(default_factory=dict)
+    live: str | None = None  # the live location of the table it writes
 
     def run_local(self) -> Callable | None:
         module = importlib.import_module(self.handler.rsplit(".", 1)[0])
@@ -54,14 +56,10 @@ def functions(plan: Plan) -> dict[str, Function]:
             if step.kind == "lambda":
                 env = dict(step.environment)  # rendered for the environment, as deployed
                 env.update(step.spec.ssm_parameters)
-                if step.writes:
-                    env["TABLE_LOCATION"] = plan.table(step.writes[0]).location
-                out[step.id] = Function(step.spec.handler, env)
+                live = plan.table(step.writes[0]).location if step.writes else None
+                out[step.id] = Function(step.spec.handler, env, live)
             elif step.kind == "export_by_key":
                 out[f"{step.id}_export"] = Function("bakery.lambdas.export_by_key.handler")
-                out[f"{step.id}_delete_stale"] = Function(
-                    "bakery.lambdas.export_by_key.delete_stale_handler"
-                )
     return out
 
 
@@ -128,7 +126,7 @@ class Lambdas:
     def _export(self, event: dict[str, Any], function: Function, run_local: Callable) -> dict:
         from bakery.lambdas.purge import split_location
 
-        location = event.get("table_location") or function.environment["TABLE_LOCATION"]
+        location = event["table_location"]
         bucket, prefix = split_location(location)
         if self.ee_dsn:
             with tempfile.TemporaryDirectory(prefix="bakery-simulate-") as tmp:
@@ -139,10 +137,16 @@ class Lambdas:
                     key = prefix + path.relative_to(folder).as_posix()
                     self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
             return {"location": location, "rows": rows, "files": len(files)}
-        listed = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        from bakery.lambdas.publish import mirror
+
+        live = function.live or location
+        listed = self.s3.list_objects_v2(
+            Bucket=split_location(live)[0], Prefix=split_location(live)[1], MaxKeys=1
+        )
         if not listed.get("Contents"):
             raise RuntimeError(
-                f"nothing at {location} and no EveryElection database configured: set "
+                f"nothing at {live} and no EveryElection database configured: set "
                 "BAKERY_EE_DSN (or --ee-dsn), or seed sample data (--sample)"
             )
+        mirror(self.s3, live, location)
         return {"location": location, "rows": None, "note": "files already in the store"}

@@ -351,9 +351,10 @@ def test_synth_passes_the_rendered_selection_to_the_function(tmp_path):
     env = fn["Environment"]["Variables"]
     assert env["BOUNDARY_REVIEW_IDS"] == "963,964"
     assert env["DATABASE_HOST"] == "/EveryElectionProd/DATABASE_HOST"
-    assert env["TABLE_LOCATION"] == "s3://ee-reviews-results/current_boundary_reviews_with_wkt/"
+    assert "TABLE_LOCATION" not in env  # the staged location comes as input (publish plan)
     assert (fn["MemorySize"], fn["EphemeralStorage"]) == (512, {"Size": 1024})
-    # the handler deletes what it no longer writes, under its table's prefix only
+    # the handler deletes what it no longer writes, under its table's staging prefix only
+    # (the publish plan stages it; the layer's publish replaces the live table)
     role = fn["Role"]["Fn::GetAtt"][0]
     (stack,) = [t for t in templates if role in t.get("Resources", {})]
     statements = [
@@ -363,4 +364,6 @@ def test_synth_passes_the_rendered_selection_to_the_function(tmp_path):
         for st in r["Properties"]["PolicyDocument"]["Statement"]
     ]
     deletes = [st["Resource"] for st in statements if "s3:DeleteObject" in st["Action"]]
-    assert deletes == ["arn:aws:s3:::ee-reviews-results/current_boundary_reviews_with_wkt/*"]
+    assert deletes == [
+        "arn:aws:s3:::ee-reviews-results/bakery-staging/current_boundary_reviews_with_wkt/*"
+    ]

@@ -1,8 +1,8 @@
-"""Staged publish on AWS: build in staging, check there, publish after the last check."""
+"""Staged publish on AWS: build in staging, check and export there, publish after the last step
+(the layer's publish plan, bakery.planning.publish_plan)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 
@@ -14,6 +14,7 @@ from moto import mock_aws
 from bakery.compile.asl import LAMBDA_INVOKE, compile_layer
 from bakery.compile.names import layer_stack_name
 from bakery.compile.staging import (
+    export_staging_location,
     rewrite_sql,
     staged_tables,
     staging_glue_name,
@@ -37,21 +38,29 @@ def chain(definition: dict) -> list[str]:
     return names
 
 
+# The table each layer writes with a query (current_elections also stages the table its
+# Lambda writes).
+QUERY_TABLE = {
+    "addressbase": "addressbase.addressbase_partitioned",
+    "current_elections": "current_elections.current_ballots_joined_to_address_base",
+}
+
+
 def the_table(plan: Plan, layer: str) -> TablePlan:
-    (table,) = staged_tables(plan, plan.layer(layer))
-    return table
+    return plan.table(QUERY_TABLE[layer])
 
 
 # -- naming ------------------------------------------------------------------
 
 
-def test_staged_tables_are_the_query_written_ones(plan: Plan):
+def test_staged_tables_are_every_table_the_layer_writes(plan: Plan):
     assert [t.ref for t in staged_tables(plan, plan.layer("addressbase"))] == [
         "addressbase.addressbase_partitioned"
     ]
-    # current_ballots is written by a Lambda step: not staged.
+    # current_ballots is written by a Lambda step: staged too, like bake stages it.
     assert [t.ref for t in staged_tables(plan, plan.layer("current_elections"))] == [
-        "current_elections.current_ballots_joined_to_address_base"
+        "current_elections.current_ballots_joined_to_address_base",
+        "current_elections.current_ballots",
     ]
     table = the_table(plan, "addressbase")
     assert staging_name(table) == "addressbase_partitioned__staging"
@@ -84,39 +93,59 @@ def test_rewrite_replaces_table_nodes_only(plan: Plan):
 # -- the state machine -----------------------------------------------------
 
 
-def test_publish_comes_after_the_last_check_and_before_export(plan: Plan):
+def test_publish_comes_after_the_last_check_and_the_export(plan: Plan):
     layer = plan.layer("current_elections")
     table = the_table(plan, "current_elections")
+    ballots = plan.table("current_elections.current_ballots")
     d = compile_layer(plan, layer).definition
     names = chain(d)
-    publish_at = names.index(f"publish {table.name}")
+    publish_at = names.index("publish")
     last_check = max(i for i, n in enumerate(names) if n.endswith(" passed?"))
-    assert last_check < publish_at
-    assert names[publish_at + 1] == f"repair {table.name}"  # partitioned: load live partitions
-    assert names[publish_at + 2] == "export_outcodes items"
-    assert publish_at + 2 < names.index("export_outcodes")
-    state = d["States"][f"publish {table.name}"]
+    assert last_check < names.index("export_outcodes") < publish_at
+    assert names[publish_at + 1 :] == [f"repair {table.name}", "succeeded"]
+    state = d["States"]["publish"]
     assert state["Resource"] == LAMBDA_INVOKE
     assert state["Parameters"]["FunctionName"] == "${Function_publish}"
+    (export,) = [s for s in layer.steps if s.kind == "export_by_key"]
     assert state["Parameters"]["Payload"] == {
-        "staging_location": staging_location(table),
-        "live_location": table.location,
+        "items": [
+            {
+                "staging_location": staging_location(table),
+                "live_location": table.location,
+                "stale": "all",
+            },
+            {
+                "staging_location": staging_location(ballots),
+                "live_location": ballots.location,
+                "stale": "all",
+            },
+            {
+                "staging_location": export_staging_location(export.location),
+                "live_location": export.location,
+                "stale": "key_files",
+            },
+        ]
     }
     fail = d["States"][state["Catch"][0]["Next"]]
     assert fail["Type"] == "Fail" and fail["Error"] == "current_elections.publish failed"
     repair = d["States"][f"repair {table.name}"]
     assert repair["Parameters"]["QueryString"] == f"MSCK REPAIR TABLE {table.glue_name}"
-    # export_by_key reads the live table, as before.
+    # export_by_key reads the staged table and writes into its staged folder.
     body = d["States"]["export_outcodes"]["ItemProcessor"]["States"]
     payload = body["export_outcodes export partition"]["Parameters"]["Payload"]
-    assert payload["table_location"] == table.location
+    assert payload["table_location"] == staging_location(table)
+    assert payload["destination"] == export_staging_location(export.location)
+    # the Lambda writes its table's staging, given as input
+    assert d["States"]["export_ballots"]["Parameters"]["Payload"]["table_location"] == (
+        staging_location(ballots)
+    )
 
 
 def test_publish_is_last_without_export(plan: Plan):
     table = the_table(plan, "addressbase")
     names = chain(compile_layer(plan, plan.layer("addressbase")).definition)
-    assert names[-3:] == [f"publish {table.name}", f"repair {table.name}", "succeeded"]
-    assert names.index("same_uprns_as_raw passed?") < names.index(f"publish {table.name}")
+    assert names[-3:] == ["publish", f"repair {table.name}", "succeeded"]
+    assert names.index("same_uprns_as_raw passed?") < names.index("publish")
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -125,13 +154,17 @@ def test_before_publish_nothing_touches_the_live_table(plan: Plan, layer: str):
     table = the_table(plan, layer)
     d = compile_layer(plan, layer=plan.layer(layer)).definition
     names = chain(d)
-    before = names[: names.index(f"publish {table.name}")]
+    before = names[: names.index("publish")]
     text = json.dumps({n: d["States"][n] for n in before})
-    assert table.location not in text
-    # only a guard names the live table, read-only, through the catalog; registering the
-    # partitions already in its location (MSCK REPAIR) changes no data a reader sees
-    text = text.replace(f'MSCK REPAIR TABLE {table.glue_name}"', "")
-    live = r"(?<!awsdatacatalog\.)" + re.escape(table.glue_name) + r"(?!__staging)\b"
+    for staged in staged_tables(plan, plan.layer(layer)):
+        assert staged.location not in text
+    for step in plan.layer(layer).steps:
+        if step.kind == "export_by_key":
+            assert f'"{step.location}"' not in text
+    # only a publish guard names the live table, read-only, through the catalog, after
+    # loading its partitions (MSCK REPAIR reads S3, writes only Glue partitions)
+    live = r"(?<!awsdatacatalog\.)(?<!MSCK REPAIR TABLE )" + re.escape(table.glue_name)
+    live += r"(?!__staging)\b"
     assert not re.search(live, text)
     # Every failure before publish ends in a Fail state, never in publish.
     for name in before:
@@ -149,7 +182,14 @@ def test_purge_unload_and_checks_use_staging(plan: Plan, layer: str):
         for s in states.values()
         if s.get("Parameters", {}).get("FunctionName") == ("${Function_purge}")
     ]
-    assert [p["Parameters"]["Payload"] for p in purges] == [{"location": staging_location(table)}]
+    exports = [
+        {"location": export_staging_location(s.location or "")}
+        for s in plan.layer(layer).steps
+        if s.kind == "export_by_key"
+    ]
+    assert sorted(json.dumps(p["Parameters"]["Payload"]) for p in purges) == sorted(
+        json.dumps(p) for p in [{"location": staging_location(table)}, *exports]
+    )
     text = json.dumps(d)
     unload_targets = re.findall(r"TO '([^']*)'", text)
     assert unload_targets
@@ -220,25 +260,42 @@ def test_publish_and_purge_lambdas_are_scoped_to_their_prefixes(
     template = synthesized.templates[layer_stack_name(plan, layer)]
     staging, live = staging_location(table), table.location
     publish_grants = s3_object_grants(role_statements(template, "bakery.lambdas.publish.handler"))
-    assert publish_grants == {
-        staging: {"s3:GetObject", "s3:DeleteObject"},
-        live: {
-            "s3:PutObject",
-            "s3:AbortMultipartUpload",
-            "s3:ListMultipartUploadParts",
-            "s3:DeleteObject",
-        },
+    exports = [s.location or "" for s in plan.layer(layer).steps if s.kind == "export_by_key"]
+    tables = staged_tables(plan, plan.layer(layer))
+    writes = {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "s3:DeleteObject",
     }
+    assert publish_grants == {
+        **{staging_location(t): {"s3:GetObject", "s3:DeleteObject"} for t in tables},
+        **{t.location: writes for t in tables},
+        **{export_staging_location(e): {"s3:GetObject", "s3:DeleteObject"} for e in exports},
+        **{e: writes for e in exports},
+    }
+    assert publish_grants[staging] == {"s3:GetObject", "s3:DeleteObject"}
+    assert live in publish_grants
     purge_grants = s3_object_grants(role_statements(template, "bakery.lambdas.purge.handler"))
-    assert purge_grants == {staging: {"s3:DeleteObject"}}
-    # The publish Lambda lists only those two prefixes.
+    assert purge_grants == {
+        staging: {"s3:DeleteObject"},
+        **{export_staging_location(e): {"s3:DeleteObject"} for e in exports},
+    }
+    # The publish Lambda lists only the prefixes of its publish plan.
     lists = [
         st
         for st in role_statements(template, "bakery.lambdas.publish.handler")
         if st["Action"] == "s3:ListBucket"
     ]
     prefixes = sorted(p for st in lists for p in st["Condition"]["StringLike"]["s3:prefix"])
-    expected = [staging.split(BUCKET + "/")[1], live.split(BUCKET + "/")[1]]
+    locations = [
+        *(staging_location(t) for t in tables),
+        *(t.location for t in tables),
+        *(export_staging_location(e) for e in exports),
+        *exports,
+    ]
+    expected = [loc.split("/", 3)[3] for loc in locations]
     assert prefixes == sorted(expected + [p + "*" for p in expected])
 
 
@@ -359,17 +416,6 @@ def test_publish_handler(s3, monkeypatch):
     assert result["copied"] == 1 and keys(s3, LIVE) == [f"{LIVE}new"]
 
 
-def test_writing_a_staged_table_after_publish_is_refused(plan: Plan):
-    from bakery.compile.asl import CompileError
-    from bakery.plan import StepPlan
-
-    layer = copy.copy(plan.layer("addressbase"))
-    export = StepPlan(layer="addressbase", id="export_first", kind="export_by_key", spec=None)
-    layer.steps = [export, *layer.steps]
-    with pytest.raises(CompileError, match="writes a staged table after the layer publishes"):
-        compile_layer(plan, layer)
-
-
 def test_publish_deletes_nothing_when_a_copy_fails(s3):
     from botocore.exceptions import ClientError
 
@@ -388,3 +434,44 @@ def test_publish_deletes_nothing_when_a_copy_fails(s3):
         publish.publish(s3, f"s3://{BUCKET}/{STAGING}", f"s3://{BUCKET}/{LIVE}")
     assert f"{LIVE}old" in keys(s3, LIVE)  # the previous build is still readable
     assert len(keys(s3, STAGING)) == 3  # staging kept for the next attempt
+
+
+def test_publish_copies_only_what_changed(s3):
+    s3.put_object(Bucket=BUCKET, Key=f"{STAGING}same", Body=b"same")
+    s3.put_object(Bucket=BUCKET, Key=f"{STAGING}new", Body=b"new")
+    s3.put_object(Bucket=BUCKET, Key=f"{LIVE}same", Body=b"same")
+    s3.put_object(Bucket=BUCKET, Key=f"{LIVE}new", Body=b"old")
+    copied: list[str] = []
+    real = s3.copy_object
+
+    def counting(**kwargs):
+        copied.append(kwargs["Key"])
+        return real(**kwargs)
+
+    s3.copy_object = counting
+    result = publish.publish(s3, f"s3://{BUCKET}/{STAGING}", f"s3://{BUCKET}/{LIVE}")
+    assert copied == [f"{LIVE}new"]
+    assert (result["copied"], result["unchanged"]) == (1, 1)
+    assert s3.get_object(Bucket=BUCKET, Key=f"{LIVE}new")["Body"].read() == b"new"
+
+
+@pytest.mark.parametrize(
+    ("stale", "left"),
+    [("all", []), ("key_files", ["README.txt"]), ("none", ["GONE.parquet", "README.txt"])],
+)
+def test_an_export_folder_keeps_what_its_stale_mode_keeps(s3, stale, left):
+    s3.put_object(Bucket=BUCKET, Key=f"{STAGING}AB1.parquet", Body=b"new")
+    for name in ("GONE.parquet", "README.txt"):
+        s3.put_object(Bucket=BUCKET, Key=f"{LIVE}{name}", Body=b"old")
+    publish.publish_all(
+        s3,
+        [
+            {
+                "staging_location": f"s3://{BUCKET}/{STAGING}",
+                "live_location": f"s3://{BUCKET}/{LIVE}",
+                "stale": stale,
+            }
+        ],
+    )
+    assert keys(s3, LIVE) == sorted([f"{LIVE}AB1.parquet", *(LIVE + n for n in left)])
+    assert keys(s3, STAGING) == []

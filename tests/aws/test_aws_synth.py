@@ -103,10 +103,11 @@ def test_resources_per_layer(synthesized: Synthesized):
         "AWS::S3::Bucket",
     )
     expected = {
-        # tables (+ staging), state machines, Lambdas (purge, publish, ...), queues, rules,
+        # tables (+ staging, the Lambda's table's too), state machines, Lambdas (purge,
+        # publish, ...; no delete_stale: the publish deletes stale files), queues, rules,
         # pipes, buckets
         "addressbase": (3, 1, 2, 0, 0, 0, 0),
-        "current_elections": (3, 1, 5, 2, 2, 1, 0),
+        "current_elections": (4, 1, 4, 2, 2, 1, 0),
     }
     for layer, counts in expected.items():
         template = Template.from_json(synthesized.templates[layer_stack_name(plan, layer)])
@@ -151,7 +152,6 @@ def test_layer_resources_with_cdk_assertions(synthesized: Synthesized):
                     "DATABASE_HOST": "/EveryElectionProd/DATABASE_HOST",
                     "DATABASE_PASSWORD": "/EveryElectionProd/DatabasePassword",
                     "FILE_NAME": "current_elections.csv",
-                    "TABLE_LOCATION": "s3://ee.data-cache.production/ballots-with-wkt/",
                 }
             },
             "Layers": [Match.string_like_regexp(r"^arn:aws:lambda:eu-west-2:336392948345:layer:")],
@@ -386,7 +386,7 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
     )
 
 
-def test_export_by_key_maps_over_partitions_then_deletes_stale(synthesized: Synthesized):
+def test_export_by_key_maps_over_partitions_then_the_layer_publishes(synthesized: Synthesized):
     d = definition(synthesized, "current_elections")
     items = d["States"]["export_outcodes items"]["Result"]
     assert items[0] == {"partition": {"first_letter": "A"}} and len(items) == 26
@@ -395,9 +395,15 @@ def test_export_by_key_maps_over_partitions_then_deletes_stale(synthesized: Synt
     payload = body["Parameters"]["Payload"]
     assert payload["key"] == "outcode" and payload["unique_by"] == "uprn"
     assert payload["partition.$"] == "$.partition"
-    assert m["ResultPath"] == "$.exported" and m["Next"] == "export_outcodes delete stale"
-    stale = d["States"]["export_outcodes delete stale"]
-    assert stale["Parameters"]["Payload"]["results.$"] == "$.exported"
+    assert m["ResultPath"] == "$.exported" and m["Next"] == "publish"
+    # stale files go in the publish (the export's item says which), not in a state of its own
+    assert "export_outcodes delete stale" not in d["States"]
+    (item,) = [
+        i
+        for i in d["States"]["publish"]["Parameters"]["Payload"]["items"]
+        if i["live_location"] == payload_destination(synthesized)
+    ]
+    assert item["stale"] == "key_files"
 
 
 def test_triggers(synthesized: Synthesized):
@@ -446,9 +452,22 @@ def test_iam_least_privilege(synthesized: Synthesized):
     assert count > 20
 
 
+def payload_destination(synthesized: Synthesized) -> str:
+    layer = synthesized.plan.layer("current_elections")
+    return next(s.location or "" for s in layer.steps if s.kind == "export_by_key")
+
+
 def test_s3_access_is_scoped_to_table_prefixes(synthesized: Synthesized):
+    from bakery.compile.staging import export_staging_location
+
     plan = synthesized.plan
     known = {t.location for t in plan.tables.values()}
+    known |= {
+        export_staging_location(s.location)
+        for ly in plan.layers
+        for s in ly.walk()
+        if s.kind == "export_by_key" and s.location
+    }
     known |= {staging_location(t) for ly in plan.layers for t in staged_tables(plan, ly)}
     known |= {s.location for ly in plan.layers for s in ly.walk() if s.location}
     known.add(plan.project.athena.results)
@@ -499,30 +518,36 @@ def test_fixed_maps_start_on_the_item_itself(synthesized: Synthesized):
         assert f"{name} item" not in m["ItemProcessor"]["States"]
 
 
-def test_lambda_step_gets_its_table_location_once(synthesized: Synthesized):
+def test_lambda_step_gets_its_staged_table_location_once(synthesized: Synthesized):
+    from bakery.compile.staging import staging_location
+
     plan = synthesized.plan
     d = definition(synthesized, "current_elections")
     lambda_steps = [s for s in plan.layer("current_elections").steps if s.kind == "lambda"]
     assert lambda_steps
     for step in lambda_steps:
         payload = d["States"][step.id]["Parameters"]["Payload"]
-        assert "table_location" not in payload  # the TABLE_LOCATION variable carries it
+        # the publish plan stages the Lambda's table: it gets the staging as input
+        assert payload["table_location"] == staging_location(plan.table(step.writes[0]))
     template = synthesized.templates[layer_stack_name(plan, "current_elections")]
     env = [
         f["Properties"]["Environment"]["Variables"]
         for f in resources(template, "AWS::Lambda::Function").values()
         if f["Properties"]["Handler"] == "bakery.lambdas.ee_export.handler"
     ]
-    assert env and all("TABLE_LOCATION" in e for e in env)
+    assert env and all("TABLE_LOCATION" not in e for e in env)
 
 
-def test_delete_stale_lambda_has_no_pandas_layer(synthesized: Synthesized):
+def test_the_export_lambda_has_the_pandas_layer_and_no_delete_stale_function(
+    synthesized: Synthesized,
+):
     template = synthesized.templates[layer_stack_name(synthesized.plan, "current_elections")]
     functions = {
         f["Properties"]["Handler"]: f["Properties"]
         for f in resources(template, "AWS::Lambda::Function").values()
     }
-    assert "Layers" not in functions["bakery.lambdas.export_by_key.delete_stale_handler"]
+    # stale files are deleted by the layer's publish, after every export
+    assert "bakery.lambdas.export_by_key.delete_stale_handler" not in functions
     assert functions["bakery.lambdas.export_by_key.handler"]["Layers"]  # pyarrow
 
 

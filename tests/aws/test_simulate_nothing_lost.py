@@ -192,7 +192,7 @@ def test_cli_a_failing_copy_exits_1_with_one_line_and_the_store_unchanged(
     result = CliRunner().invoke(app, ["simulate", "addressbase", "--store", str(store.root)])
     assert result.exit_code == 1, result.output
     assert result.stderr.strip().splitlines()[-1] == (
-        'bakery: error: addressbase FAILED at state "publish addressbase_partitioned": '
+        'bakery: error: addressbase FAILED at state "publish": '
         "ClientError: An error occurred (InternalError) when calling the CopyObject "
         "operation: We encountered an internal error. Please try again."
     )
