@@ -86,7 +86,48 @@ def test_core_stack(synthesized: Synthesized):
     assert config["ResultConfiguration"]["EncryptionConfiguration"] == {
         "EncryptionOption": "SSE_S3"
     }
-    assert len(resources(core, "AWS::Lambda::Function")) == 1  # the singleton check
+    assert len(resources(core, "AWS::Lambda::Function")) == 1  # takes a singleton's lock
+
+
+def test_singleton_lock_resources(synthesized: Synthesized):
+    """The lock table (core), who may take and release a lock, and who may re-queue."""
+    plan = synthesized.plan
+    core = synthesized.templates[core_stack_name(plan)]
+    ((table_id, table),) = resources(core, "AWS::DynamoDB::Table").items()
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "layer", "KeyType": "HASH"}]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    core_policy = json.dumps(resources(core, "AWS::IAM::Policy"))
+    assert '"dynamodb:PutItem", "dynamodb:UpdateItem"' in core_policy
+    assert "states:ListExecutions" not in core_policy
+    for layer in ("addressbase", "current_elections"):
+        template = synthesized.templates[layer_stack_name(plan, layer)]
+        (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+        subs = machine["Properties"]["DefinitionSubstitutions"]
+        assert table_id in json.dumps(subs["LockTable"])  # the core table's name, imported
+        # The lock outlives any execution: a timed-out one cannot release it.
+        d = json.loads(machine["Properties"]["DefinitionString"])
+        seconds = d["States"]["take the lock"]["Parameters"]["Payload"]["seconds"]
+        assert seconds > d["TimeoutSeconds"]
+        statements = [
+            st
+            for policy in resources(template, "AWS::IAM::Policy").values()
+            for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        actions = {a for st in statements for a in [st["Action"]] if isinstance(a, str)}
+        assert "dynamodb:DeleteItem" in actions
+        # Only a layer with triggers re-queues, onto its own queue.
+        queues = resources(template, "AWS::SQS::Queue")
+        sends = [st for st in statements if st["Action"] == "sqs:SendMessage"]
+        if layer == "addressbase":
+            assert "TriggerQueueUrl" not in subs and sends == [] and queues == {}
+        else:
+            (send,) = sends
+            (queue_id,) = [q for q in queues if "DeadLetters" not in q]
+            assert send["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+            assert subs["TriggerQueueUrl"] == {"Ref": queue_id}
 
 
 def test_resources_per_layer(synthesized: Synthesized):
@@ -263,13 +304,22 @@ def test_every_task_retries_transient_errors_and_fails_by_name(synthesized: Synt
                 "Lambda.TooManyRequestsException",
                 "Lambda.ClientExecutionTimeoutException",
             ], name
-    # Top-level Tasks and Maps catch into a Fail state that names their step.
-    for state in d["States"].values():
-        if state["Type"] in ("Task", "Map"):
-            (catch,) = state["Catch"]
+    # Top-level Tasks and Maps catch into a Fail state that names their step. In a
+    # singleton layer that state is a Pass keeping the Fail's error, which releases the
+    # lock first and then fails with it (bakery.compile.lock).
+    for name, state in d["States"].items():
+        # (The states that release it after a failure end in `run failed`, with its error.)
+        if state["Type"] in ("Task", "Map") and not name.endswith("after a failure"):
+            catch = state["Catch"][-1]
+            assert catch["ErrorEquals"] == ["States.ALL"], name
             fail = d["States"][catch["Next"]]
-            assert fail["Type"] == "Fail"
-            assert f"{layer}." in fail["Error"]
+            if fail["Type"] == "Pass":
+                assert fail["Next"] == "release the lock after a failure", name
+                error = fail["Parameters"]["Error"]
+            else:
+                assert fail["Type"] == "Fail", name
+                error = fail["Error"]
+            assert error.startswith(f"{layer}."), name
     assert d["TimeoutSeconds"] == synthesized.plan.layer(layer).spec.timeout_minutes * 60
 
 
@@ -283,7 +333,9 @@ def test_steps_run_in_spec_order(synthesized: Synthesized, layer):
         visited.append(name)
         state = d["States"][name]
         name = state.get("Next") or state.get("Default")
-    assert visited[:3] == ["start", "singleton check", "already running?"]
+        if state["Type"] == "Choice" and visited[-1] == "lock taken?":
+            name = state["Choices"][0]["Next"]  # taken: the steps
+    assert visited[:3] == ["start", "take the lock", "lock taken?"]
     assert visited[-1] == "succeeded"
     seen = [n for n in visited if n in step_ids]
     assert seen == step_ids
@@ -372,7 +424,10 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
     assert v["Type"] == "Choice"
     assert v["Choices"][0]["Variable"] == "$.check.rows[1]"
     fail = states[v["Choices"][0]["Next"]]
-    assert fail["Type"] == "Fail"
+    # A singleton layer: a Pass keeps the Fail's error and cause, releases the lock, then
+    # `run failed` fails with them (bakery.compile.lock).
+    assert fail["Type"] == "Pass" and fail["Next"] == "release the lock after a failure"
+    assert states["run failed"]["CausePath"] == "$.failure.Cause"
     # The plan's wording, which the local engine uses too.
     layer = synthesized.plan.layer("current_elections")
     what = next(s for s in layer.steps if s.id == "same_uprns_as_raw").description
@@ -380,7 +435,7 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
         "current_ballots_joined_to_address_base.uprn holds the same non-empty set of values as "
         "addressbase.addressbase_cleaned_raw.uprn"
     )
-    assert fail["CausePath"] == (
+    assert fail["Parameters"]["Cause.$"] == (
         f"States.Format('check current_elections.same_uprns_as_raw failed: {what}: {{}}', "
         "$.check.rows[1].Data[0].VarCharValue)"
     )
