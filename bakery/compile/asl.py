@@ -11,7 +11,8 @@ Shape of a layer's state machine, in spec order:
     start (Pass: wrap any input) -> [take the lock] -> step 1 -> step 2 ...
         -> publish -> [export_by_key steps] -> [release the lock] -> succeeded
 
-A singleton layer's lock, and the release on every failure path: bakery.compile.lock.
+A singleton layer's lock, and its release after a failure (outside the definition):
+bakery.compile.lock.
 
 Staged publish (bakery.compile.staging): every table the layer writes with a query is
 built in its staging table (purged, UNLOADed or INSERTed into, repaired there) and read
@@ -80,7 +81,6 @@ class LayerCompiler(PublishStates):
         self.before_publish = True
         if self.layer.singleton:
             next_ = lock.take_states(self, next_)
-            lock.release_on_failure(self)
         start = self.add(
             "start",
             {

@@ -2,8 +2,8 @@
 
     start -> take the lock (Lambda) -> lock taken? -- no --> already running (Succeed)
           -> steps ... -> release the lock [-> re-queue the deferred trigger] -> succeeded
-    every Fail after the lock is taken -> <that name> (Pass: keeps its error and cause)
-          -> release the lock after a failure [-> re-queue ...] -> run failed (Fail)
+    FAILED, TIMED_OUT or ABORTED -> the layer stack's release rule -> the same release,
+          by bakery.lambdas.singleton.release (a Lambda)
 
 Why a lock: two starts at once (`bakery run` and a trigger) must not both purge and write
 the same staging prefix. ListExecutions cannot tell: it is eventually consistent
@@ -12,10 +12,20 @@ so two executions started together may each miss the other. The lock is one Dyna
 per layer, taken with a conditional PutItem, which exactly one of two takers wins
 (bakery/lambdas/singleton.py; a Lambda, because the lock's expiry needs the clock, which
 no intrinsic function reads). It expires `timeout_minutes` plus LOCK_MARGIN_SECONDS
-after it is taken, later than the execution's own timeout: a timed-out or aborted
-execution runs no state that could release it
-(https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html: no
-catcher for a top-level execution failure), so only that expiry frees it.
+after it is taken, later than the execution's own timeout.
+
+The success path releases the lock in the definition. Every other end is released from
+outside it: a timed-out or aborted execution runs no further state (no catcher sees a
+top-level execution failure,
+https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html), and
+rewriting every Fail state into release-then-fail would change the error and cause each
+one reports. Instead Step Functions' "Execution Status Change" event for FAILED,
+TIMED_OUT or ABORTED (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html)
+invokes the release Lambda (bakery/constructs/layer.py), which deletes the lock if that
+execution still holds it and re-queues what it deferred, as the success path does. Those
+events are delivered best effort
+(https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html): when one is
+lost the expiry still frees the lock.
 
 "Already running" is not a failure: the execution ends in Succeed, which the alert rule
 (bakery/constructs/alerts.py: FAILED, TIMED_OUT, ABORTED) does not match. When the layer
@@ -33,7 +43,7 @@ A layer without triggers (run by `bakery run` only) counts nothing: the second r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bakery.compile.states import retry
 from bakery.planning.model import LayerPlan
@@ -75,13 +85,15 @@ SEND_RETRY = retry(["SQS.AmazonSQSException", "SQS.SdkClientException"], 2, 6, 6
 
 TAKE = "take the lock"
 TAKE_FAILED = "taking the lock failed"
+RELEASE = "release the lock"
+REQUEUE = "re-queue the deferred trigger"
 RELEASE_FAILED = "releasing the lock failed"
 REQUEUE_FAILED = "re-queueing failed"
-# The lock's own Fail states: no lock to release (not taken, or its release is what failed).
-LOCK_FAILS = {TAKE_FAILED, RELEASE_FAILED, REQUEUE_FAILED}
 TAKEN = "lock taken?"
 ALREADY_RUNNING = "already running"
-RUN_FAILED = "run failed"
+# The end statuses of an execution that did not reach the release states; the same as the
+# alert rule's (bakery/constructs/alerts.py), which the layer stack's release rule uses.
+FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 def has_trigger_queue(layer: LayerPlan) -> bool:
@@ -117,8 +129,12 @@ def take_states(c: LayerCompiler, next_: str) -> str:
         {
             "Type": "Choice",
             "Comment": "Only the execution holding the lock runs the steps.",
-            "Choices": [{"Variable": "$.lock.taken", "BooleanEquals": True, "Next": next_}],
-            "Default": ALREADY_RUNNING,
+            # The Default is the run itself: what follows a state's Next or Default is the
+            # happy path (tests/aws/test_aws_staging.py reads the order that way).
+            "Choices": [
+                {"Variable": "$.lock.taken", "BooleanEquals": False, "Next": ALREADY_RUNNING}
+            ],
+            "Default": next_,
         },
     )
     failed = c.add(
@@ -156,51 +172,48 @@ def take_states(c: LayerCompiler, next_: str) -> str:
     )
 
 
-def release_states(c: LayerCompiler, next_: str, *, failed: bool = False) -> str:
-    """release the lock [-> deferred? -> re-queue] -> next_; the name of the first state.
+def release_states(c: LayerCompiler, next_: str) -> str:
+    """release the lock [-> deferred while running? -> re-queue] -> next_ (the run's end).
 
-    On the success path (`failed` False) a release or re-queue that fails ends in a Fail
-    state of its own (the alert says why the next runs wait); after a failure they go on
-    to `next_`, the run's own Fail, whose error is the one that matters."""
+    A release or re-queue that fails ends in a Fail state of its own (the alert says why
+    the next runs wait); the execution is then FAILED, and the failure release (the rule
+    in bakery/constructs/layer.py) tries once more."""
     layer = c.layer
-    after = " after a failure" if failed else ""
-    release_failed = send_failed = next_
-    if not failed:
-        release_failed = c.add(
-            RELEASE_FAILED,
+    release_failed = c.add(
+        RELEASE_FAILED,
+        {
+            "Type": "Fail",
+            "Comment": "The run succeeded; its lock stays until it expires.",
+            "Error": f"{layer.name}.lock release failed",
+            "CausePath": (
+                "States.Format('the run succeeded but its lock stays until it expires: "
+                "{}', States.JsonToString($.release_error))"
+            ),
+        },
+    )
+    after_release = next_
+    if has_trigger_queue(layer):
+        send_failed = c.add(
+            REQUEUE_FAILED,
             {
                 "Type": "Fail",
-                "Comment": "The run succeeded; its lock stays until it expires.",
-                "Error": f"{layer.name}.lock release failed",
+                "Comment": "Triggers deferred during the run wait for the next trigger.",
+                "Error": f"{layer.name}.requeue failed",
                 "CausePath": (
-                    "States.Format('the run succeeded but its lock stays until it expires: "
-                    "{}', States.JsonToString($.release_error))"
+                    "States.Format('the run succeeded but could not re-queue the triggers "
+                    "deferred during it: {}', States.JsonToString($.release_error))"
                 ),
             },
         )
-        if has_trigger_queue(layer):
-            send_failed = c.add(
-                REQUEUE_FAILED,
-                {
-                    "Type": "Fail",
-                    "Comment": "Triggers deferred during the run wait for the next trigger.",
-                    "Error": f"{layer.name}.requeue failed",
-                    "CausePath": (
-                        "States.Format('the run succeeded but could not re-queue the triggers "
-                        "deferred during it: {}', States.JsonToString($.release_error))"
-                    ),
-                },
-            )
-    after_release = next_
-    if has_trigger_queue(layer):
         send = c.add(
-            f"re-queue the deferred trigger{after}",
+            REQUEUE,
             {
                 "Type": "Task",
                 "Comment": "Triggers arrived during this run: run the layer once more.",
                 "Resource": SQS_SEND_MESSAGE,
                 "Parameters": {
                     "QueueUrl": TRIGGER_QUEUE_URL,
+                    # The same message as the failure release's (bakery.lambdas.singleton).
                     "MessageBody": {
                         "layer": layer.name,
                         "requeued_by.$": "$$.Execution.Id",
@@ -222,7 +235,7 @@ def release_states(c: LayerCompiler, next_: str, *, failed: bool = False) -> str
             },
         )
         after_release = c.add(
-            "deferred during the failed run?" if failed else "deferred while running?",
+            "deferred while running?",
             {
                 "Type": "Choice",
                 "Comment": "Executions that found the lock taken counted themselves on it.",
@@ -233,7 +246,7 @@ def release_states(c: LayerCompiler, next_: str, *, failed: bool = False) -> str
             },
         )
     return c.add(
-        f"release the lock{after}",
+        RELEASE,
         {
             "Type": "Task",
             "Comment": "Delete the lock if this execution still holds it.",
@@ -261,37 +274,3 @@ def release_states(c: LayerCompiler, next_: str, *, failed: bool = False) -> str
             "Next": after_release,
         },
     )
-
-
-def release_on_failure(c: LayerCompiler) -> None:
-    """Every top-level Fail state but the lock's own becomes a Pass of the same name that
-    keeps its error and cause under $.failure, then releases the lock, then ends in
-    `run failed` with that error and cause: the lock is released on every failure path."""
-    failures = [n for n, s in c.states.items() if s["Type"] == "Fail" and n not in LOCK_FAILS]
-    if not failures:
-        return
-    c.add(
-        RUN_FAILED,
-        {
-            "Type": "Fail",
-            "Comment": "The error and cause of the state that failed (its name is the one before).",
-            "ErrorPath": "$.failure.Error",
-            "CausePath": "$.failure.Cause",
-        },
-    )
-    release = release_states(c, RUN_FAILED, failed=True)
-    for name in failures:
-        fail = c.states[name]
-        kept: dict[str, Any] = {}
-        for field in ("Error", "Cause"):
-            if f"{field}Path" in fail:
-                kept[f"{field}.$"] = fail[f"{field}Path"]
-            else:
-                kept[field] = fail.get(field, fail.get("Error", name))
-        c.states[name] = {
-            "Type": "Pass",
-            "Comment": fail.get("Comment", f"{name}: release the lock, then fail."),
-            "Parameters": kept,
-            "ResultPath": "$.failure",
-            "Next": release,
-        }

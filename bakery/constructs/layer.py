@@ -18,6 +18,7 @@ from bakery.constructs import access
 from bakery.constructs.core import CoreStack
 from bakery.constructs.functions import set_pandas_layer
 from bakery.constructs.layer_context import LayerContext
+from bakery.constructs.lock import LockRelease
 from bakery.constructs.policies import BudgetedRole
 from bakery.constructs.steps import STEP_CONSTRUCTS
 from bakery.constructs.tables import GlueTable
@@ -126,11 +127,12 @@ class LayerStack(Stack):
                 dead_letter_queue_name=names.dead_letter_queue_name(plan, layer.name),
             )
         if layer.singleton:
-            self._singleton_lock(core)
+            self._singleton_lock(core, lambda_.Code.from_asset(code_dir))
 
-    def _singleton_lock(self, core: CoreStack) -> None:
+    def _singleton_lock(self, core: CoreStack, code: lambda_.Code) -> None:
         """What the lock states use (bakery.compile.lock): the lock table, to release the
-        lock, and the layer's trigger queue, to re-queue the triggers deferred meanwhile."""
+        lock, and the layer's trigger queue, to re-queue the triggers deferred meanwhile;
+        and the release after a run that did not succeed (bakery.constructs.lock)."""
         assert core.locks is not None
         used = self.compiled.to_json()
         definition = self.state_machine.node.default_child
@@ -138,6 +140,15 @@ class LayerStack(Stack):
         definition.add_property_override("DefinitionSubstitutions.LockTable", core.locks.table_name)
         self.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["dynamodb:DeleteItem"], resources=[core.locks.table_arn])
+        )
+        self.lock_release = LockRelease(
+            self,
+            "LockRelease",
+            layer=self.layer.name,
+            table=core.locks,
+            state_machine_arn=self.state_machine.state_machine_arn,
+            triggers=self.triggers,
+            code=code,
         )
         if TRIGGER_QUEUE_URL not in used:
             return

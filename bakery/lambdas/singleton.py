@@ -16,10 +16,16 @@ re-queues one trigger. If that condition fails the lock changed hands meanwhile
 (released or expired), so the caller tries to take it again.
 
 This runs in a Lambda, not as a DynamoDB task, because the expiry needs the clock.
+
+`release` is the release after a run that did not succeed (FAILED, TIMED_OUT, ABORTED),
+invoked by the layer stack's rule on Step Functions' status-change event
+(bakery.compile.lock says why there): the same conditional delete and re-queue as the
+states that release it after success.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -110,4 +116,60 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         event["execution_arn"],
         int(event["seconds"]),
         bool(event.get("note_deferral")),
+    )
+
+
+def release(
+    dynamodb: Any,
+    sqs: Any,
+    table: str,
+    layer: str,
+    execution_arn: str,
+    queue_url: str | None,
+) -> dict[str, Any]:
+    """{"released", "requeued"}: the lock deleted if `execution_arn` still holds it, and one
+    trigger sent to `queue_url` when starts were deferred on it."""
+    try:
+        old = dynamodb.delete_item(
+            TableName=table,
+            Key={"layer": {"S": layer}},
+            ConditionExpression="#holder = :me",
+            ExpressionAttributeNames={"#holder": "holder"},
+            ExpressionAttributeValues={":me": {"S": execution_arn}},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes", {})
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        # Released already (a repeated event), or expired and taken over: the new holder
+        # answers the deferred triggers.
+        return {"released": False, "requeued": False}
+    deferred = old.get("deferred", {}).get("N")
+    if deferred is None or not queue_url:
+        return {"released": True, "requeued": False}
+    sqs.send_message(
+        QueueUrl=queue_url,
+        # The message the success path sends (bakery.compile.lock.release_states).
+        MessageBody=json.dumps(
+            {"layer": layer, "requeued_by": execution_arn, "deferred": deferred}
+        ),
+        MessageGroupId=layer,
+        # Its own id, not the body's hash: content-based de-duplication would fold it into
+        # a trigger sent in the last five minutes
+        # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-key-terms.html);
+        # a repeated event's second send is folded into the first.
+        MessageDeduplicationId=execution_arn.rsplit(":", 1)[-1],
+    )
+    return {"released": True, "requeued": True}
+
+
+def release_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Event (the release rule's input): {"table", "layer", "execution_arn", "queue_url"?}."""
+    import boto3
+
+    return release(
+        boto3.client("dynamodb"),
+        boto3.client("sqs"),
+        event["table"],
+        event["layer"],
+        event["execution_arn"],
+        event.get("queue_url") or None,
     )

@@ -9,6 +9,10 @@ after the integration (bakery.simulate.definition), which bakery.simulate.lambda
 here: the reply is the service's response itself, so the state's ResultSelector,
 ResultPath and Catch see what they would on AWS.
 
+After an execution of a singleton layer that did not succeed, `release_after` does what
+the layer stack's release rule does on AWS (bakery.constructs.lock): the interpreter
+emits no status-change events.
+
 The layer stack fills in `${LockTable}` and `${TriggerQueueUrl}`; here the lock table is
 LOCK_TABLE, made on first use, and a layer's trigger queue is the FIFO queue
 `<layer>-trigger.fifo` (a trigger message's group id is its layer, as the rules send it).
@@ -25,7 +29,9 @@ from bakery.compile.lock import (
     LOCK_TABLE,
     SQS_SEND_MESSAGE,
     TRIGGER_QUEUE_URL,
+    has_trigger_queue,
 )
+from bakery.planning.model import LayerPlan
 from bakery.simulate.errors import TaskError
 
 STAND_IN = "bakery-simulate:"
@@ -105,3 +111,19 @@ def call(function_name: str, parameters: dict[str, Any]) -> dict[str, Any]:
         raise TaskError(name, error.get("Message") or str(exc)) from None
     response.pop("ResponseMetadata", None)
     return response
+
+
+def release_after(layer: LayerPlan, execution_arn: str) -> dict[str, Any]:
+    """The release rule's Lambda, invoked as the rule would after `execution_arn` of
+    `layer` failed, timed out or was aborted."""
+    from bakery.lambdas import singleton
+
+    sqs = client("sqs")
+    return singleton.release(
+        client("dynamodb"),
+        sqs,
+        lock_table(client("dynamodb")),
+        layer.name,
+        execution_arn,
+        trigger_queue_url(sqs, layer.name) if has_trigger_queue(layer) else None,
+    )

@@ -3,6 +3,8 @@ cannot fake)."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from aws_helpers import fail_first_delete
@@ -156,3 +158,40 @@ def test_singleton_handler_reads_its_event(dynamodb):
     )
     assert out["taken"] is True and out["holder"] == "arn:x:a"
     assert int(item(dynamodb)["expires_at"]["N"]) == out["expires_at"]
+
+
+def test_singleton_release_after_a_failed_run(dynamodb):
+    """The release rule's Lambda: deletes the lock only if the failed execution holds it,
+    and re-queues one trigger for the starts deferred on it; a repeated event does nothing."""
+    sqs = boto3.client("sqs", region_name="eu-west-2")
+    url = sqs.create_queue(
+        QueueName="t.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    arn = "arn:aws:states:eu-west-2:1:execution:m:run-1"
+    singleton.take(dynamodb, TABLE, "current_elections", arn, 600, True)
+    singleton.take(dynamodb, TABLE, "current_elections", "b", 600, True)  # deferred
+    # Another execution's failure (its lock expired and this one took it): not released.
+    other = singleton.release(dynamodb, sqs, TABLE, "current_elections", "arn:x:old", url)
+    assert other == {"released": False, "requeued": False}
+    assert item(dynamodb)["holder"] == {"S": arn}
+    out = singleton.release_handler(
+        {"table": TABLE, "layer": "current_elections", "execution_arn": arn, "queue_url": url}
+    )
+    assert out == {"released": True, "requeued": True}
+    assert "Item" not in dynamodb.get_item(
+        TableName=TABLE, Key={"layer": {"S": "current_elections"}}
+    )
+    (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"]) == {
+        "layer": "current_elections",
+        "requeued_by": arn,
+        "deferred": "1",
+    }
+    again = singleton.release(dynamodb, sqs, TABLE, "current_elections", arn, url)
+    assert again == {"released": False, "requeued": False}
+    # Nothing deferred, or no queue: released without a message.
+    singleton.take(dynamodb, TABLE, "current_elections", arn, 600, True)
+    assert singleton.release(dynamodb, sqs, TABLE, "current_elections", arn, None) == {
+        "released": True,
+        "requeued": False,
+    }

@@ -130,6 +130,56 @@ def test_singleton_lock_resources(synthesized: Synthesized):
             assert subs["TriggerQueueUrl"] == {"Ref": queue_id}
 
 
+def test_a_failed_timed_out_or_aborted_run_releases_its_lock_by_rule(synthesized: Synthesized):
+    """No state of such a run releases the lock: a rule on its status change invokes the
+    release Lambda, with the table, the layer, the execution and the queue to re-queue to."""
+    plan = synthesized.plan
+    core = synthesized.templates[core_stack_name(plan)]
+    ((table_id, _),) = resources(core, "AWS::DynamoDB::Table").items()
+    for layer in ("addressbase", "current_elections"):
+        template = synthesized.templates[layer_stack_name(plan, layer)]
+        ((machine_id, _),) = resources(template, "AWS::StepFunctions::StateMachine").items()
+        functions = resources(template, "AWS::Lambda::Function")
+        release = {
+            k: f
+            for k, f in functions.items()
+            if f["Properties"]["Handler"] == "bakery.lambdas.singleton.release_handler"
+        }
+        ((function_id, function),) = release.items()
+        rules = [
+            r
+            for r in resources(template, "AWS::Events::Rule").values()
+            if any(
+                t["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]} for t in r["Properties"]["Targets"]
+            )
+        ]
+        (rule,) = rules
+        pattern = rule["Properties"]["EventPattern"]
+        assert pattern["source"] == ["aws.states"]
+        assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+        assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+        assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine_id}]
+        (target,) = rule["Properties"]["Targets"]
+        transformer = target["InputTransformer"]
+        assert transformer["InputPathsMap"] == {"detail-executionArn": "$.detail.executionArn"}
+        template_text = json.dumps(transformer["InputTemplate"])
+        assert "<detail-executionArn>" in template_text and table_id in template_text
+        # EventBridge may invoke it: the permission sits in the layer stack, with the rule.
+        (permission,) = resources(template, "AWS::Lambda::Permission").values()
+        assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = [
+            st
+            for policy in resources(template, "AWS::IAM::Policy").values()
+            if {"Ref": role} in policy["Properties"]["Roles"]
+            for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        actions = {st["Action"] for st in statements if isinstance(st["Action"], str)}
+        assert "dynamodb:DeleteItem" in actions
+        assert ("sqs:SendMessage" in actions) == (layer == "current_elections")
+        assert ("queue_url" in template_text) == (layer == "current_elections")
+
+
 def test_resources_per_layer(synthesized: Synthesized):
     from aws_cdk.assertions import Template
 
@@ -144,10 +194,10 @@ def test_resources_per_layer(synthesized: Synthesized):
         "AWS::S3::Bucket",
     )
     expected = {
-        # tables (+ staging), state machines, Lambdas (purge, publish, ...), queues, rules,
-        # pipes, buckets
-        "addressbase": (3, 1, 2, 0, 0, 0, 0),
-        "current_elections": (3, 1, 5, 2, 2, 1, 0),
+        # tables (+ staging), state machines, Lambdas (purge, publish, ..., the lock's
+        # release), queues, rules (triggers, the lock's release), pipes, buckets
+        "addressbase": (3, 1, 3, 0, 1, 0, 0),
+        "current_elections": (3, 1, 6, 2, 3, 1, 0),
     }
     for layer, counts in expected.items():
         template = Template.from_json(synthesized.templates[layer_stack_name(plan, layer)])
@@ -304,22 +354,16 @@ def test_every_task_retries_transient_errors_and_fails_by_name(synthesized: Synt
                 "Lambda.TooManyRequestsException",
                 "Lambda.ClientExecutionTimeoutException",
             ], name
-    # Top-level Tasks and Maps catch into a Fail state that names their step. In a
-    # singleton layer that state is a Pass keeping the Fail's error, which releases the
-    # lock first and then fails with it (bakery.compile.lock).
+    # Top-level Tasks and Maps catch into a Fail state that names their step, in a singleton
+    # layer too: its lock is released after a failure from outside the definition
+    # (bakery.constructs.lock), so every Fail keeps its error and cause.
+    lock_own = {"take the lock", "release the lock", "re-queue the deferred trigger"}
     for name, state in d["States"].items():
-        # (The states that release it after a failure end in `run failed`, with its error.)
-        if state["Type"] in ("Task", "Map") and not name.endswith("after a failure"):
-            catch = state["Catch"][-1]
-            assert catch["ErrorEquals"] == ["States.ALL"], name
+        if state["Type"] in ("Task", "Map") and name not in lock_own:
+            (catch,) = state["Catch"]
             fail = d["States"][catch["Next"]]
-            if fail["Type"] == "Pass":
-                assert fail["Next"] == "release the lock after a failure", name
-                error = fail["Parameters"]["Error"]
-            else:
-                assert fail["Type"] == "Fail", name
-                error = fail["Error"]
-            assert error.startswith(f"{layer}."), name
+            assert fail["Type"] == "Fail", name
+            assert fail["Error"].startswith(f"{layer}."), name
     assert d["TimeoutSeconds"] == synthesized.plan.layer(layer).spec.timeout_minutes * 60
 
 
@@ -333,8 +377,6 @@ def test_steps_run_in_spec_order(synthesized: Synthesized, layer):
         visited.append(name)
         state = d["States"][name]
         name = state.get("Next") or state.get("Default")
-        if state["Type"] == "Choice" and visited[-1] == "lock taken?":
-            name = state["Choices"][0]["Next"]  # taken: the steps
     assert visited[:3] == ["start", "take the lock", "lock taken?"]
     assert visited[-1] == "succeeded"
     seen = [n for n in visited if n in step_ids]
@@ -424,10 +466,7 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
     assert v["Type"] == "Choice"
     assert v["Choices"][0]["Variable"] == "$.check.rows[1]"
     fail = states[v["Choices"][0]["Next"]]
-    # A singleton layer: a Pass keeps the Fail's error and cause, releases the lock, then
-    # `run failed` fails with them (bakery.compile.lock).
-    assert fail["Type"] == "Pass" and fail["Next"] == "release the lock after a failure"
-    assert states["run failed"]["CausePath"] == "$.failure.Cause"
+    assert fail["Type"] == "Fail" and fail["Error"] == "current_elections.same_uprns_as_raw failed"
     # The plan's wording, which the local engine uses too.
     layer = synthesized.plan.layer("current_elections")
     what = next(s for s in layer.steps if s.id == "same_uprns_as_raw").description
@@ -435,7 +474,7 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
         "current_ballots_joined_to_address_base.uprn holds the same non-empty set of values as "
         "addressbase.addressbase_cleaned_raw.uprn"
     )
-    assert fail["Parameters"]["Cause.$"] == (
+    assert fail["CausePath"] == (
         f"States.Format('check current_elections.same_uprns_as_raw failed: {what}: {{}}', "
         "$.check.rows[1].Data[0].VarCharValue)"
     )

@@ -1,7 +1,8 @@
 """A singleton layer's start lock, on the interpreter against moto (bakery.compile.lock,
 bakery/lambdas/singleton.py): an execution that finds the lock taken succeeds without
-running (no alert) and is re-queued once by the holder; the lock is released after a
-failure and after success; an expired lock is taken over; of starts at once, one wins.
+running (no alert) and is re-queued once by the holder; the lock is released after success
+(by the definition) and after a failure (by the release rule, which the simulator stands
+in for); an expired lock is taken over; of starts at once, one wins.
 
 The fixture layers (tests/fixtures/simulate/sim_lock*.yaml) have one Lambda step whose
 handler runs the test's hook (tests/aws/sim_hooks.py), so a test can start the layer
@@ -27,7 +28,7 @@ from bakery.lambdas import singleton
 from bakery.plan import Plan, build_plan
 from bakery.simulate import s3 as sim_s3
 from bakery.simulate import services
-from bakery.simulate.run import LayerRun, _Session, node_root
+from bakery.simulate.run import Fault, LayerRun, _Session, node_root
 from bakery.workspace import load_workspace
 
 FIXTURES = REPO / "tests" / "fixtures" / "simulate"
@@ -80,9 +81,9 @@ class Sim:
 
 
 @contextmanager
-def simulation(plan: Plan) -> Iterator[Sim]:
+def simulation(plan: Plan, faults: list[Fault] | None = None) -> Iterator[Sim]:
     with sim_s3.moto_endpoint() as endpoint:
-        session = _Session(plan, endpoint, None, [])
+        session = _Session(plan, endpoint, None, faults or [])
         try:
             yield Sim(plan, session)
         finally:
@@ -135,23 +136,50 @@ def test_the_lock_is_released_after_a_failing_step_and_after_success(sim_plan):
         deferred: list[LayerRun] = []
         sim_hooks.HOOK = fail
         run = sim.run("sim_lock")
+        # The step's own Fail state, error and cause: the release is the rule's, after it.
         assert (run.status, run.error) == ("FAILED", "sim_lock.work failed")
         assert run.cause.startswith("step sim_lock.work failed: ") and "the step broke" in run.cause
-        assert run.entered()[-5:] == [
-            "work failed",
-            "release the lock after a failure",
-            "deferred during the failed run?",
-            "re-queue the deferred trigger after a failure",
-            "run failed",
-        ]
+        assert run.entered()[-1] == "work failed"
+        assert [(r.status, r.entered()[-1]) for r in deferred] == [("SUCCEEDED", "already running")]
         assert sim.lock("sim_lock") is None
-        assert [m["deferred"] for m in sim.messages("sim_lock")] == ["1"]
+        # The start deferred during the failed run is re-queued, once.
+        (message,) = sim.messages("sim_lock")
+        assert message["deferred"] == "1"
+        assert message["requeued_by"] == sim_hooks.EVENTS[0]["execution_id"]  # the failed one
         # Free again: the next start runs, and releases after success too.
         sim_hooks.HOOK = None
         again = sim.run("sim_lock")
         assert (again.status, again.entered()[-1]) == ("SUCCEEDED", "succeeded")
         assert "work" in again.entered() and sim.lock("sim_lock") is None
         assert sim.messages("sim_lock") == []  # nothing deferred this time
+
+
+@pytest.mark.parametrize("error", ["States.Timeout", "Lambda.Unknown"])
+def test_the_lock_is_released_after_a_task_times_out_or_its_lambda_dies(sim_plan, error):
+    with simulation(sim_plan, [Fault("work", error, times=10)]) as sim:
+        run = sim.run("sim_lock")
+        assert (run.status, run.error) == ("FAILED", "sim_lock.work failed"), run.cause
+        assert sim.lock("sim_lock") is None
+        assert sim.messages("sim_lock") == []  # nothing was deferred
+        sim.session.faults.clear()
+        assert sim.run("sim_lock").entered()[-1] == "succeeded"  # the next start runs
+
+
+def test_a_failure_does_not_release_a_lock_taken_over_by_another(sim_plan):
+    """The failed run's lock expired and another execution took it: the release leaves
+    that one's lock (and its count) alone."""
+
+    def take_over(_event):
+        sim.hold("sim_lock", deferred=2)  # OTHER holds it now
+        raise RuntimeError("the step broke")
+
+    with simulation(sim_plan) as sim:
+        sim_hooks.HOOK = take_over
+        run = sim.run("sim_lock")
+        assert run.status == "FAILED"
+        lock = sim.lock("sim_lock")
+        assert lock is not None and lock["holder"]["S"] == OTHER
+        assert lock["deferred"]["N"] == "2" and sim.messages("sim_lock") == []
 
 
 def test_an_expired_lock_is_taken_over(sim_plan):
