@@ -125,6 +125,11 @@ def test_the_holder_requeues_one_trigger_for_the_starts_it_deferred(sim_plan):
         (message,) = sim.messages("sim_lock")  # one message for both deferred starts
         assert message["layer"] == "sim_lock" and message["deferred"] == "2"
         assert message["requeued_by"] == sim_hooks.EVENTS[0]["execution_id"]  # the holder
+        # That message starts the layer once more (the pipe): it runs, and defers nothing.
+        sim_hooks.HOOK = None
+        rerun = sim.run("sim_lock")
+        assert rerun.entered()[-1] == "succeeded" and len(sim_hooks.EVENTS) == 2
+        assert sim.messages("sim_lock") == [] and sim.lock("sim_lock") is None
 
 
 def test_the_lock_is_released_after_a_failing_step_and_after_success(sim_plan):
