@@ -88,6 +88,9 @@ def simulation(plan: Plan, faults: list[Fault] | None = None) -> Iterator[Sim]:
             yield Sim(plan, session)
         finally:
             session.close()
+            # boto3's default session keeps the moto credentials it was made with: a later
+            # test's client (bakery run without credentials) must not inherit them.
+            boto3.DEFAULT_SESSION = None
 
 
 def test_a_start_while_the_lock_is_held_succeeds_without_running_or_alerting(sim_plan):
