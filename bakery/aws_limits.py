@@ -188,6 +188,9 @@ REFERENCE_LENGTH = {
     ("AWS::IAM::Role", "Arn"): arn_length(
         "iam", len("role/") + IAM_ROLE_NAME.maximum, region=False
     ),
+    # The singleton layers' lock table: a table name has at most 255 characters
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
+    ("AWS::DynamoDB::Table", "Arn"): arn_length("dynamodb", len("table/") + 255),
 }
 
 

@@ -61,7 +61,11 @@ def _layer(layer: Any, plans: list[Any]) -> list[str]:
         f"- Depends on: {', '.join(f'`{d}`' for d in layer.depends_on) or 'nothing'}",
         f"- Triggers: {'; '.join(_triggers(layer))}",
         "- Singleton: "
-        + ("yes, a second run while one runs stops at once" if layer.singleton else "no"),
+        + (
+            "yes, one run at a time (a start while one runs is deferred, not failed)"
+            if layer.singleton
+            else "no"
+        ),
         f"- Timeout: {layer.spec.timeout_minutes} minutes",
         "",
         "### Steps",

@@ -321,7 +321,13 @@ class Layer(Strict):
     description: str
     depends_on: list[Identifier] = Field(default_factory=list)
     triggers: Triggers = Field(default_factory=Triggers)
-    singleton: bool = Field(False, description="A second run while one runs stops at once.")
+    singleton: bool = Field(
+        False,
+        description=(
+            "One run at a time: a start while one runs ends without running (not a failure); "
+            "with triggers, the running one re-queues it as it ends."
+        ),
+    )
     timeout_minutes: int = Field(
         120, ge=1, le=60 * 24 * 7, description="The state machine's limit for one run."
     )

@@ -25,6 +25,31 @@ from bakery.cli.common import (
 )
 
 DONE = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+# A singleton layer's execution that found another one holding the lock ends SUCCEEDED
+# without running (bakery.compile.lock): not a failure, but not a run either.
+EXIT_ALREADY_RUNNING = 3
+
+
+def already_running(execution: dict[str, Any]) -> dict[str, Any] | None:
+    """The lock a SUCCEEDED execution found taken ($.lock of its output), or None when it
+    ran (or is not a singleton layer's)."""
+    try:
+        output = json.loads(execution.get("output") or "null")
+    except ValueError:
+        return None
+    lock = output.get("lock") if isinstance(output, dict) else None
+    if isinstance(lock, dict) and lock.get("taken") is False:
+        return lock
+    return None
+
+
+def already_running_line(layer: str, lock: dict[str, Any]) -> str:
+    holder = str(lock.get("holder") or "another execution").rsplit(":", 1)[-1]
+    if lock.get("deferred"):
+        then = "this run was deferred: that execution runs the layer again when it ends"
+    else:
+        then = "not run again (no trigger queue to defer to): run it once that one has ended"
+    return f"{layer}: already running ({holder}); {then}"
 
 
 def find_state_machine(sfn: Any, name: str) -> str | None:
@@ -138,7 +163,8 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Start a layer's state machine and follow it to the end; exit 0 only on SUCCEEDED."""
+    """Start a layer's state machine and follow it to the end; exit 0 only on SUCCEEDED,
+    3 when a singleton layer was already running (this execution did not run it)."""
     summary: dict[str, Any] = {
         "layer": layer,
         "env": env,
@@ -148,6 +174,7 @@ def run(
         "cause": None,
         "start_date": "",
         "stop_date": "",
+        "already_running": None,
     }
     recorder = _Recorder(sys.stderr)
     try:
@@ -168,9 +195,13 @@ def run(
         raise
     status = summary["status"]
     code = EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED
+    if summary["already_running"] is not None:
+        code = EXIT_ALREADY_RUNNING
     if as_json:
         summary["exit_code"] = code
         print(json.dumps(summary, sort_keys=True))
+    elif code == EXIT_ALREADY_RUNNING:
+        print(already_running_line(layer, summary["already_running"]), file=sys.stderr)
     else:
         line = f"{layer}: {status}"
         if summary["error"]:
@@ -227,6 +258,7 @@ def _run_layer(summary: dict[str, Any], input_json: str, poll_text: str, quiet: 
         cause=result.get("cause"),
         start_date=str(result.get("startDate") or ""),
         stop_date=str(result.get("stopDate") or ""),
+        already_running=already_running(result) if result["status"] == "SUCCEEDED" else None,
     )
 
 

@@ -172,7 +172,9 @@ def describe(
             events = ", ".join(trig["events"])
             console.print(f"  triggers: {trig['schedule'] or ''} {events}".rstrip())
         if ly["singleton"]:
-            console.print("  singleton: a second run while one runs stops at once")
+            console.print(
+                "  singleton: one run at a time (a start while one runs is deferred, not failed)"
+            )
         console.print("  steps:")
         for n, st in enumerate(ly["steps"], 1):
             console.print(f"    {n}. {st['id']} ({st['kind']})")

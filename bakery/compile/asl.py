@@ -8,8 +8,11 @@ reviewer diffs is the definition that is deployed.
 
 Shape of a layer's state machine, in spec order:
 
-    start (Pass: wrap any input) -> [singleton check] -> step 1 -> step 2 ...
-        -> publish -> [repair <table> ...] -> succeeded
+    start (Pass: wrap any input) -> [take the lock] -> step 1 -> step 2 ...
+        -> publish -> [repair <table> ...] -> [release the lock] -> succeeded
+
+A singleton layer's lock, and its release after a failure (outside the definition):
+bakery.compile.lock.
 
 Staged publish (bakery.planning.publish_plan, bakery.compile.staging): every table the
 layer writes is built in its staging table and every export writes into a staged
@@ -26,6 +29,7 @@ column of a query row) travel as ExecutionParameters, never as SQL text.
 
 from __future__ import annotations
 
+from bakery.compile import lock
 from bakery.compile.athena_sql import (  # noqa: F401 (re-exported)
     check_columns,
     check_row_text,
@@ -61,11 +65,13 @@ class LayerCompiler(PublishStates):
 
     def compile(self) -> Compiled:
         next_ = self.add("succeeded", {"Type": "Succeed", "Comment": "Every step ran."})
+        if self.layer.singleton:
+            next_ = lock.release_states(self, next_)
         next_ = self.publish(next_)
         for step in reversed(self.layer.steps):
             next_ = self.step(step, next_)
         if self.layer.singleton:
-            next_ = self.singleton(next_)
+            next_ = lock.take_states(self, next_)
         start = self.add(
             "start",
             {
@@ -85,69 +91,6 @@ class LayerCompiler(PublishStates):
             "TimeoutSeconds": self.layer.timeout_minutes * 60,
         }
         return Compiled(definition, self.functions)
-
-    def singleton(self, next_: str) -> str:
-        verdict = self.add(
-            "already running?",
-            {
-                "Type": "Choice",
-                "Comment": (
-                    "A singleton layer stops at once when an older execution runs; the "
-                    "oldest proceeds, so two runs started together never both stop."
-                ),
-                "Choices": [
-                    {
-                        "Variable": "$.singleton.older[0]",
-                        "IsPresent": True,
-                        "Next": "already running",
-                    }
-                ],
-                "Default": next_,
-            },
-        )
-        self.add(
-            "already running",
-            {
-                "Type": "Fail",
-                "Error": "AlreadyRunning",
-                "CausePath": (
-                    f"States.Format('layer {self.layer.name} is singleton and an older execution "
-                    "is running: {}', States.JsonToString($.singleton.older))"
-                ),
-            },
-        )
-        return self.add(
-            "singleton check",
-            self.lambda_task(
-                "singleton",
-                {
-                    "state_machine_arn.$": "$$.StateMachine.Id",
-                    "execution_arn.$": "$$.Execution.Id",
-                    "start_time.$": "$$.Execution.StartTime",
-                },
-                "List the RUNNING executions of this state machine older than this one.",
-                verdict,
-                ResultSelector={"older.$": "$.Payload.older"},
-                ResultPath="$.singleton",
-                Catch=[
-                    {
-                        "ErrorEquals": ["States.ALL"],
-                        "ResultPath": "$.error",
-                        "Next": self.add(
-                            "singleton check failed",
-                            {
-                                "Type": "Fail",
-                                "Error": f"{self.layer.name}.singleton_check failed",
-                                "CausePath": (
-                                    "States.Format('could not list running executions: {}', "
-                                    "States.JsonToString($.error))"
-                                ),
-                            },
-                        ),
-                    }
-                ],
-            ),
-        )
 
     def step(self, step: StepPlan, next_: str) -> str:
         builder = STATE_BUILDERS.get(step.kind)

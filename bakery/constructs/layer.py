@@ -11,12 +11,14 @@ from constructs import Construct
 
 from bakery.compile import names
 from bakery.compile.asl import Compiled, compile_layer, function_key
+from bakery.compile.lock import TRIGGER_QUEUE_URL
 from bakery.compile.names import state_machine_name
 from bakery.compile.staging import staged_tables
 from bakery.constructs import access
 from bakery.constructs.core import CoreStack
 from bakery.constructs.functions import set_pandas_layer
 from bakery.constructs.layer_context import LayerContext
+from bakery.constructs.lock import LockRelease
 from bakery.constructs.policies import BudgetedRole
 from bakery.constructs.steps import STEP_CONSTRUCTS
 from bakery.constructs.tables import GlueTable
@@ -124,3 +126,37 @@ class LayerStack(Stack):
                 queue_name=names.trigger_queue_name(plan, layer.name),
                 dead_letter_queue_name=names.dead_letter_queue_name(plan, layer.name),
             )
+        if layer.singleton:
+            self._singleton_lock(core, lambda_.Code.from_asset(code_dir))
+
+    def _singleton_lock(self, core: CoreStack, code: lambda_.Code) -> None:
+        """What the lock states use (bakery.compile.lock): the lock table, to release the
+        lock, and the layer's trigger queue, to re-queue the triggers deferred meanwhile;
+        and the release after a run that did not succeed (bakery.constructs.lock)."""
+        assert core.locks is not None
+        used = self.compiled.to_json()
+        definition = self.state_machine.node.default_child
+        assert isinstance(definition, sfn.CfnStateMachine)
+        definition.add_property_override("DefinitionSubstitutions.LockTable", core.locks.table_name)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:DeleteItem"], resources=[core.locks.table_arn])
+        )
+        self.lock_release = LockRelease(
+            self,
+            "LockRelease",
+            layer=self.layer.name,
+            table=core.locks,
+            state_machine_arn=self.state_machine.state_machine_arn,
+            triggers=self.triggers,
+            code=code,
+        )
+        if TRIGGER_QUEUE_URL not in used:
+            return
+        if self.triggers is None:
+            raise RuntimeError(f"layer {self.layer.name}: re-queues, but has no trigger queue")
+        definition.add_property_override(
+            "DefinitionSubstitutions.TriggerQueueUrl", self.triggers.queue_url
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.triggers.queue_arn])
+        )

@@ -103,6 +103,15 @@ class Triggers(Construct):
         # depends on the role and everything in it, the policies included.
         self.pipe.node.add_dependency(role)
 
+    @property
+    def queue_url(self) -> str:
+        """The trigger queue's URL (a singleton layer re-queues deferred triggers there)."""
+        return self.queue.queue_url
+
+    @property
+    def queue_arn(self) -> str:
+        return self.queue.queue_arn
+
     def _rule(self, id: str, layer: str, **props) -> None:
         rule = events.Rule(self, id, **props)
         rule.add_target(

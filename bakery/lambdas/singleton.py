@@ -1,56 +1,175 @@
-"""Is an older execution of this state machine running? (Used by `singleton: true` layers.)
+"""Take the start lock of a `singleton: true` layer (bakery.compile.lock says why a lock).
 
-Two executions started close together each see the other RUNNING; if both
-stopped, nothing would rebuild. So only the newer one yields: `older` lists the
-RUNNING executions that started before the caller (earlier startDate, ties
-broken by executionArn order), over every page of list_executions, and the
-state machine stops at once when it is not empty. The oldest always proceeds.
+The lock is one item per layer in a DynamoDB table: {layer, holder (an execution ARN),
+expires_at (epoch seconds), taken_at}. A conditional PutItem takes it when there is no
+item or when the item has expired (its holder died: timed out or aborted); a caller that
+holds it already (a retried invocation) keeps it as it is. DynamoDB applies the condition and the
+write atomically, so of two executions started together exactly one takes it
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html).
+The expiry is checked here, not left to the table's TTL, which deletes expired items only
+within a few days (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ttl-expired-items.html).
+
+A caller that finds the lock taken is deferred. With `note_deferral` (the layer has a
+trigger queue) it adds one to the item's `deferred` count, on condition that the same
+holder still holds it; the holder reads the count when it releases the lock and
+re-queues one trigger. If that condition fails the lock changed hands meanwhile
+(released or expired), so the caller tries to take it again.
+
+This runs in a Lambda, not as a DynamoDB task, because the expiry needs the clock.
+
+`release` is the release after a run that did not succeed (FAILED, TIMED_OUT, ABORTED),
+invoked by the layer stack's rule on Step Functions' status-change event
+(bakery.compile.lock says why there): the same conditional delete and re-queue as the
+states that release it after success.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import time
+from datetime import UTC, datetime
 from typing import Any
 
-
-def _parse_start(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+ATTEMPTS = 5  # takes and deferrals racing with releases before giving up
 
 
-def running_older(
-    sfn: Any, state_machine_arn: str, execution_arn: str, start_time: Any = None
-) -> list[str]:
-    """ARNs of RUNNING executions of `state_machine_arn` older than `execution_arn`, oldest first.
+class LockContention(RuntimeError):
+    """The lock changed hands on every attempt."""
 
-    The caller's start comes from the listing (it is RUNNING itself), else from
-    `start_time` (the context object's `$$.Execution.StartTime`). When neither
-    is known every other RUNNING execution counts as older (stop rather than race).
-    """
-    running: list[tuple[datetime, str]] = []
-    mine = _parse_start(start_time)
-    paginator = sfn.get_paginator("list_executions")
-    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
-        for execution in page.get("executions", []):
-            if execution["executionArn"] == execution_arn:
-                mine = execution["startDate"]
-            else:
-                running.append((execution["startDate"], execution["executionArn"]))
-    if mine is None:
-        return [arn for _, arn in sorted(running)]
-    me = (mine, execution_arn)
-    return [arn for start, arn in sorted(running) if (start, arn) < me]
+
+def take(
+    dynamodb: Any,
+    table: str,
+    layer: str,
+    execution_arn: str,
+    seconds: int,
+    note_deferral: bool,
+    clock: Any = time.time,
+) -> dict[str, Any]:
+    """{"taken", "holder", "expires_at", "deferred"}: taken by `execution_arn`, or held by
+    `holder` until `expires_at`, with this caller counted on it when `deferred`."""
+    key = {"layer": {"S": layer}}
+    for _ in range(ATTEMPTS):
+        now = int(clock())
+        try:
+            dynamodb.put_item(
+                TableName=table,
+                Item={
+                    **key,
+                    "holder": {"S": execution_arn},
+                    "expires_at": {"N": str(now + seconds)},
+                    "taken_at": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
+                },
+                ConditionExpression="attribute_not_exists(#layer) OR #expires < :now",
+                ExpressionAttributeNames={"#layer": "layer", "#expires": "expires_at"},
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return {
+                "taken": True,
+                "holder": execution_arn,
+                "expires_at": now + seconds,
+                "deferred": False,
+            }
+        except dynamodb.exceptions.ConditionalCheckFailedException as exc:
+            held = exc.response.get("Item") or {}
+        holder = held.get("holder", {}).get("S", "")
+        expires = int(held.get("expires_at", {}).get("N", "0"))
+        if holder == execution_arn:  # a retried invocation: keep the item and its count
+            return {"taken": True, "holder": holder, "expires_at": expires, "deferred": False}
+        if not note_deferral:
+            return {"taken": False, "holder": holder, "expires_at": expires, "deferred": False}
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="ADD #deferred :one",
+                ConditionExpression="#holder = :holder AND #expires >= :now",
+                ExpressionAttributeNames={
+                    "#holder": "holder",
+                    "#expires": "expires_at",
+                    "#deferred": "deferred",
+                },
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":holder": {"S": holder},
+                    ":now": {"N": str(now)},
+                },
+            )
+            return {"taken": False, "holder": holder, "expires_at": expires, "deferred": True}
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            continue  # released or expired since: take it
+    raise LockContention(
+        f"the lock of layer {layer} changed hands {ATTEMPTS} times while {execution_arn} "
+        "tried to take it"
+    )
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Event: {"state_machine_arn", "execution_arn", "start_time"?} -> {"older": [...]}."""
+    """Event: {"table", "layer", "execution_arn", "seconds", "note_deferral"}."""
     import boto3
 
-    older = running_older(
-        boto3.client("stepfunctions"),
-        event["state_machine_arn"],
+    return take(
+        boto3.client("dynamodb"),
+        event["table"],
+        event["layer"],
         event["execution_arn"],
-        event.get("start_time"),
+        int(event["seconds"]),
+        bool(event.get("note_deferral")),
     )
-    return {"older": older, "running_older": len(older)}
+
+
+def release(
+    dynamodb: Any,
+    sqs: Any,
+    table: str,
+    layer: str,
+    execution_arn: str,
+    queue_url: str | None,
+) -> dict[str, Any]:
+    """{"released", "requeued"}: the lock deleted if `execution_arn` still holds it, and one
+    trigger sent to `queue_url` when starts were deferred on it."""
+    try:
+        old = dynamodb.delete_item(
+            TableName=table,
+            Key={"layer": {"S": layer}},
+            ConditionExpression="#holder = :me",
+            ExpressionAttributeNames={"#holder": "holder"},
+            ExpressionAttributeValues={":me": {"S": execution_arn}},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes", {})
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        # Released already (a repeated event), or expired and taken over: the new holder
+        # answers the deferred triggers.
+        return {"released": False, "requeued": False}
+    deferred = old.get("deferred", {}).get("N")
+    if deferred is None or not queue_url:
+        return {"released": True, "requeued": False}
+    sqs.send_message(
+        QueueUrl=queue_url,
+        # The message the success path sends (bakery.compile.lock.release_states).
+        MessageBody=json.dumps(
+            {"layer": layer, "requeued_by": execution_arn, "deferred": deferred}
+        ),
+        MessageGroupId=layer,
+        # Its own id, not the body's hash: content-based de-duplication would fold it into
+        # a trigger sent in the last five minutes
+        # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-key-terms.html);
+        # a repeated event's second send is folded into the first.
+        MessageDeduplicationId=execution_arn.rsplit(":", 1)[-1],
+    )
+    return {"released": True, "requeued": True}
+
+
+def release_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Event (the release rule's input): {"table", "layer", "execution_arn", "queue_url"?}."""
+    import boto3
+
+    return release(
+        boto3.client("dynamodb"),
+        boto3.client("sqs"),
+        event["table"],
+        event["layer"],
+        event["execution_arn"],
+        event.get("queue_url") or None,
+    )

@@ -1,6 +1,7 @@
 """The deployed definition, made runnable by the interpreter without changing what it does.
 
-Five differences between AWS and aws-local-stepfunctions are bridged here, and only these:
+Six differences between AWS and aws-local-stepfunctions are bridged here, and only these
+(two more, inside the interpreter, in runner.cjs):
 
 - `${Function_<name>}` placeholders (filled by CloudFormation on AWS) become Lambda ARNs
   that the simulator maps back to the handler named <name>;
@@ -15,7 +16,12 @@ Five differences between AWS and aws-local-stepfunctions are bridged here, and o
   like the Map, which asks the simulator for the items (an S3 object read the way Step
   Functions reads it) and hands them to the interpreter, then the Map itself, renamed
   `<name> (items)`, iterating over them inline. Its ItemSelector, body, MaxConcurrency,
-  ResultPath and Catch are unchanged.
+  ResultPath and Catch are unchanged;
+- the interpreter calls no AWS service but Lambda. A DynamoDB or SQS Task (a singleton
+  layer's lock) is handed to the simulator as a `lambda:invoke` of a stand-in function
+  named after the integration, its Parameters as the payload (bakery.simulate.services
+  answers it with the service's own response); its ResultSelector, ResultPath, Retry and
+  Catch are unchanged.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any
+
+from bakery.compile.states import LAMBDA_INVOKE
+from bakery.simulate import services
 
 ITEM_READER = "bakery:itemReader"
 ACCOUNT = "000000000000"
@@ -65,6 +74,12 @@ def prepare(definition: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str],
             if state.get("ResultPath", None) == "$":
                 del state["ResultPath"]
             if state["Type"] == "Task":
+                if state["Resource"] in services.RESOURCES:
+                    state["Parameters"] = {
+                        "FunctionName": services.stand_in(state["Resource"]),
+                        "Payload": state.get("Parameters", {}),
+                    }
+                    state["Resource"] = LAMBDA_INVOKE
                 tasks[name] = state["Resource"]
                 if timeout and "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
                     state["TimeoutSeconds"] = timeout

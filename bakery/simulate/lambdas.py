@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bakery.plan import Plan
+from bakery.simulate import services
 from bakery.simulate.errors import TaskError
 
 
@@ -87,6 +88,8 @@ class Lambdas:
 
     def invoke(self, request: dict[str, Any]) -> dict[str, Any]:
         arn = request.get("FunctionName", "")
+        if arn.startswith(services.STAND_IN):  # a DynamoDB or SQS Task (definition.py)
+            return services.call(arn, request.get("Payload") or {})
         name = self.arns.get(arn)
         function = self.functions.get(name or "")
         if function is None:
@@ -94,8 +97,9 @@ class Lambdas:
                 "Lambda.ResourceNotFoundException", f"Function not found: {arn or '(none)'}"
             )
         payload = request.get("Payload")
-        # The payload crosses a JSON boundary on AWS too.
-        event = json.loads(json.dumps(payload))
+        # The payload crosses a JSON boundary on AWS too; the lock table's name is the
+        # layer stack's substitution there.
+        event = services.resolve(json.loads(json.dumps(payload)))
         try:
             with _environment(function.environment):
                 run_local = function.run_local()

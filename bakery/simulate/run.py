@@ -34,6 +34,7 @@ from bakery.compile.names import state_machine_name
 from bakery.errors import BakeryError
 from bakery.plan import LayerPlan, Plan
 from bakery.simulate import definition as defn
+from bakery.simulate import services
 from bakery.simulate.errors import TaskError
 
 RUNNER = Path(__file__).with_name("runner.cjs")
@@ -312,6 +313,8 @@ class _Session:
         if run.status == "ERROR" and not run.cause:
             last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
             run.cause = f"the interpreter stopped (exit {proc.returncode}): {last}".strip()
+        if layer.singleton and run.status != "SUCCEEDED":
+            services.release_after(layer, execution)  # the release rule (bakery.compile.lock)
         return run
 
 

@@ -105,6 +105,45 @@ def test_run_exits_1_and_names_the_failed_step(stepfunctions):
     assert "right_count 9" in final["cause"]
 
 
+def already_running(deferred: bool) -> dict:
+    """A singleton layer's execution that found the lock taken (bakery.compile.lock)."""
+    holder = f"arn:aws:states:eu-west-2:123456789012:execution:{NAME}:nightly"
+    lock = {"taken": False, "holder": holder, "expires_at": 1, "deferred": deferred}
+    return {
+        "StartAt": "take the lock",
+        "States": {
+            "take the lock": {
+                "Type": "Pass",
+                "Result": lock,
+                "ResultPath": "$.lock",
+                "Next": "already running",
+            },
+            "already running": {"Type": "Succeed"},
+        },
+    }
+
+
+@pytest.mark.parametrize("deferred", [True, False])
+def test_run_of_a_layer_already_running_exits_3_and_says_so(stepfunctions, deferred):
+    deploy_fake(stepfunctions, already_running(deferred))
+    result = runner.invoke(app, ["run", "addressbase", "--poll", "0.05"])
+    assert result.exit_code == 3, result.output
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("addressbase:")]
+    assert line.startswith("addressbase: already running (nightly); ")
+    if deferred:
+        assert "deferred: that execution runs the layer again when it ends" in line
+    else:
+        assert "not run again" in line
+
+
+def test_run_json_of_a_layer_already_running(stepfunctions):
+    deploy_fake(stepfunctions, already_running(False))
+    result = runner.invoke(app, ["run", "addressbase", "--poll", "0.05", "--json"])
+    final = json_line(result)
+    assert (result.exit_code, final["exit_code"], final["status"]) == (3, 3, "SUCCEEDED")
+    assert final["already_running"]["holder"].endswith(":nightly")
+
+
 def test_run_without_a_deployed_state_machine_is_one_line(stepfunctions):
     result = runner.invoke(app, ["run", "addressbase"])
     assert result.exit_code == 1

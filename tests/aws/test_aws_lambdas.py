@@ -1,8 +1,9 @@
-"""purge and singleton handlers against moto (and stubs for what moto cannot fake)."""
+"""purge and singleton (the start lock) handlers against moto (and stubs for what moto
+cannot fake)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 
 import boto3
 import pytest
@@ -79,117 +80,118 @@ def test_purge_handler(s3):
     assert out == {"location": f"s3://{BUCKET}/t/", "deleted": 3}
 
 
-DEFINITION = '{"StartAt": "w", "States": {"w": {"Type": "Wait", "Seconds": 3600, "End": true}}}'
+TABLE = "locks"
 
 
-def _small_pages(sfn, pages: list[int]):
-    real = sfn.get_paginator
-
-    def small_pages(name):
-        paginator = real(name)
-        original = paginator.paginate
-
-        def paginate(**kwargs):
-            for page in original(**kwargs, PaginationConfig={"PageSize": 2}):
-                pages.append(len(page["executions"]))
-                yield page
-
-        paginator.paginate = paginate
-        return paginator
-
-    sfn.get_paginator = small_pages
-
-
-def test_singleton_lists_older_running_executions_over_several_pages():
+@pytest.fixture
+def dynamodb():
     with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name="eu-west-2")
-        arn = sfn.create_state_machine(
-            name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        other = sfn.create_state_machine(
-            name="other", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        started = [sfn.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(5)]
-        sfn.start_execution(stateMachineArn=other)
-        sfn.stop_execution(executionArn=started[4])
-        pages: list[int] = []
-        _small_pages(sfn, pages)
-        listed = {
-            e["executionArn"]: e["startDate"]
-            for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        client = boto3.client("dynamodb", region_name="eu-west-2")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "layer", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "layer", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def item(dynamodb) -> dict:
+    return dynamodb.get_item(TableName=TABLE, Key={"layer": {"S": "current_elections"}})["Item"]
+
+
+def test_singleton_lock_is_taken_once_and_counts_the_starts_it_defers(dynamodb):
+    def take(arn: str, note: bool = True, now: int = 1000) -> dict:
+        return singleton.take(dynamodb, TABLE, "current_elections", arn, 600, note, lambda: now)
+
+    assert take("a") == {"taken": True, "holder": "a", "expires_at": 1600, "deferred": False}
+    assert take("b") == {"taken": False, "holder": "a", "expires_at": 1600, "deferred": True}
+    assert take("c", now=1200) == {
+        "taken": False,
+        "holder": "a",
+        "expires_at": 1600,
+        "deferred": True,
+    }
+    # A retried invocation of the holder keeps the lock as it is, count included.
+    assert take("a", now=1300)["taken"] is True
+    assert item(dynamodb)["deferred"] == {"N": "2"}
+    assert item(dynamodb)["expires_at"] == {"N": "1600"}
+    # Without a trigger queue nothing is counted.
+    assert take("d", note=False)["deferred"] is False
+    assert item(dynamodb)["deferred"] == {"N": "2"}
+    # Expired (the holder timed out or was aborted): the next start takes it over, afresh.
+    assert take("e", now=1601) == {
+        "taken": True,
+        "holder": "e",
+        "expires_at": 2201,
+        "deferred": False,
+    }
+    assert "deferred" not in item(dynamodb)
+
+
+def test_singleton_lock_taken_over_between_the_read_and_the_count(dynamodb):
+    """The holder releases between a start's failed take and its count: the count's
+    condition fails, and the start takes the lock itself instead of being lost."""
+    singleton.take(dynamodb, TABLE, "current_elections", "a", 600, True)
+    real = dynamodb.update_item
+
+    def release_first(**kwargs):
+        dynamodb.delete_item(TableName=TABLE, Key={"layer": {"S": "current_elections"}})
+        dynamodb.update_item = real
+        return real(**kwargs)
+
+    dynamodb.update_item = release_first
+    out = singleton.take(dynamodb, TABLE, "current_elections", "b", 600, True)
+    assert out["taken"] is True and out["holder"] == "b"
+    assert item(dynamodb)["holder"] == {"S": "b"} and "deferred" not in item(dynamodb)
+
+
+def test_singleton_handler_reads_its_event(dynamodb):
+    out = singleton.handler(
+        {
+            "table": TABLE,
+            "layer": "current_elections",
+            "execution_arn": "arn:x:a",
+            "seconds": 60,
+            "note_deferral": True,
         }
-        order = sorted(started[:4], key=lambda a: (listed[a], a))
-        newest = order[-1]
-        older = singleton.running_older(sfn, arn, newest)
-        assert older == order[:3]  # RUNNING only, oldest first, the stopped one left out
-        assert len(pages) >= 2 and sum(pages) == 4  # over every page
-        pages.clear()
-        assert singleton.running_older(sfn, arn, order[0]) == []  # the oldest proceeds
-        assert len(pages) >= 2
-
-
-def test_singleton_two_running_executions_only_the_newer_stops():
-    """Started together, each sees the other RUNNING: the older proceeds, the newer stops."""
-    with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name="eu-west-2")
-        arn = sfn.create_state_machine(
-            name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        a = sfn.start_execution(stateMachineArn=arn)["executionArn"]
-        b = sfn.start_execution(stateMachineArn=arn)["executionArn"]
-        listed = {
-            e["executionArn"]: e["startDate"]
-            for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
-        }
-        old, new = sorted([a, b], key=lambda x: (listed[x], x))
-        assert singleton.handler({"state_machine_arn": arn, "execution_arn": old}) == {
-            "older": [],
-            "running_older": 0,
-        }
-        out = singleton.handler({"state_machine_arn": arn, "execution_arn": new})
-        assert out == {"older": [old], "running_older": 1}
-
-
-class _Pages:
-    def __init__(self, pages):
-        self.pages = pages
-
-    def get_paginator(self, name):
-        assert name == "list_executions"
-        return self
-
-    def paginate(self, **kwargs):
-        assert kwargs["statusFilter"] == "RUNNING"
-        yield from self.pages
-
-
-def test_singleton_same_start_ties_break_on_arn_and_start_time_from_payload():
-    t = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    later = datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC)
-    pages = _Pages(
-        [
-            {"executions": [{"executionArn": "arn:x:b", "startDate": t}]},
-            {"executions": [{"executionArn": "arn:x:a", "startDate": t}]},
-            {"executions": [{"executionArn": "arn:x:c", "startDate": later}]},
-        ]
     )
-    assert singleton.running_older(pages, "sm", "arn:x:a") == []
-    assert singleton.running_older(pages, "sm", "arn:x:b") == ["arn:x:a"]
-    assert singleton.running_older(pages, "sm", "arn:x:c") == ["arn:x:a", "arn:x:b"]
-    # Not listed yet: its start comes from $$.Execution.StartTime in the payload.
-    assert singleton.running_older(pages, "sm", "arn:x:z", "2026-01-01T12:00:00.500Z") == [
-        "arn:x:a",
-        "arn:x:b",
-    ]
-    assert singleton.running_older(pages, "sm", "arn:x:z", "2026-01-01T11:00:00Z") == []
+    assert out["taken"] is True and out["holder"] == "arn:x:a"
+    assert int(item(dynamodb)["expires_at"]["N"]) == out["expires_at"]
 
 
-def test_singleton_handler_finds_nobody_else():
-    with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name="eu-west-2")
-        arn = sfn.create_state_machine(
-            name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        me = sfn.start_execution(stateMachineArn=arn)["executionArn"]
-        out = singleton.handler({"state_machine_arn": arn, "execution_arn": me})
-        assert out == {"older": [], "running_older": 0}
+def test_singleton_release_after_a_failed_run(dynamodb):
+    """The release rule's Lambda: deletes the lock only if the failed execution holds it,
+    and re-queues one trigger for the starts deferred on it; a repeated event does nothing."""
+    sqs = boto3.client("sqs", region_name="eu-west-2")
+    url = sqs.create_queue(
+        QueueName="t.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    arn = "arn:aws:states:eu-west-2:1:execution:m:run-1"
+    singleton.take(dynamodb, TABLE, "current_elections", arn, 600, True)
+    singleton.take(dynamodb, TABLE, "current_elections", "b", 600, True)  # deferred
+    # Another execution's failure (its lock expired and this one took it): not released.
+    other = singleton.release(dynamodb, sqs, TABLE, "current_elections", "arn:x:old", url)
+    assert other == {"released": False, "requeued": False}
+    assert item(dynamodb)["holder"] == {"S": arn}
+    out = singleton.release_handler(
+        {"table": TABLE, "layer": "current_elections", "execution_arn": arn, "queue_url": url}
+    )
+    assert out == {"released": True, "requeued": True}
+    assert "Item" not in dynamodb.get_item(
+        TableName=TABLE, Key={"layer": {"S": "current_elections"}}
+    )
+    (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"]) == {
+        "layer": "current_elections",
+        "requeued_by": arn,
+        "deferred": "1",
+    }
+    again = singleton.release(dynamodb, sqs, TABLE, "current_elections", arn, url)
+    assert again == {"released": False, "requeued": False}
+    # Nothing deferred, or no queue: released without a message.
+    singleton.take(dynamodb, TABLE, "current_elections", arn, 600, True)
+    assert singleton.release(dynamodb, sqs, TABLE, "current_elections", arn, None) == {
+        "released": True,
+        "requeued": False,
+    }

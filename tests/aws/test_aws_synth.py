@@ -86,7 +86,98 @@ def test_core_stack(synthesized: Synthesized):
     assert config["ResultConfiguration"]["EncryptionConfiguration"] == {
         "EncryptionOption": "SSE_S3"
     }
-    assert len(resources(core, "AWS::Lambda::Function")) == 1  # the singleton check
+    assert len(resources(core, "AWS::Lambda::Function")) == 1  # takes a singleton's lock
+
+
+def test_singleton_lock_resources(synthesized: Synthesized):
+    """The lock table (core), who may take and release a lock, and who may re-queue."""
+    plan = synthesized.plan
+    core = synthesized.templates[core_stack_name(plan)]
+    ((table_id, table),) = resources(core, "AWS::DynamoDB::Table").items()
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "layer", "KeyType": "HASH"}]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    core_policy = json.dumps(resources(core, "AWS::IAM::Policy"))
+    assert '"dynamodb:PutItem", "dynamodb:UpdateItem"' in core_policy
+    assert "states:ListExecutions" not in core_policy
+    for layer in ("addressbase", "current_elections"):
+        template = synthesized.templates[layer_stack_name(plan, layer)]
+        (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+        subs = machine["Properties"]["DefinitionSubstitutions"]
+        assert table_id in json.dumps(subs["LockTable"])  # the core table's name, imported
+        # The lock outlives any execution: a timed-out one cannot release it.
+        d = json.loads(machine["Properties"]["DefinitionString"])
+        seconds = d["States"]["take the lock"]["Parameters"]["Payload"]["seconds"]
+        assert seconds > d["TimeoutSeconds"]
+        statements = [
+            st
+            for policy in resources(template, "AWS::IAM::Policy").values()
+            for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        actions = {a for st in statements for a in [st["Action"]] if isinstance(a, str)}
+        assert "dynamodb:DeleteItem" in actions
+        # Only a layer with triggers re-queues, onto its own queue.
+        queues = resources(template, "AWS::SQS::Queue")
+        sends = [st for st in statements if st["Action"] == "sqs:SendMessage"]
+        if layer == "addressbase":
+            assert "TriggerQueueUrl" not in subs and sends == [] and queues == {}
+        else:
+            # the state machine's role and the release Lambda's (after a failed run)
+            (queue_id,) = [q for q in queues if "DeadLetters" not in q]
+            assert [send["Resource"] for send in sends] == [{"Fn::GetAtt": [queue_id, "Arn"]}] * 2
+            assert subs["TriggerQueueUrl"] == {"Ref": queue_id}
+
+
+def test_a_failed_timed_out_or_aborted_run_releases_its_lock_by_rule(synthesized: Synthesized):
+    """No state of such a run releases the lock: a rule on its status change invokes the
+    release Lambda, with the table, the layer, the execution and the queue to re-queue to."""
+    plan = synthesized.plan
+    core = synthesized.templates[core_stack_name(plan)]
+    ((table_id, _),) = resources(core, "AWS::DynamoDB::Table").items()
+    for layer in ("addressbase", "current_elections"):
+        template = synthesized.templates[layer_stack_name(plan, layer)]
+        ((machine_id, _),) = resources(template, "AWS::StepFunctions::StateMachine").items()
+        functions = resources(template, "AWS::Lambda::Function")
+        release = {
+            k: f
+            for k, f in functions.items()
+            if f["Properties"]["Handler"] == "bakery.lambdas.singleton.release_handler"
+        }
+        ((function_id, function),) = release.items()
+        rules = [
+            r
+            for r in resources(template, "AWS::Events::Rule").values()
+            if any(
+                t["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]} for t in r["Properties"]["Targets"]
+            )
+        ]
+        (rule,) = rules
+        pattern = rule["Properties"]["EventPattern"]
+        assert pattern["source"] == ["aws.states"]
+        assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+        assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+        assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine_id}]
+        (target,) = rule["Properties"]["Targets"]
+        transformer = target["InputTransformer"]
+        assert transformer["InputPathsMap"] == {"detail-executionArn": "$.detail.executionArn"}
+        template_text = json.dumps(transformer["InputTemplate"])
+        assert "<detail-executionArn>" in template_text and table_id in template_text
+        # EventBridge may invoke it: the permission sits in the layer stack, with the rule.
+        (permission,) = resources(template, "AWS::Lambda::Permission").values()
+        assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = [
+            st
+            for policy in resources(template, "AWS::IAM::Policy").values()
+            if {"Ref": role} in policy["Properties"]["Roles"]
+            for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        actions = {st["Action"] for st in statements if isinstance(st["Action"], str)}
+        assert "dynamodb:DeleteItem" in actions
+        assert ("sqs:SendMessage" in actions) == (layer == "current_elections")
+        assert ("queue_url" in template_text) == (layer == "current_elections")
 
 
 def test_resources_per_layer(synthesized: Synthesized):
@@ -104,10 +195,10 @@ def test_resources_per_layer(synthesized: Synthesized):
     )
     expected = {
         # tables (+ staging, the Lambda's table's too), state machines, Lambdas (purge,
-        # publish, ...; no delete_stale: the publish deletes stale files), queues, rules,
-        # pipes, buckets
-        "addressbase": (3, 1, 2, 0, 0, 0, 0),
-        "current_elections": (4, 1, 4, 2, 2, 1, 0),
+        # publish, ..., the lock's release; no delete_stale: the publish deletes stale
+        # files), queues, rules (triggers, the lock's release), pipes, buckets
+        "addressbase": (3, 1, 3, 0, 1, 0, 0),
+        "current_elections": (4, 1, 5, 2, 3, 1, 0),
     }
     for layer, counts in expected.items():
         template = Template.from_json(synthesized.templates[layer_stack_name(plan, layer)])
@@ -263,13 +354,16 @@ def test_every_task_retries_transient_errors_and_fails_by_name(synthesized: Synt
                 "Lambda.TooManyRequestsException",
                 "Lambda.ClientExecutionTimeoutException",
             ], name
-    # Top-level Tasks and Maps catch into a Fail state that names their step.
-    for state in d["States"].values():
-        if state["Type"] in ("Task", "Map"):
+    # Top-level Tasks and Maps catch into a Fail state that names their step, in a singleton
+    # layer too: its lock is released after a failure from outside the definition
+    # (bakery.constructs.lock), so every Fail keeps its error and cause.
+    lock_own = {"take the lock", "release the lock", "re-queue the deferred trigger"}
+    for name, state in d["States"].items():
+        if state["Type"] in ("Task", "Map") and name not in lock_own:
             (catch,) = state["Catch"]
             fail = d["States"][catch["Next"]]
-            assert fail["Type"] == "Fail"
-            assert f"{layer}." in fail["Error"]
+            assert fail["Type"] == "Fail", name
+            assert fail["Error"].startswith(f"{layer}."), name
     assert d["TimeoutSeconds"] == synthesized.plan.layer(layer).spec.timeout_minutes * 60
 
 
@@ -283,7 +377,7 @@ def test_steps_run_in_spec_order(synthesized: Synthesized, layer):
         visited.append(name)
         state = d["States"][name]
         name = state.get("Next") or state.get("Default")
-    assert visited[:3] == ["start", "singleton check", "already running?"]
+    assert visited[:3] == ["start", "take the lock", "lock taken?"]
     assert visited[-1] == "succeeded"
     seen = [n for n in visited if n in step_ids]
     assert seen == step_ids
@@ -372,7 +466,7 @@ def test_checks_compile_to_query_results_choice_fail(synthesized: Synthesized):
     assert v["Type"] == "Choice"
     assert v["Choices"][0]["Variable"] == "$.check.rows[1]"
     fail = states[v["Choices"][0]["Next"]]
-    assert fail["Type"] == "Fail"
+    assert fail["Type"] == "Fail" and fail["Error"] == "current_elections.same_uprns_as_raw failed"
     # The plan's wording, which the local engine uses too.
     layer = synthesized.plan.layer("current_elections")
     what = next(s for s in layer.steps if s.id == "same_uprns_as_raw").description
@@ -414,7 +508,12 @@ def test_triggers(synthesized: Synthesized):
     assert main["Properties"]["ContentBasedDeduplication"] is True
     assert main["Properties"]["DelaySeconds"] == 300
     assert main["Properties"]["SqsManagedSseEnabled"] is True
-    rules = list(resources(template, "AWS::Events::Rule").values())
+    rules = [
+        r
+        for r in resources(template, "AWS::Events::Rule").values()
+        # not the lock's release rule (test_a_failed_timed_out_or_aborted_run_releases_...)
+        if r["Properties"].get("EventPattern", {}).get("source") != ["aws.states"]
+    ]
     assert {r["Properties"].get("ScheduleExpression") for r in rules} >= {"cron(0 1 * * ? *)"}
     patterns = [r["Properties"]["EventPattern"] for r in rules if "EventPattern" in r["Properties"]]
     assert patterns == [{"detail-type": ["elections_set_changed"]}]

@@ -36,5 +36,7 @@ def test_ballot_guards_compile_before_the_join_and_publish():
         sqlglot.parse_one(sql, read="athena")  # Athena SQL as written
     for check in ("ballots_named", "ballots_valid_geometry"):
         step = next(s for s in layer.steps if s.id == check)
-        cause = states[f"{check} did not hold"]["CausePath"].replace("\\'", "'")
+        fail = states[f"{check} did not hold"]
+        assert fail["Type"] == "Fail" and fail["Error"] == f"current_elections.{check} failed"
+        cause = fail["CausePath"].replace("\\'", "'")
         assert f"check current_elections.{check} failed: {step.description}" in cause

@@ -40,7 +40,8 @@ def test_catalog_covers_layers_steps_and_tables():
         "- Triggers: schedule `cron(0 1 * * ? *)`; EventBridge events with detail-type "
         "`elections_set_changed`; through a FIFO queue with a 300 s delivery delay"
     ) in text
-    assert "- Singleton: yes, a second run while one runs stops at once" in text
+    singleton = "one run at a time (a start while one runs is deferred, not failed)"
+    assert f"- Singleton: yes, {singleton}" in text
     assert "| 3 | `join_ballots_to_addresses` | geo_join (x26 over first_letter) |" in text
     assert "One Parquet file per outcode, read directly by the APIs." in text
     # A table: location per environment, format, partitions, columns, readers and writers.
