@@ -16,14 +16,9 @@ from __future__ import annotations
 
 from bakery.kinds import kind_of
 from bakery.plan import RESERVED_PREFIX, LayerPlan, Plan, TablePlan
+from bakery.planning.names import staging_name
 
 STAGING_PREFIX = RESERVED_PREFIX
-STAGING_SUFFIX = "__staging"
-
-
-def staging_name(table: TablePlan) -> str:
-    """The Glue table name of `table`'s staging table."""
-    return f"{table.name}{STAGING_SUFFIX}"
 
 
 def staging_glue_name(table: TablePlan) -> str:

@@ -15,11 +15,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from bakery.compile.names import state_machine_name
 from bakery.constructs import access
 from bakery.constructs.alerts import Alerts
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import Plan
+from bakery.planning.names import state_machine_name
 
 
 class CoreStack(Stack):

@@ -12,11 +12,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from bakery.compile.asl import function_key
-from bakery.compile.names import state_machine_name
 from bakery.compile.staging import staged_tables, staging_location, staging_name
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import LayerPlan, Plan, TablePlan
+from bakery.planning.names import state_machine_name
 
 if TYPE_CHECKING:
     from bakery.constructs.core import CoreStack
