@@ -7,10 +7,9 @@ registry) is declared in the layer file and checked at plan time: bakery.plannin
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bakery.planning.samples import (
     GENERATORS,
@@ -228,13 +227,3 @@ def write_sample_data(
         files=[f for item in done for f in item.files],
         seeded=done,
     )
-
-
-def __getattr__(name: str) -> Any:
-    # The generators' helpers, where tests used to find them, without importing numpy
-    # for everyone who imports this registry.
-    if name == "addresses_table":
-        return importlib.import_module("bakery.democracy_club.samples.addressbase").addresses_table
-    if name in ("ballots_rows", "ballots_csv"):
-        return getattr(importlib.import_module("bakery.democracy_club.samples.ballots"), name)
-    raise AttributeError(name)
