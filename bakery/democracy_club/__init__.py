@@ -7,3 +7,6 @@ them: they are entry points in pyproject.toml (`bakery.sample_generators`,
 EveryElection's export handlers stay in bakery/lambdas/ (ee_*.py): a Lambda's code bundle
 holds only that folder.
 """
+
+# `bakery compare`'s columns for its outcode files (entry point bakery.compare_defaults).
+COMPARE_COLUMNS = {"key": "uprn", "values": "ballot_ids"}
