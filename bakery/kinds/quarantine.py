@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
+from bakery.kinds.base import StepPlan
 from bakery.spec_types import Identifier, Strict, TableRef
 
 if TYPE_CHECKING:
-    from bakery.kinds.base import Builder, LayerFile, StepPlan
+    from bakery.kinds.base import Builder, LayerFile
 
 # With neither limit given: a handful of bad rows pass, a systematic fault does not.
 DEFAULT_MAX_ROWS = 100
@@ -178,8 +179,6 @@ def limit_text(max_rows: int | None, max_percent: float | None) -> str:
 def implied_check(b: Builder, lf: LayerFile, path: tuple, step: StepPlan) -> StepPlan | None:
     """The check the plan adds after a quarantined query: fail above the limits, naming
     the first rejected rows. It runs with the layer's other checks, before publish."""
-    from bakery.kinds.base import StepPlan
-
     quarantine: QuarantinePlan | None = getattr(step, "quarantine", None)
     if quarantine is None or not step.writes:
         return None
