@@ -3,10 +3,10 @@
 A tree is a local folder or an s3:// prefix. Files whose bytes are the same on both
 sides (the same content hash locally, the same ETag on S3) are equal without being
 read; only the others are read, side by side in threads, and compared row by row on a
-key column (`uprn`): rows added or removed, rows whose value list (`ballot_ids`)
-changed, keys found more than once in a file (never tolerated: a product's key is
-unique), and differences of schema (column names, order and types). Byte-identical
-files are equal, repeats included, so repeats are looked for in the files read.
+key column: rows added or removed, rows whose value (or value list) changed, keys
+found more than once in a file (never tolerated: a product's key is unique), and
+differences of schema (column names, order and types). Byte-identical files are equal,
+repeats included, so repeats are looked for in the files read.
 
 A local tree's files must be regular files (a link only to one inside the tree): a
 FIFO or /dev/zero named X.parquet would block or never end.
@@ -75,7 +75,7 @@ class Comparison:
     duplicated_a: int  # keys found more than once in a file of A (files read only)
     duplicated_b: int
     schema_differences: dict[str, dict[str, str]]  # key -> {"a": schema, "b": schema}
-    examples: dict[str, list[str]]  # "added"/.../"duplicated_b" -> "KEY/uprn"
+    examples: dict[str, list[str]]  # "added"/.../"duplicated_b" -> "FILEKEY/ROWKEY"
     addresses_a: int  # every row of A (identical files counted from their metadata)
     tolerance: float
     seconds: float = 0.0
@@ -368,16 +368,40 @@ def _row_differences(
         con.close()
 
 
+# An installed product declares its trees' key and value columns as an entry point of
+# this group: `NAME = "module:MAPPING"`, MAPPING {"key": COLUMN, "values": COLUMN}.
+DEFAULTS_ENTRY_POINT_GROUP = "bakery.compare_defaults"
+
+
+def default_columns() -> dict[str, str]:
+    """The key and value columns the installed product declares (the first by entry point
+    name); empty when none does, and then both must be given."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=DEFAULTS_ENTRY_POINT_GROUP), key=lambda e: e.name):
+        return dict(ep.load())
+    return {}
+
+
 def compare_trees(
     a: Tree,
     b: Tree,
     *,
-    key: str = "uprn",
-    values: str = "ballot_ids",
+    key: str | None = None,
+    values: str | None = None,
     tolerance: float = 0.0,
     workers: int | None = None,
 ) -> Comparison:
-    """Compare two trees; files with the same fingerprint are equal without being read."""
+    """Compare two trees; files with the same fingerprint are equal without being read.
+    `key` and `values` default to the installed product's (`default_columns`)."""
+    defaults = default_columns()
+    key = key or defaults.get("key")
+    values = values or defaults.get("values")
+    if key is None or values is None:
+        raise CompareError(
+            "no key or value column: give --key and --values (no installed package declares "
+            f"defaults in the entry point group {DEFAULTS_ENTRY_POINT_GROUP})"
+        )
     import tempfile
     import time
 

@@ -3,10 +3,11 @@
 Both lists are data files in bakery/data/, read once, so `bakery validate` needs neither
 Athena nor DuckDB:
 - athena_functions.txt: from Trino's documented list of functions (see its header);
-- duckdb_functions.txt: written by `uv run python -m bakery.function_catalog` from the
-  pinned DuckDB with its spatial extension and bakery's macros;
+- duckdb_functions.txt: written by `uv run python -m bakery.engine.function_lists` from
+  the pinned DuckDB with its spatial extension and bakery's macros;
 - athena_not_local.txt: the Athena functions that DuckDB cannot run after sqlglot's
   translation, written by the same command (a test checks both are current).
+The writer lives with the engine: it opens DuckDB, which this module must never load.
 """
 
 from __future__ import annotations
@@ -180,67 +181,3 @@ def suggestions(name: str) -> list[str]:
         if known[close] not in out:
             out.append(known[close])
     return out
-
-
-def write_duckdb_list(path: Path | None = None) -> Path:
-    """Write the names of every function the local engine has (DuckDB, its spatial
-    extension, bakery's macros)."""
-    from bakery.engine import duck
-
-    con = duck.connect()
-    try:
-        rows = con.execute(
-            "SELECT DISTINCT function_name FROM duckdb_functions() ORDER BY lower(function_name)"
-        ).fetchall()
-        version = con.execute("SELECT version()").fetchone()[0]
-    finally:
-        con.close()
-    target = path or DATA / "duckdb_functions.txt"
-    names = sorted({r[0] for r in rows if r[0].replace("_", "").isalnum()}, key=str.lower)
-    header = (
-        f"# Functions of the local engine: DuckDB {version} with its spatial extension and\n"
-        "# bakery's macros. Written by `uv run python -m bakery.function_catalog`.\n"
-    )
-    target.write_text(header + "\n".join(names) + "\n", encoding="utf-8")
-    return target
-
-
-def write_not_local_list(path: Path | None = None) -> Path:
-    """Write the Athena functions the local engine cannot run: for each name in
-    athena_functions.txt, sqlglot's DuckDB translation of a call with one to three
-    arguments names no DuckDB function. `bakery validate` then needs no DuckDB dialect."""
-    import sqlglot
-    from sqlglot.errors import ErrorLevel
-
-    missing = []
-    for low, name in sorted(athena_functions().items()):
-        if in_duckdb(low):
-            continue
-        runs = False
-        for args in ("", "a", "a, b", "a, b, c"):
-            try:
-                tree = sqlglot.parse_one(f"SELECT {name}({args})", read="athena")
-                text = tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.IGNORE)
-            except Exception:  # an arity sqlglot refuses: try the next
-                continue
-            head = text[len("SELECT ") :].split("(", 1)[0].strip()
-            if "(" in text and head.replace("_", "").isalnum() and in_duckdb(head):
-                runs = True
-                break
-            if "(" not in text or not head.replace("_", "").isalnum():
-                runs = True  # became syntax (CASE, an operator): DuckDB runs it
-                break
-        if not runs:
-            missing.append(name)
-    target = path or DATA / "athena_not_local.txt"
-    header = (
-        "# Athena functions the local engine (DuckDB + spatial + bakery's macros) cannot run\n"
-        "# after sqlglot's translation. Written by `uv run python -m bakery.function_catalog`.\n"
-    )
-    target.write_text(header + "\n".join(missing) + "\n", encoding="utf-8")
-    return target
-
-
-if __name__ == "__main__":
-    print(f"wrote {write_duckdb_list()}")
-    print(f"wrote {write_not_local_list()}")

@@ -14,10 +14,9 @@ dependency order, overlapping locations). This module runs them in order.
 
 from __future__ import annotations
 
-from bakery import aws_limits
 from bakery.errors import SpecError
 from bakery.lambdas import s3uri
-from bakery.planning import passes
+from bakery.planning import aws_names, passes
 from bakery.planning.builder import Builder
 from bakery.planning.model import (
     LIVE_CATALOG,
@@ -80,7 +79,7 @@ def build_plan(ws: Workspace, env: str, *, check_sql: bool = True) -> Plan:
     layers = [builder.build_layer(lf) for lf in ws.layers]
     layers = passes.order_layers(builder, layers)
     passes.check_locations(builder, layers)
-    aws_limits.check(builder, layers)
+    aws_names.check(builder, layers)
     if builder.problems:
         raise SpecError(builder.problems)
     return Plan(builder.project, env, ws.root, layers, builder.tables)

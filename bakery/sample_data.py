@@ -1,61 +1,40 @@
-"""Sample rows for local bakes: the registry of sample generators, and seeding a store.
-
-A table declares where its local sample rows come from in its glue_table step:
-
-    sample: {file: samples/wards.csv}         # CSV with a header row, or .parquet
-    sample: {generator: addressbase, rows: 1000}
+"""Sample rows for local bakes: seeding a store with each table's declared sample.
 
 `bakery sample-data` and `bakery bake --sample` write them at the table's location in
-the store, in the table's format. A generator is a function `generate(SampleRequest)
--> SampleFiles` in any module; registering it is one line in GENERATORS below. The
-registry holds "module:function" strings, so `bakery validate` checks generator names
-without importing numpy.
+the store, in the table's format. Where they come from (a file, or a generator of the
+registry) is declared in the layer file and checked at plan time: bakery.planning.samples.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bakery.errors import BakeryError
+from bakery.planning.samples import (
+    GENERATORS,
+    SAMPLE_SUFFIXES,
+    SampleError,
+    SampleFiles,
+    SampleRequest,
+    generator,
+    sample_file_problem,
+)
 
 if TYPE_CHECKING:
-    from bakery.plan import Plan, TablePlan
+    from bakery.planning.model import Plan, TablePlan
     from bakery.store import Store
 
-GENERATORS: dict[str, str] = {
-    "addressbase": "bakery.democracy_club.samples.addressbase:generate",
-    "ballots": "bakery.democracy_club.samples.ballots:generate",
-    "boundary_reviews": "bakery.democracy_club.samples.boundary_reviews:generate",
-}
-SAMPLE_SUFFIXES = (".csv", ".parquet")
-
-
-@dataclass(frozen=True)
-class SampleRequest:
-    """What a generator is asked for: rows for `table` (None: its default size)."""
-
-    plan: Plan
-    table: TablePlan
-    rows: int | None
-    seed: int
-    # every size asked for in this seeding, by generator name or table ref, so that a
-    # generator can follow another's data (reviews around the sample addresses)
-    sizes: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class SampleFiles:
-    """What a generator returns: file name under the table location -> content, already
-    in the table's format."""
-
-    files: dict[str, bytes]
-    rows: int
-    summary: str  # one line for people: "1,000 addresses (123 outcodes)"
-    stats: dict[str, int] = field(default_factory=dict)
+# The registry's names, where the engine's callers and the generators find them.
+__all__ = [
+    "GENERATORS",
+    "SAMPLE_SUFFIXES",
+    "SampleError",
+    "SampleFiles",
+    "SampleRequest",
+    "generator",
+    "sample_file_problem",
+]
 
 
 @dataclass
@@ -66,18 +45,6 @@ class Seeded:
     rows: int
     summary: str
     stats: dict[str, int] = field(default_factory=dict)
-
-
-class SampleError(BakeryError):
-    """A sample cannot be made (one line, naming the layer file and what to do)."""
-
-
-def generator(name: str) -> Callable[[SampleRequest], SampleFiles]:
-    """The registered generator function `name`."""
-    if name not in GENERATORS:
-        raise SampleError(f"no sample generator {name!r}; registered: {', '.join(GENERATORS)}")
-    module, _, func = GENERATORS[name].partition(":")
-    return getattr(importlib.import_module(module), func)
 
 
 def inputs(plan: Plan, layers: list[str] | None = None) -> list[TablePlan]:
@@ -186,22 +153,6 @@ def seed_tables(
     return out
 
 
-def sample_file_problem(target: Path, name: str) -> str | None:
-    """Why the sample file `name` (found at `target`) cannot be read, or None. A FIFO
-    or a device is not "not found": it is there, and reading it would block or never end."""
-    from bakery import regular_files
-
-    try:
-        regular_files.check(target)
-    except FileNotFoundError:
-        return f"sample {name!r} not found (looked at {target})"
-    except regular_files.NotRegular as exc:
-        return f"sample {name!r} {exc} ({target}); give a CSV or Parquet file"
-    except OSError as exc:
-        return f"sample {name!r} cannot be read ({exc.strerror or type(exc).__name__}: {target})"
-    return None
-
-
 def read_sql(path: Path) -> str:
     """A DuckDB SELECT over a sample file: CSV with a header (every value text, an empty
     field NULL, cast to the table's types when written) or Parquet."""
@@ -276,13 +227,3 @@ def write_sample_data(
         files=[f for item in done for f in item.files],
         seeded=done,
     )
-
-
-def __getattr__(name: str) -> Any:
-    # The generators' helpers, where tests used to find them, without importing numpy
-    # for everyone who imports this registry.
-    if name == "addresses_table":
-        return importlib.import_module("bakery.democracy_club.samples.addressbase").addresses_table
-    if name in ("ballots_rows", "ballots_csv"):
-        return getattr(importlib.import_module("bakery.democracy_club.samples.ballots"), name)
-    raise AttributeError(name)

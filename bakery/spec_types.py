@@ -178,7 +178,8 @@ class Sample(Strict):
     )
     generator: str | None = Field(
         None,
-        description="A generator registered by name in bakery/sample_data.py (GENERATORS).",
+        description="A sample generator, by the name an installed package registers it under "
+        "(entry point group bakery.sample_generators).",
     )
     rows: int | None = Field(
         None, ge=1, description="How many rows (or items) the generator makes by default."

@@ -127,7 +127,7 @@ def cdk_command(action: str, plan: Any, layers: list[str], extra: list[str]) -> 
     `cdk deploy` needs `--all` to act on every stack; `cdk diff` covers every stack
     by default and has no `--all` option (the CLI refuses it).
     """
-    from bakery.compile.names import layer_stack_name
+    from bakery.planning.names import layer_stack_name
 
     stacks = [layer_stack_name(plan, name) for name in layers]
     if not stacks and action == "deploy":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -179,10 +180,15 @@ def load_plans(
 # Every command group registers on `app` when this module is first imported (so that
 # `from bakery.cli.common import app` is the whole CLI); here, at the end, because the
 # groups import the names above. Registration order is the order `--help` lists them.
+# An installed package adds commands through the entry point group `bakery.commands`
+# (`name = "module"`, a module that registers on `app` when imported): listed after the
+# local commands, in the order of their names.
+COMMANDS_ENTRY_POINT_GROUP = "bakery.commands"
+for _group in ("bakery.cli.spec_commands", "bakery.cli.local_commands"):
+    importlib.import_module(_group)
+for _plugin in sorted(entry_points(group=COMMANDS_ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+    _plugin.load()
 for _group in (
-    "bakery.cli.spec_commands",
-    "bakery.cli.local_commands",
-    "bakery.democracy_club.lookup",
     "bakery.cli.authoring_commands",
     "bakery.cli.simulate_commands",
     "bakery.cli.compare_commands",

@@ -9,6 +9,10 @@ from typing import Annotated
 import typer
 
 from bakery.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, JsonOption, app
+from bakery.compare import default_columns
+
+# The installed product's columns (bakery.compare_defaults), shown as the options' defaults.
+_DEFAULTS = default_columns()
 
 
 @app.command()
@@ -24,10 +28,12 @@ def compare(
             help="Percentage of A's rows that may be added, removed or changed (default 0).",
         ),
     ] = 0.0,
-    key: Annotated[str, typer.Option("--key", help="Column identifying a row.")] = "uprn",
+    key: Annotated[
+        str | None, typer.Option("--key", help="Column identifying a row.")
+    ] = _DEFAULTS.get("key"),
     values: Annotated[
-        str, typer.Option("--values", help="Column compared per row (a list or a value).")
-    ] = "ballot_ids",
+        str | None, typer.Option("--values", help="Column compared per row (a list or a value).")
+    ] = _DEFAULTS.get("values"),
     s3_endpoint: Annotated[
         str | None, typer.Option("--s3-endpoint", help="S3-compatible endpoint URL.")
     ] = None,

@@ -36,8 +36,8 @@ from bakery.cli.local_options import (
     open_store,
     s3_errors,
 )
-from bakery.cli.progress import RichReporter, status_line, summary
-from bakery.cli.signals import exit_interrupted, sigterm_as_ctrl_c, stopped
+from bakery.cli.progress import RichReporter, report_interrupted, summary
+from bakery.cli.signals import exit_interrupted, sigterm_as_ctrl_c
 
 
 @app.command()
@@ -111,14 +111,7 @@ def bake(
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (bakery.cli.signals)
             reporter._stop()
             status = reporter.layer_status(order, ok=False)
-            line = (
-                f"{stopped()} after {time.perf_counter() - started:.1f}s "
-                f"(store {target.description}): {status_line(status, 'interrupted')}"
-            )
-            if as_json:
-                print(json.dumps({"ok": False, "error": line, "layer_status": status}))
-            print(line, file=sys.stderr)
-            exit_interrupted()
+            report_interrupted(status, started, target.description, as_json)
     status = reporter.layer_status(order, ok=True)
     if as_json:
         print(json.dumps({**result.to_dict(), "layer_status": status}))

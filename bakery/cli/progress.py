@@ -3,7 +3,10 @@ verdict after it (rich, imported on first use)."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import sys
+import time
+from typing import Any, NoReturn
 
 
 def make_console(stderr: bool = True, *, markup: bool = True):
@@ -113,6 +116,27 @@ def status_line(
         f"{done}: {names(status['baked'])}; {verb}: {failed}; "
         f"not started: {names(status['not_started'])}"
     )
+
+
+def report_interrupted(
+    status: dict[str, list[str]],
+    started: float,
+    store: str,
+    as_json: bool,
+    done: str = "baked and published",
+) -> NoReturn:
+    """Say what became of each layer when Ctrl-C or SIGTERM stopped a bake or a simulate
+    (one line on stderr, and the JSON summary with --json), then end the command."""
+    from bakery.cli.signals import exit_interrupted, stopped
+
+    line = (
+        f"{stopped()} after {time.perf_counter() - started:.1f}s (store {store}): "
+        f"{status_line(status, 'interrupted', done=done)}"
+    )
+    if as_json:
+        print(json.dumps({"ok": False, "error": line, "layer_status": status}))
+    print(line, file=sys.stderr)
+    exit_interrupted()
 
 
 def summary(result: Any, status: dict[str, list[str]] | None = None) -> None:

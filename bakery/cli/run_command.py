@@ -225,7 +225,7 @@ def _run_layer(summary: dict[str, Any], input_json: str, poll_text: str, quiet: 
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from bakery.compile.names import state_machine_name
+    from bakery.planning.names import state_machine_name
 
     name = state_machine_name(plan, layer)
     try:

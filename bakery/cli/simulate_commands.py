@@ -26,8 +26,8 @@ from bakery.cli.common import (
     unknown_layer,
     usage_error,
 )
-from bakery.cli.progress import status_line
-from bakery.cli.signals import exit_interrupted, sigterm_as_ctrl_c, stopped
+from bakery.cli.progress import report_interrupted
+from bakery.cli.signals import sigterm_as_ctrl_c
 
 _SHOWN = {"StateEntered": "", "StateRetried": "retried", "StateFailed": "failed"}
 
@@ -165,14 +165,7 @@ def simulate(
             return
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (bakery.cli.signals)
             status = progress.interrupted(order)
-            line = (
-                f"{stopped()} after {time.perf_counter() - started:.1f}s (store {path}): "
-                f"{status_line(status, 'interrupted', done='simulated and published')}"
-            )
-            if as_json:
-                print(json.dumps({"ok": False, "error": line, "layer_status": status}))
-            print(line, file=sys.stderr)
-            exit_interrupted()
+            report_interrupted(status, started, str(path), as_json, "simulated and published")
     code = 0 if result.ok else EXIT_FAILED
     # one line: the state that failed and its error, or why publishing into the store failed
     message = result.error or (result.layers[-1].failure() if result.layers else "nothing ran")

@@ -20,7 +20,7 @@ from bakery.compile.staging import export_staging_location, staging_glue_name, s
 from bakery.compile.states import INSERT_RETRY, SAFE_VALUE, SQL_TEXT, intrinsic_text
 from bakery.kinds.export_by_key import ExportStepPlan
 from bakery.kinds.lambda_ import LambdaStepPlan
-from bakery.kinds.quarantine import rejects_state, rejects_states
+from bakery.kinds.quarantine import QuarantinePlan, rejects_state
 from bakery.planning.model import StepPlan
 
 if TYPE_CHECKING:
@@ -391,3 +391,25 @@ INNER_STATE_BUILDERS: dict[
     "check": inner_check,
     "lambda": inner_lambda,
 }
+
+
+def rejects_states(c: LayerCompiler, step: Any, next_: str) -> str:
+    """The second statement on Athena, after the good rows' UNLOAD: UNLOAD the rejected
+    rows into the rejects table (its staging table before publish), emptied first and
+    retried as a whole like the step's own UNLOAD. Returns the state's name."""
+    quarantine: QuarantinePlan = step.quarantine
+    table, location, _ = c.write_target(quarantine.into)
+    keys = [k.name for k in table.partition_keys]
+    query = unload(quarantine.rejected_sql(c.sql(step.sql) or ""), table, location, keys)
+    name = rejects_state(step.id)
+    state = c.unload_states(
+        name,
+        f"{step.id} empty rejects",
+        f"{step.id} unload rejects",
+        f"Write the rows {step.id} rejects into {table.ref}.",
+        next_,
+        query=query,
+        location=location,
+    )
+    state["Catch"] = c.catch(step)
+    return c.add(name, state)

@@ -18,15 +18,10 @@ from __future__ import annotations
 
 from bakery.lambdas import s3uri
 from bakery.plan import RESERVED_PREFIX, LayerPlan, Plan, TablePlan
+from bakery.planning.names import staging_name
 from bakery.planning.publish_plan import publish_plan
 
 STAGING_PREFIX = RESERVED_PREFIX
-STAGING_SUFFIX = "__staging"
-
-
-def staging_name(table: TablePlan) -> str:
-    """The Glue table name of `table`'s staging table."""
-    return f"{table.name}{STAGING_SUFFIX}"
 
 
 def staging_glue_name(table: TablePlan) -> str:

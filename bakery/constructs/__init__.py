@@ -11,7 +11,7 @@ import os
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from bakery.compile.names import core_stack_name, layer_stack_name  # noqa: E402
 from bakery.constructs.app import build_app  # noqa: E402
+from bakery.planning.names import core_stack_name, layer_stack_name  # noqa: E402
 
 __all__ = ["build_app", "core_stack_name", "layer_stack_name"]

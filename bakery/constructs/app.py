@@ -7,11 +7,11 @@ from typing import cast
 
 from aws_cdk import App, Environment, Tags, Validations
 
-from bakery.compile.names import core_stack_name, layer_stack_name
 from bakery.constructs.core import CoreStack
 from bakery.constructs.functions import stage_code
 from bakery.constructs.layer import LayerStack
 from bakery.plan import Plan
+from bakery.planning.names import core_stack_name, layer_stack_name
 
 # Merged IAM statements; cross-stack references (core -> layers) stay strong: CloudFormation
 # exports that stop a core change from breaking a deployed layer.

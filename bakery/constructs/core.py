@@ -18,10 +18,10 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from bakery.compile.lock import LOCK_KEY
-from bakery.compile.names import state_machine_name
 from bakery.constructs.alerts import Alerts
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import Plan
+from bakery.planning.names import state_machine_name
 
 
 class CoreStack(Stack):

@@ -9,10 +9,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from bakery.compile import names
 from bakery.compile.asl import Compiled, compile_layer, function_key
 from bakery.compile.lock import TRIGGER_QUEUE_URL
-from bakery.compile.names import state_machine_name
 from bakery.compile.staging import staged_tables
 from bakery.constructs import access
 from bakery.constructs.core import CoreStack
@@ -24,6 +22,8 @@ from bakery.constructs.steps import STEP_CONSTRUCTS
 from bakery.constructs.tables import GlueTable
 from bakery.constructs.triggers import Triggers
 from bakery.plan import LayerPlan, Plan
+from bakery.planning import names
+from bakery.planning.names import state_machine_name
 
 
 def construct_id(name: str) -> str:

@@ -12,7 +12,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from bakery.compile.asl import function_key
-from bakery.compile.names import state_machine_name
 from bakery.compile.staging import (
     export_staging_location,
     staged_tables,
@@ -22,6 +21,7 @@ from bakery.compile.staging import (
 from bakery.constructs import access
 from bakery.constructs.functions import BakeryFunction
 from bakery.plan import LayerPlan, Plan, TablePlan
+from bakery.planning.names import state_machine_name
 from bakery.planning.publish_plan import publish_plan
 
 if TYPE_CHECKING:

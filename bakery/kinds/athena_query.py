@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from bakery.kinds import quarantine as quarantine_
+from bakery.kinds.base import StepPlan
 from bakery.kinds.registry import Kind
-from bakery.planning.model import StepPlan
 from bakery.spec_types import StepBase, StepName, TableRef
 
 if TYPE_CHECKING:
-    from bakery.plan import Builder
-    from bakery.workspace import LayerFile
+    from bakery.kinds.base import Builder, LayerFile
 
 
 class AthenaQuery(StepBase):

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from bakery import hive_types
+from bakery.kinds.base import LIVE_CATALOG
 from bakery.kinds.registry import Kind
 from bakery.spec_types import Identifier, StepBase, StepName, Strict, TableRef
 
 if TYPE_CHECKING:
-    from bakery.plan import Builder, StepPlan
-    from bakery.workspace import LayerFile
+    from bakery.kinds.base import Builder, LayerFile, StepPlan
 
 
 class SameSet(Strict):
@@ -285,8 +285,6 @@ def build_publish_guard(
     The published table is read through the catalog (`awsdatacatalog.db.table`), which
     the AWS staging rewrite leaves alone and the local engine maps to the live files.
     """
-    from bakery.planning.model import LIVE_CATALOG
-
     cpath = path + ("check",)
     exports = [i for i, st in enumerate(lf.spec.steps) if st.type == "export_by_key"]
     if len(path) != 2 or (exports and path[1] > exports[0]):

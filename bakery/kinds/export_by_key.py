@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from bakery.kinds.base import StepPlan
 from bakery.kinds.registry import Kind
-from bakery.planning.model import StepPlan
 from bakery.spec_types import Column, Identifier, StepBase, StepName, TableRef
 
 if TYPE_CHECKING:
-    from bakery.plan import Builder
-    from bakery.workspace import LayerFile
+    from bakery.kinds.base import Builder, LayerFile
 
 
 def _columns_or_contract(schema: dict[str, Any]) -> None:

@@ -15,8 +15,7 @@ from bakery.kinds.registry import Kind
 from bakery.spec_types import Identifier, StepBase, StepName, Strict, TableRef, Values
 
 if TYPE_CHECKING:
-    from bakery.plan import Builder, StepPlan
-    from bakery.workspace import LayerFile
+    from bakery.kinds.base import Builder, LayerFile, StepPlan
 
 
 class Points(Strict):

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from bakery.kinds.base import StepPlan
 from bakery.kinds.registry import Kind
 from bakery.spec_types import StepBase, StepName, TableRef
 
 if TYPE_CHECKING:
-    from bakery.plan import Builder, StepPlan
-    from bakery.workspace import LayerFile
+    from bakery.kinds.base import Builder, LayerFile
 
 
 class PurgePrefix(StepBase):
@@ -99,8 +99,6 @@ def implied(b: Builder, lf: LayerFile) -> tuple[list[StepPlan], dict[str, str]]:
     stood), with the id the table's `purge_step` gives, else `empty_<table>`. Returns them
     and, for a clearer message on a clash, their ids mapped to the table's name.
     """
-    from bakery.planning.model import StepPlan
-
     layer = lf.spec.name
     by_query = {t.ref for st in lf.spec.steps for t in b.written_tables(lf, st, through_query=True)}
     explicit = _explicit_targets(b, lf)

@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
+from bakery.kinds.base import StepPlan
 from bakery.spec_types import Identifier, Strict, TableRef
 
 if TYPE_CHECKING:
-    from bakery.compile.asl import LayerCompiler
-    from bakery.plan import Builder, StepPlan
-    from bakery.workspace import LayerFile
+    from bakery.kinds.base import Builder, LayerFile
 
 # With neither limit given: a handful of bad rows pass, a systematic fault does not.
 DEFAULT_MAX_ROWS = 100
@@ -180,8 +179,6 @@ def limit_text(max_rows: int | None, max_percent: float | None) -> str:
 def implied_check(b: Builder, lf: LayerFile, path: tuple, step: StepPlan) -> StepPlan | None:
     """The check the plan adds after a quarantined query: fail above the limits, naming
     the first rejected rows. It runs with the layer's other checks, before publish."""
-    from bakery.planning.model import StepPlan
-
     quarantine: QuarantinePlan | None = getattr(step, "quarantine", None)
     if quarantine is None or not step.writes:
         return None
@@ -223,27 +220,3 @@ def implied_check(b: Builder, lf: LayerFile, path: tuple, step: StepPlan) -> Ste
 def rejects_state(step_id: str) -> str:
     """The name of the state that writes a quarantined step's rejected rows."""
     return f"{step_id} rejects"
-
-
-def rejects_states(c: LayerCompiler, step: Any, next_: str) -> str:
-    """The second statement on Athena, after the good rows' UNLOAD: UNLOAD the rejected
-    rows into the rejects table (its staging table before publish), emptied first and
-    retried as a whole like the step's own UNLOAD. Returns the state's name."""
-    from bakery.compile.athena_sql import unload
-
-    quarantine: QuarantinePlan = step.quarantine
-    table, location, _ = c.write_target(quarantine.into)
-    keys = [k.name for k in table.partition_keys]
-    query = unload(quarantine.rejected_sql(c.sql(step.sql) or ""), table, location, keys)
-    name = rejects_state(step.id)
-    state = c.unload_states(
-        name,
-        f"{step.id} empty rejects",
-        f"{step.id} unload rejects",
-        f"Write the rows {step.id} rejects into {table.ref}.",
-        next_,
-        query=query,
-        location=location,
-    )
-    state["Catch"] = c.catch(step)
-    return c.add(name, state)

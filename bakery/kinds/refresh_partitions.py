@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bakery.kinds.base import StepPlan
 from bakery.kinds.registry import Kind
 
 if TYPE_CHECKING:
-    from bakery.plan import StepPlan, TablePlan
+    from bakery.kinds.base import Table
 
 KIND = Kind("refresh_partitions", None, maintains=True, summary="MSCK REPAIR TABLE after a write")
 
 
-def implied(layer: str, table: TablePlan) -> StepPlan:
+def implied(layer: str, table: Table) -> StepPlan:
     """The refresh the plan adds after a step writes the partitioned `table`."""
-    from bakery.planning.model import StepPlan
-
     return StepPlan(
         layer=layer,
         id=f"refresh_{table.name}",

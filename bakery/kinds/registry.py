@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bakery.plan import Builder, StepPlan
-    from bakery.workspace import LayerFile
+    from bakery.kinds.base import Builder, LayerFile, StepPlan
 
 # (builder, layer file, path of the step in it, the spec step, its plan, the runtime
 # parameters in scope) -> False when the step cannot be planned (it is then left out;

@@ -75,7 +75,7 @@ class Builder(SqlAnalysis):
 
     def sample_file(self, lf: LayerFile, path: tuple, step: s.GlueTable) -> str | None:
         """Check a table's `sample`; return its file, project-relative, when it has one."""
-        from bakery.sample_data import GENERATORS, SAMPLE_SUFFIXES, sample_file_problem
+        from bakery.planning.samples import GENERATORS, SAMPLE_SUFFIXES, sample_file_problem
 
         sample = step.sample
         if sample is None:

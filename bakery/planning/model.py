@@ -1,5 +1,8 @@
 """The plan's model: tables, steps and layers resolved for one environment.
 
+StepPlan (and LIVE_CATALOG) live in bakery.kinds.base, below the spec: every kind's typed
+step plan extends it, and the spec imports the kinds. They are re-exported here.
+
 Every back-end reads these (ASL compiler, CDK constructs, local engine, graph,
 catalog); `bakery.plan.build_plan` makes them.
 """
@@ -11,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bakery.kinds.base import LIVE_CATALOG as LIVE_CATALOG
+from bakery.kinds.base import StepPlan as StepPlan
 from bakery.lambdas import s3uri
 
 if TYPE_CHECKING:
@@ -35,10 +40,6 @@ def unsafe_location(prefix: str) -> str | None:
                 "must stay inside its bucket and quote safely)"
             )
     return None
-
-
-# A table named through this catalog is the published (live) table, never its staged copy.
-LIVE_CATALOG = "awsdatacatalog"
 
 
 @dataclass
@@ -83,40 +84,6 @@ class TablePlan:
     @property
     def all_columns(self) -> list[s.Column]:
         return [*self.columns, *self.partition_keys]
-
-
-@dataclass
-class StepPlan:
-    """One step of a layer as every back-end reads it. A kind with facts of its own has a
-    subclass with typed fields (`Kind.plan_class`, e.g. LambdaStepPlan, ExportStepPlan).
-    `spec` (the step as written) is kept for the local engine's step bodies; the ASL
-    compiler and the CDK constructs read only the plan's fields."""
-
-    layer: str
-    id: str
-    kind: str  # a step type, or "refresh_partitions" (added by the plan)
-    spec: Any
-    description: str | None = None
-    reads: list[str] = field(default_factory=list)  # table refs "layer.table"
-    writes: list[str] = field(default_factory=list)
-    sql: str | None = None  # Athena SELECT; a check passes when it returns no rows
-    params: list[str] = field(default_factory=list)  # runtime parameter per '?', in order
-    template: str | None = None  # project-relative template path
-    children: list[StepPlan] = field(default_factory=list)  # for_each body
-    over_values: list[str] | None = None  # for_each / fan-out over fixed values
-    over_sql: str | None = None  # for_each over the rows of this query
-    over_params: list[str] = field(default_factory=list)  # names each item provides
-    max_concurrency: int | None = None
-    location: str | None = None  # purge_prefix target / export_by_key destination
-    environment: dict[str, str] = field(default_factory=dict)  # lambda: rendered templates
-    # A check whose query returns this one column: both back-ends report its value verbatim.
-    message_column: str | None = None
-    # Tables of other layers (refs) it may read unpublished (bakery.planning.published).
-    optional_upstream: list[str] = field(default_factory=list)
-
-    @property
-    def qualified_id(self) -> str:
-        return f"{self.layer}.{self.id}"
 
 
 @dataclass

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from bakery.compile.asl import ATHENA_RESULTS, ATHENA_SYNC, LAMBDA_INVOKE, compile_layer
-from bakery.compile.names import state_machine_name
 from bakery.errors import BakeryError
 from bakery.plan import LayerPlan, Plan
+from bakery.planning.names import state_machine_name
 from bakery.simulate import definition as defn
 from bakery.simulate import services
 from bakery.simulate.errors import TaskError

@@ -94,7 +94,7 @@ def event(status: str, machine: str, account: str) -> dict:
 
 
 def test_every_layer_failure_timeout_and_abort_is_sent_nothing_else(alerted):
-    from bakery.compile.names import state_machine_name
+    from bakery.planning.names import state_machine_name
 
     plan, templates, core, _ = alerted
     account = "123456789012"

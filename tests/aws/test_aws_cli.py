@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 import bakery.cli  # noqa: F401  (registers every command on the app)
 from bakery.cli import run_command
 from bakery.cli.common import app
-from bakery.compile.names import core_stack_name, layer_stack_name
 from bakery.plan import Plan, build_plan
+from bakery.planning.names import core_stack_name, layer_stack_name
 from bakery.workspace import load_workspace
 
 runner = CliRunner()

@@ -61,7 +61,7 @@ GENERATED = (
     "AWS::Pipes::Pipe", "AWS::IAM::Role", "AWS::SNS::Topic",
 )  # fmt: skip
 NAME_KEYS = ("FunctionName", "QueueName", "LogGroupName", "Name", "RoleName", "TopicName")
-# Named by bakery after the layer's stack (bakery/compile/names.py): the trigger queues,
+# Named by bakery after the layer's stack (bakery/planning/names.py): the trigger queues,
 # the state machine's execution log group.
 NAMED_BY_BAKERY = {"AWS::SQS::Queue": ["QueueName"], "AWS::Logs::LogGroup": ["LogGroupName"]}
 

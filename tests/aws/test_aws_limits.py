@@ -22,8 +22,8 @@ import pytest
 from aws_helpers import PROJECT, resources, synth_templates
 
 from bakery import aws_limits
-from bakery.compile.names import dead_letter_queue_name, trigger_queue_name
 from bakery.plan import Plan, build_plan
+from bakery.planning.names import dead_letter_queue_name, trigger_queue_name
 from bakery.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parents[2]

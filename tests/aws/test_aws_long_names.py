@@ -15,8 +15,8 @@ from aws_helpers import PROJECT
 
 from bakery import aws_limits
 from bakery.compile.asl import compile_layer
-from bakery.compile.names import execution_log_group_name, layer_stack_name, state_machine_name
 from bakery.plan import Plan, build_plan
+from bakery.planning.names import execution_log_group_name, layer_stack_name, state_machine_name
 from bakery.workspace import load_workspace
 
 MAX_STATE_NAME = 80  # Step Functions' limit on state (and state machine) names

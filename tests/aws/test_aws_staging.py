@@ -12,7 +12,6 @@ from aws_helpers import Synthesized, fail_first_delete, resources
 from moto import mock_aws
 
 from bakery.compile.asl import LAMBDA_INVOKE, compile_layer
-from bakery.compile.names import layer_stack_name
 from bakery.compile.staging import (
     export_staging_location,
     rewrite_sql,
@@ -23,6 +22,7 @@ from bakery.compile.staging import (
 )
 from bakery.lambdas import publish, purge
 from bakery.plan import Plan, TablePlan
+from bakery.planning.names import layer_stack_name
 
 BUCKET = "pollingstations.private.data"
 LAYERS = ["addressbase", "current_elections"]

@@ -9,8 +9,8 @@ import pytest
 from aws_helpers import Synthesized, resources
 
 from bakery.compile.asl import ATHENA_SYNC, LAMBDA_INVOKE, compile_layer
-from bakery.compile.names import core_stack_name, layer_stack_name, state_machine_name
 from bakery.compile.staging import staged_tables, staging_location
+from bakery.planning.names import core_stack_name, layer_stack_name, state_machine_name
 
 # Actions AWS defines on no resource, so "Resource": "*" is the only form IAM accepts.
 # Each comes from a feature switched on deliberately; the reason is why it is on.

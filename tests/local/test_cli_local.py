@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from bakery import sample_data
 from bakery.cli import app
 from bakery.democracy_club.postcodes import normalise_postcode
+from bakery.democracy_club.samples.addressbase import addresses_table
+from bakery.democracy_club.samples.ballots import ballots_rows
 from bakery.engine import bake
 from bakery.store import LocalStore, S3Store
 from tests.local.conftest import BALLOTS, RAW, export_location, read_outcodes, write_inputs
@@ -58,7 +60,7 @@ def test_unknown_layer_is_a_usage_error(tmp_path):
 def test_no_ballots_and_no_dsn_fails_saying_what_to_configure(tmp_path, plan, monkeypatch):
     monkeypatch.delenv("BAKERY_EE_DSN", raising=False)
     store = LocalStore(tmp_path)
-    table = sample_data.addresses_table(100)
+    table = addresses_table(100)
     import pyarrow.csv as pacsv
 
     buf = io.BytesIO()
@@ -115,12 +117,12 @@ def test_sample_data_is_deterministic_and_shaped(tmp_path, plan):
     assert len(files) == 2
     for uri in files:
         assert a.read_bytes(uri) == b.read_bytes(uri) != c.read_bytes(uri)
-    table = sample_data.addresses_table(20_000, 5).to_pylist()
+    table = addresses_table(20_000, 5).to_pylist()
     postcodes = [r["postcode"] for r in table]
     assert any(p != p.upper() for p in postcodes)  # some lower case
     assert any(" " not in p for p in postcodes)  # some without the space
     assert sum(r["location"] is None for r in table) > 50  # some empty locations
-    ballots = sample_data.ballots_rows(200, 5)
+    ballots = ballots_rows(200, 5)
     assert {r[3] for r in ballots} == {"Organisation", "Division", "None"}
     assert any(r[2].startswith("MULTIPOLYGON") for r in ballots)
     assert any("), (" in r[2] and r[2].startswith("POLYGON") for r in ballots)  # holes

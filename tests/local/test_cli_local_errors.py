@@ -12,9 +12,9 @@ import pyarrow.csv as pacsv
 import pytest
 from typer.testing import CliRunner
 
-from bakery import sample_data
 from bakery.cli import app
 from bakery.democracy_club.postcodes import is_postcode, normalise_postcode
+from bakery.democracy_club.samples.addressbase import addresses_table
 from bakery.store import LocalStore
 from tests.local.conftest import RAW, export_location
 
@@ -284,7 +284,7 @@ def _addresses_only(plan, root) -> None:
     store = LocalStore(root)
     buf = io.BytesIO()
     pacsv.write_csv(
-        sample_data.addresses_table(200),
+        addresses_table(200),
         buf,
         write_options=pacsv.WriteOptions(include_header=False),
     )

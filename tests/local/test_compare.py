@@ -244,3 +244,16 @@ def test_a_link_to_a_file_inside_the_tree_is_read(trees):
     (b / "AB1.parquet").symlink_to(b / "kept" / "ab1")
     r = compare_trees(open_tree(str(a)), open_tree(str(b)))
     assert "AB1" not in r.schema_differences and r.files_identical == 2
+
+
+def test_the_columns_come_from_the_installed_product(tmp_path, monkeypatch):
+    """The core names no product's columns: Democracy Club's are an entry point, and
+    without one both must be given."""
+    from bakery import compare
+
+    assert compare.default_columns() == {"key": "uprn", "values": "ballot_ids"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.setattr(compare, "default_columns", dict)
+    with pytest.raises(compare.CompareError, match="give --key and --values"):
+        compare_trees(open_tree(str(tmp_path / "a")), open_tree(str(tmp_path / "b")))

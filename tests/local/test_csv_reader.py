@@ -13,9 +13,9 @@ import pyarrow.csv as pacsv
 import pytest
 from conftest import RAW
 
+from bakery.democracy_club.samples.addressbase import addresses_table
 from bakery.engine import duck
 from bakery.engine.tables import source_sql
-from bakery.sample_data import addresses_table
 
 LINES = 171_349
 

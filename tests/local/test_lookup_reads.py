@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from bakery import sample_data
 from bakery.cli import app
+from bakery.democracy_club.samples.ballots import ballots_csv
 from bakery.engine import bake
 from bakery.engine.publish import STAGING
 from bakery.store import LocalStore
@@ -200,7 +201,7 @@ def test_a_bake_killed_between_two_export_renames_is_read_through_the_journal(
     sample_data.write_sample_data(plan, store, addresses=3000, ballots=150, seed=3)
     bake(plan, ["current_elections"], store, with_upstream=True)
     ballots = plan.table("current_elections.current_ballots").location
-    store.write_bytes(ballots + "current_elections.csv", sample_data.ballots_csv(150, seed=99))
+    store.write_bytes(ballots + "current_elections.csv", ballots_csv(150, seed=99))
     final = store.path(export_location(plan))
     killed = subprocess.run(
         [sys.executable, "-c", KILL_BETWEEN_RENAMES, str(final), "bake", "current_elections",

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from bakery import sample_data
 from bakery.cli import app
+from bakery.democracy_club.samples.ballots import ballots_csv
 from bakery.engine import bake
 from bakery.engine.publish import STAGING
 from tests.local.conftest import REPO, export_location, read_joined, read_outcodes, snapshot
@@ -31,7 +32,7 @@ def _published(plan, store):
 def _new_ballots(plan, store, seed: int) -> None:
     """Different ballots: a bake that got through would change every output."""
     location = plan.table("current_elections.current_ballots").location
-    store.write_bytes(location + "current_elections.csv", sample_data.ballots_csv(150, seed))
+    store.write_bytes(location + "current_elections.csv", ballots_csv(150, seed))
 
 
 def test_killed_during_geo_join_leaves_published_outputs_unchanged(plan, store):

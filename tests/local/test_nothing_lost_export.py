@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from bakery import sample_data
 from bakery.cli import app
+from bakery.democracy_club.samples.ballots import ballots_csv
 from bakery.engine import BakeError, bake
 from bakery.engine.publish import STAGING
 from tests.local.conftest import PROJECT, REPO, read_joined, read_outcodes, snapshot
@@ -29,7 +30,7 @@ def _baked_then_new_ballots(plan, store) -> tuple[dict, dict]:
     bake(plan, ["current_elections"], store, with_upstream=True)
     joined, outcodes = read_joined(store, plan), read_outcodes(store, plan)
     location = plan.table("current_elections.current_ballots").location
-    store.write_bytes(location + "current_elections.csv", sample_data.ballots_csv(150, seed=99))
+    store.write_bytes(location + "current_elections.csv", ballots_csv(150, seed=99))
     return joined, outcodes
 
 

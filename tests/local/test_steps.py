@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bakery import sample_data
+from bakery.democracy_club.samples.ballots import ballots_csv
 from bakery.engine import bake
 from bakery.plan import build_plan
 from bakery.workspace import load_workspace
@@ -116,7 +117,7 @@ def test_ee_export_with_a_dsn_writes_the_staged_ballots(plan, store, monkeypatch
     from bakery.lambdas import ee_export
 
     sample_data.write_sample_data(plan, store, addresses=500, ballots=20, seed=2)
-    csv = sample_data.ballots_csv(30, seed=8).decode()
+    csv = ballots_csv(30, seed=8).decode()
     calls = []
 
     def fake_run_export(dsn, out, *, today=None):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bakery import function_catalog
+from bakery.engine import function_lists
 from bakery.errors import SpecError
 from bakery.plan import build_plan
 from bakery.workspace import load_workspace
@@ -200,10 +201,10 @@ def test_every_function_the_repository_layers_call_is_in_both_catalogues():
 
 def test_the_local_catalogues_are_current(tmp_path):
     """Regenerate them from the pinned DuckDB and sqlglot: they must equal the committed
-    files (run `uv run python -m bakery.function_catalog` and commit bakery/data/)."""
-    fresh = function_catalog.write_duckdb_list(tmp_path / "duckdb_functions.txt")
+    files (run `uv run python -m bakery.engine.function_lists` and commit bakery/data/)."""
+    fresh = function_lists.write_duckdb_list(tmp_path / "duckdb_functions.txt")
     assert fresh.read_text() == (function_catalog.DATA / "duckdb_functions.txt").read_text()
-    fresh = function_catalog.write_not_local_list(tmp_path / "athena_not_local.txt")
+    fresh = function_lists.write_not_local_list(tmp_path / "athena_not_local.txt")
     assert fresh.read_text() == (function_catalog.DATA / "athena_not_local.txt").read_text()
 
 

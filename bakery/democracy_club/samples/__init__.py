@@ -1,2 +1,3 @@
-"""Sample generators for Democracy Club's inputs, registered by name in
-bakery/sample_data.py (GENERATORS) and chosen by a layer's `sample: {generator: NAME}`."""
+"""Sample generators for Democracy Club's inputs, registered as entry points of the group
+`bakery.sample_generators` (pyproject.toml) and chosen by a layer's
+`sample: {generator: NAME}`."""

@@ -1,4 +1,5 @@
-"""Names of the deployed things, shared by the CDK app and the CLI (no aws_cdk import).
+"""Names of the deployed things, beside the plan: bakery.aws_limits checks them while the
+plan is built, and the CDK app, the ASL compiler, simulate and the CLI use them (no aws_cdk).
 
 With `resource_prefix` in bakery.yaml (e.g. `bakery-{{ env }}`, filled in per environment
 by the plan) the core stack is `<prefix>-core` and each layer's stack and state machine
@@ -11,7 +12,11 @@ is. bakery.aws_limits checks every one of these names against AWS's limits.
 
 from __future__ import annotations
 
-from bakery.plan import Plan
+from bakery.planning.model import Plan, TablePlan
+
+# A query-written table is built in `<name>__staging` before it is published
+# (bakery.compile.staging).
+STAGING_SUFFIX = "__staging"
 
 
 def _dashed(name: str) -> str:
@@ -51,3 +56,8 @@ def execution_log_group_name(plan: Plan, layer: str) -> str:
     Functions recommends, to stay clear of the size limit of CloudWatch Logs' resource policy
     (https://docs.aws.amazon.com/step-functions/latest/dg/sfn-best-practices.html#bp-cwl)."""
     return f"/aws/vendedlogs/states/{state_machine_name(plan, layer)}"
+
+
+def staging_name(table: TablePlan) -> str:
+    """The Glue table name of `table`'s staging table."""
+    return f"{table.name}{STAGING_SUFFIX}"
