@@ -183,6 +183,7 @@ for _group in (
     "bakery.cli.spec_commands",
     "bakery.cli.local_commands",
     "bakery.democracy_club.lookup",
+    "bakery.serve",
     "bakery.cli.authoring_commands",
     "bakery.cli.simulate_commands",
     "bakery.cli.compare_commands",
