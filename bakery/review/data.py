@@ -35,16 +35,18 @@ def values_column(tree: Any) -> str:
     return "ballot_ids"
 
 
-def _rows(tree: Any, name: str, values: str) -> dict[str, tuple[str, str, list[str]]]:
-    """uprn -> (address, postcode, values) of one file (nothing for the empty file)."""
+def _rows(tree: Any, name: str, values: str) -> tuple[dict[str, Any], bool]:
+    """uprn -> (address, postcode, values) of one file, and whether the file is the
+    export's "no row has a value" file (no columns: its addresses are all there, with
+    no value, as compare counts them)."""
     import pyarrow.parquet as pq
 
     ref = tree.files.get(name)
     if ref is None:
-        return {}
+        return {}, False
     table = pq.read_table(io.BytesIO(tree.read(ref.uri)))
     if not table.num_columns or table.schema.get_field_index(values) < 0:
-        return {}
+        return {}, not table.num_columns
     cols = [c for c in ("uprn", "address", "postcode", values) if c in table.column_names]
     out = {}
     for row in table.select(cols).to_pylist():
@@ -54,7 +56,7 @@ def _rows(tree: Any, name: str, values: str) -> dict[str, tuple[str, str, list[s
         else:
             items = [] if value is None else [str(value)]
         out[str(row["uprn"])] = (row.get("address") or "", row.get("postcode") or "", items)
-    return out
+    return out, False
 
 
 def _review_text(item: str) -> str:
@@ -81,7 +83,7 @@ def changes(a: Any, b: Any, values: str) -> tuple[list[dict[str, Any]], dict[str
     listed: list[dict[str, Any]] = []
     per_outcode: dict[str, int] = {}
     for name in names:
-        old, new = _rows(a, name, values), _rows(b, name, values)
+        (old, old_empty), (new, new_empty) = _rows(a, name, values), _rows(b, name, values)
         for uprn in sorted(set(old) | set(new)):
             before, after = old.get(uprn), new.get(uprn)
             was, now = (before[2] if before else []), (after[2] if after else [])
@@ -94,7 +96,11 @@ def changes(a: Any, b: Any, values: str) -> tuple[list[dict[str, Any]], dict[str
                 continue
             where = after or before
             assert where is not None
-            kind = "added" if before is None else "removed" if after is None else "changed"
+            kind = "changed"
+            if before is None and not old_empty:
+                kind = "added"
+            elif after is None and not new_empty:
+                kind = "removed"
             if values == REVIEWS:
                 was, now = [_review_text(x) for x in was], [_review_text(x) for x in now]
             listed.append({"uprn": uprn, "outcode": name, "address": where[0],

@@ -1,11 +1,18 @@
 // Opens review pages in Debian's headless Chromium (playwright-core, never a downloaded
 // browser) and prints, per page, what the tests check: console errors, requests other
 // than the page itself, what the map drew, the rows after filtering by a ballot id, the
-// load time, and whether a screenshot is blank. Usage: node browser.mjs SPEC.json
+// load time, and whether a screenshot is blank.
+//   node tests/review/browser.mjs SPEC.json             (the tests: several pages)
+//   node tests/review/browser.mjs PAGE.html SHOT.png    (docs/review.md's screenshot)
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 
-const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const [first, second] = process.argv.slice(2);
+const spec = first.endsWith(".html")
+  ? { pages: [{ url: pathToFileURL(resolve(first)).href, screenshot: second }] }
+  : JSON.parse(readFileSync(first, "utf8"));
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],

@@ -129,6 +129,8 @@ def test_json_counts_the_known_changes(sample):
     assert not data["ballots"]["gained"]
     assert data["located"] == sample["changed"]
     assert all(set(r["old"]) - set(r["new"]) <= set(sample["dropped"]) for r in data["changes"])
+    for kind in ("added", "removed", "changed"):  # as compare counts them
+        assert sum(r["kind"] == kind for r in data["changes"]) == data["summary"][kind]
 
 
 def test_page_loads_offline_and_draws_the_changes(sample, browser):

@@ -134,6 +134,16 @@ def test_unknown_postcode_in_a_known_outcode_is_404_with_lookups_answer(baked, c
     assert got.json()["status"] == "unknown postcode"
 
 
+def test_the_readmes_postcode_answers_what_lookup_prints(baked, client):
+    """README: `curl http://127.0.0.1:8000/postcode/NR14FA` after `bakery serve`."""
+    readme = (REPO / "README.md").read_text()
+    assert "/postcode/NR14FA" in readme
+    got = client.get("/postcode/NR14FA")
+    expected = lookup_json(baked, "NR14FA")
+    assert got.json() == expected
+    assert got.status_code == (200 if expected["status"] == "ok" else 404)
+
+
 def test_openapi_document_lists_both_routes(client):
     doc = client.get("/openapi.json").json()
     assert {"/postcode/{postcode}", "/address/{uprn}"} <= set(doc["paths"])
