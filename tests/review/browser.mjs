@@ -38,6 +38,16 @@ try {
     }
     const loadMs = Date.now() - started;
     const drawn = await page.evaluate(() => ({ ...window.review }));
+    let hover = null;
+    if (job.clickRow) {
+      // a row of the table zooms the map to its point and opens the point's tooltip
+      const first = page.locator("#rows tbody tr").first();
+      const address = await first.locator("td").nth(2).textContent();
+      await first.click();
+      const tip = page.locator(".leaflet-tooltip").first();
+      await tip.waitFor({ timeout: 15000 });
+      hover = { address, tooltip: await tip.textContent() };
+    }
     let filtered = null;
     if (job.filter) {
       await page.fill("#filter", job.filter);
@@ -70,7 +80,7 @@ try {
         return { colours: colours.size, ink: ink / (d.length / 4) };
       }, png.toString("base64"));
     }
-    results.push({ url: job.url, errors, requests, loadMs, drawn, filtered, screenshot });
+    results.push({ url: job.url, errors, requests, loadMs, drawn, hover, filtered, screenshot });
     await page.close();
   }
 } finally {

@@ -109,7 +109,7 @@ def browser(sample, uk, tmp_path_factory) -> dict:
         pytest.fail("Debian's chromium is not installed: apt-get install chromium (.ci/run does)")
     work = tmp_path_factory.mktemp("browser")
     spec = {"timeoutMs": 60000, "pages": [
-        {"url": sample["page"].as_uri(), "filter": sample["dropped"][1],
+        {"url": sample["page"].as_uri(), "filter": sample["dropped"][1], "clickRow": True,
          "screenshot": str(work / "sample.png")},
         {"url": uk["page"].as_uri(), "filter": "local.area-7.2026-05-07"},
     ]}  # fmt: skip
@@ -146,6 +146,15 @@ def test_filter_by_ballot_id(sample, browser):
     filtered = browser["sample"]["filtered"]
     assert filtered["rows"] == filtered["domRows"] == filtered["points"]
     assert filtered["rows"] == sample["filtered"] < sample["changed"]
+
+
+def test_a_row_opens_its_points_tooltip_with_old_and_new_ballots(sample, browser):
+    hover = browser["sample"]["hover"]
+    tooltip = hover["tooltip"]
+    assert hover["address"] and hover["address"] in tooltip
+    assert "old: " in tooltip and "new: " in tooltip
+    old = tooltip.split("old: ", 1)[1].split("new: ", 1)[0]
+    assert any(ballot in old for ballot in sample["dropped"])
 
 
 def test_screenshot_is_not_blank(browser):
