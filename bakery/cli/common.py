@@ -192,6 +192,7 @@ for _group in (
     "bakery.cli.authoring_commands",
     "bakery.cli.simulate_commands",
     "bakery.cli.compare_commands",
+    "bakery.review.command",
     "bakery.cli.docs_commands",
     "bakery.cli.aws_commands",
     "bakery.cli.run_command",

@@ -61,6 +61,73 @@ def _export_step(plan: Any) -> Any:
     return None
 
 
+def export_step(plan: Any) -> Any:
+    """The per-outcode export of ballots lookup reads (None when no layer has one)."""
+    return _export_step(plan)
+
+
+class NothingBaked(Exception):
+    """The store holds no per-outcode file yet for this env."""
+
+
+def base_answer(step: Any, normal: str) -> dict[str, Any]:
+    """What an answer says before anything is read: the postcode, outcode and file."""
+    outcode = normal.split(" ")[0]
+    return {"postcode": normal, "outcode": outcode, "file": f"{step.location}{outcode}.parquet"}
+
+
+def answer(target: Any, plan: Any, step: Any, normal: str) -> tuple[dict[str, Any], str]:
+    """lookup's answer for a normalised postcode (the `--json` document) and its one-line
+    summary; `bakery serve` answers with the same document.
+
+    Raises NothingBaked, OutcodeFileProblem, PublishFailed, and S3 errors (the caller
+    wraps them with s3_errors).
+    """
+    from bakery.democracy_club import lookup_boundary_changes, outcode_files
+    from bakery.engine import journal_view
+
+    out = base_answer(step, normal)
+    outcode, uri = out["outcode"], out["file"]
+    # an interrupted publish: the data its journal says is published
+    view = journal_view.resolve(target, plan, step.location)
+    if not target.list(view.location):
+        raise NothingBaked(step.location)
+    read_uri = f"{view.location}{outcode}.parquet"
+    data = outcode_files.read_bytes(target, read_uri, step)
+    if view.journal is not None:
+        out["unfinished_publish"] = view.journal
+    table = None
+    if data is not None:
+        table = outcode_files.read_table(data, read_uri, plan, step, NEEDS)
+    boundary = lookup_boundary_changes.find(target, plan, outcode, normal)
+    if table is None:
+        out.update(status="unknown outcode", addresses=[])
+        message = f"{normal}: unknown outcode {outcode} (no file {uri})"
+    elif table.num_columns == 0:
+        out.update(status="no elections", addresses=[])
+        message = f"{normal}: no elections in outcode {outcode}"
+    else:
+        rows = [r for r in table.to_pylist() if r.get("postcode") == normal]
+        out.update(
+            status="ok" if rows else "unknown postcode",
+            addresses=[
+                {
+                    "uprn": r.get("uprn"),
+                    "address": r.get("address"),
+                    "ballot_ids": list(r.get("ballot_ids") or []),
+                }
+                for r in rows
+            ],
+        )
+        message = (
+            f"{normal}: {len(rows)} address{'es' if len(rows) != 1 else ''}"
+            if rows
+            else f"{normal}: no address with this postcode in outcode {outcode}"
+        )
+    lookup_boundary_changes.add(out, boundary)
+    return out, message
+
+
 def _bake_hint(
     plan: Any, step: Any, env: str, store: str | Path | None, endpoint: str | None
 ) -> str:
@@ -97,7 +164,6 @@ def lookup(
     reached; 2 when the argument is not a full UK postcode, or on other usage errors.
     """
     from bakery.democracy_club import lookup_boundary_changes, outcode_files
-    from bakery.engine import journal_view
     from bakery.engine.publish import PublishFailed
 
     end_process_after_command()
@@ -116,70 +182,34 @@ def lookup(
             f"'{_shown(postcode)}' does not look like a UK postcode (e.g. CB1 9FN)",
             EXIT_USAGE,
         )
-    outcode = normal.split(" ")[0]
     target = open_store(store, s3_endpoint, plan, create=False, as_json=as_json)
     url = getattr(target, "endpoint", None)
-    uri = f"{step.location}{outcode}.parquet"
-    out: dict[str, Any] = {"postcode": normal, "outcode": outcode, "file": uri}
+    out = base_answer(step, normal)
 
     def hint(export: Any) -> str:
         return _bake_hint(plan, export, env, store, s3_endpoint)
 
     try:
         with s3_errors(url, as_json=as_json):
-            # an interrupted publish: the data its journal says is published
-            view = journal_view.resolve(target, plan, step.location)
-            if not target.list(view.location):
-                _lookup_fail(
-                    as_json,
-                    f"nothing is baked for env {env} in store {target.description} "
-                    f"yet (no files at {step.location}); bake first: {hint(step)}",
-                    EXIT_FAILED,
-                    out,
-                )
-            read_uri = f"{view.location}{outcode}.parquet"
-            data = outcode_files.read_bytes(target, read_uri, step)
-        if view.journal is not None:
-            out["unfinished_publish"] = view.journal
-            print(
-                f"bakery: note: reading through the unfinished publish {view.journal} (a "
-                "bake was interrupted while publishing; the next bake finishes it)",
-                file=sys.stderr,
-            )
-        table = None
-        if data is not None:
-            table = outcode_files.read_table(data, read_uri, plan, step, NEEDS)
-        with s3_errors(url, as_json=as_json):
-            boundary = lookup_boundary_changes.find(target, plan, outcode, normal)
+            out, message = answer(target, plan, step, normal)
+    except NothingBaked:
+        _lookup_fail(
+            as_json,
+            f"nothing is baked for env {env} in store {target.description} "
+            f"yet (no files at {step.location}); bake first: {hint(step)}",
+            EXIT_FAILED,
+            out,
+        )
     except outcode_files.OutcodeFileProblem as exc:
         _lookup_fail(as_json, f"{exc}; {exc.todo}: {hint(exc.step)}", EXIT_FAILED, out)
     except PublishFailed as exc:
         _lookup_fail(as_json, str(exc), EXIT_FAILED, out)
-    if table is None:
-        out.update(status="unknown outcode", addresses=[])
-        message = f"{normal}: unknown outcode {outcode} (no file {uri})"
-    elif table.num_columns == 0:
-        out.update(status="no elections", addresses=[])
-        message = f"{normal}: no elections in outcode {outcode}"
-    else:
-        rows = [r for r in table.to_pylist() if r.get("postcode") == normal]
-        out.update(
-            status="ok" if rows else "unknown postcode",
-            addresses=[
-                {
-                    "uprn": r.get("uprn"),
-                    "address": r.get("address"),
-                    "ballot_ids": list(r.get("ballot_ids") or []),
-                }
-                for r in rows
-            ],
+    if "unfinished_publish" in out:
+        print(
+            f"bakery: note: reading through the unfinished publish {out['unfinished_publish']} "
+            "(a bake was interrupted while publishing; the next bake finishes it)",
+            file=sys.stderr,
         )
-        message = (
-            f"{normal}: {len(rows)} address{'es' if len(rows) != 1 else ''}"
-            if rows
-            else f"{normal}: no address with this postcode in outcode {outcode}"
-        )
-    lookup_boundary_changes.add(out, boundary)
     if as_json:
         print(json.dumps(out, indent=2))
         return

@@ -69,6 +69,9 @@ EXCLUDED: dict[str, str] = {
     "before it download",
     r"<\w+>|\[\w+\.\.\.\]": "a command's syntax with a placeholder, not a command "
     "(`uv run bakery new polling_districts` and `uv run bakery test polling_districts` run)",
+    r"^uv run bakery serve\b": "a server: runs until interrupted (tests/review/"
+    "test_serve.py starts it on a free loopback port and asks it, and asks the app every "
+    "sample postcode)",
     r"^uv run python app\.py$": "what cdk.json runs under the CDK CLI, which passes the "
     "environment (-c dc-environment=ENV); alone it stops asking for one. `bakery synth` "
     "builds the same app",
@@ -83,6 +86,7 @@ SHRINK: dict[str, dict[str, list[str]]] = {
     "benchmarks/compare_benchmark.py": {"--files": ["20"], "--addresses": ["2000"]},
     "benchmarks/ee_export_memory.py": {"--sizes": ["1"]},
     "benchmarks/validate_benchmark.py": {"--runs": ["1"]},
+    "benchmarks/serve_benchmark.py": {"--seconds": ["1"], "--rate": ["20"]},
 }
 BENCHMARK = re.compile(r"benchmarks/\w+\.py")
 
