@@ -35,3 +35,15 @@ def install(
         print(f"bakery: error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     print(f"Trino {trino_install.VERSION} ready in {folder} (Java {java})")
+
+
+def ready_or_exit(as_json: bool = False) -> None:
+    """Exit 2 with how to install them when Trino or a Java it runs on is missing."""
+    from bakery.cli.local_options import fail
+    from bakery.trino import install as trino_install
+
+    try:
+        trino_install.installed()
+        trino_install.find_java()
+    except trino_install.Missing as exc:
+        fail(as_json, str(exc), EXIT_USAGE)

@@ -80,12 +80,19 @@ def _write_config(etc: Path, data: Path, port: int, heap: int) -> None:
             ]
         )
     )
-    (catalog / "hive.properties").write_text(
+    # `hive`: tables as this bake reads them; `awsdatacatalog`: the published tables, as
+    # the publish guards name them (bakery.planning.model.LIVE_CATALOG)
+    for name in ("hive", "awsdatacatalog"):
+        _write_catalog(catalog / f"{name}.properties", data / f"metastore-{name}")
+
+
+def _write_catalog(path: Path, metastore: Path) -> None:
+    path.write_text(
         "\n".join(
             [
                 "connector.name=hive",
                 "hive.metastore=file",
-                f"hive.metastore.catalog.dir={location(data / 'metastore')}",
+                f"hive.metastore.catalog.dir={location(metastore)}",
                 "fs.native-local.enabled=true",
                 # a plain path here (Trino 476 refuses `local:///`), locations below are local:///...
                 "local.location=/",
