@@ -69,6 +69,32 @@ def trino_type(hive: str) -> str:
     raise ValueError(f"no Trino type for Glue type {hive!r}")
 
 
+# OpenCSVSerDe on Athena "recognizes BOOLEAN, BIGINT, INT, and DOUBLE data types" (and
+# leaves others as text): https://docs.aws.amazon.com/athena/latest/ug/csv-serde.html.
+# Trino's CSV format reads VARCHAR only, so such columns are cast by a view over it.
+OPENCSV_TYPES = {"boolean", "bigint", "int", "integer", "double"}
+RAW_SUFFIX = "__opencsv"
+
+
+def view_sql(catalog: str, table: TablePlan) -> str | None:
+    """A view with Athena's OpenCSVSerDe types over the all-VARCHAR CSV table, or None
+    when every column stays text."""
+    typed = [c for c in table.all_columns if c.type.strip().lower() in OPENCSV_TYPES]
+    if table.format != "csv" or not typed:
+        return None
+    columns = ", ".join(
+        f"CAST({ident(c.name)} AS {trino_type(c.type)}) AS {ident(c.name)}"
+        if c in typed
+        else ident(c.name)
+        for c in table.all_columns
+    )
+    db = f"{catalog}.{ident(table.glue_database)}"
+    return (
+        f"CREATE OR REPLACE VIEW {db}.{ident(table.name)} AS SELECT {columns} "
+        f"FROM {db}.{ident(table.name + RAW_SUFFIX)}"
+    )
+
+
 def create_sql(catalog: str, table: TablePlan, where: str) -> str:
     csv = table.format == "csv"
     columns = ", ".join(
@@ -90,7 +116,8 @@ def create_sql(catalog: str, table: TablePlan, where: str) -> str:
     if table.partition_keys:
         keys = ", ".join(quote(k.name) for k in table.partition_keys)
         props.append(f"partitioned_by = ARRAY[{keys}]")
-    name = f"{catalog}.{ident(table.glue_database)}.{ident(table.name)}"
+    own = table.name + (RAW_SUFFIX if view_sql(catalog, table) else "")
+    name = f"{catalog}.{ident(table.glue_database)}.{ident(own)}"
     return f"CREATE TABLE {name} ({columns}) WITH ({', '.join(props)})"
 
 
@@ -125,13 +152,17 @@ class Tables:
         folder.mkdir(parents=True, exist_ok=True)  # Trino wants an existing directory
         where = local_location(folder)
         key = (catalog, table.ref)
-        name = f"{catalog}.{ident(table.glue_database)}.{ident(table.name)}"
+        view = view_sql(catalog, table)
+        own = table.name + (RAW_SUFFIX if view else "")
+        name = f"{catalog}.{ident(table.glue_database)}.{ident(own)}"
         if self.at.get(key) != where:
             if (catalog, table.glue_database) not in self.schemas:
                 self.run(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{ident(table.glue_database)}")
                 self.schemas.add((catalog, table.glue_database))
             self.run(f"DROP TABLE IF EXISTS {name}")  # external: the files stay
             self.run(create_sql(catalog, table, where))
+            if view:
+                self.run(view)
             self.at[key] = where
         if table.partition_keys:
             # literals: Trino binds parameters in CALL only from release 481
