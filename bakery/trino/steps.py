@@ -12,6 +12,7 @@ COPY does. `?` parameters are bound by Trino's prepared statements (PREPARE + EX
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,32 @@ class Backend:
     def __init__(self, ctx: Context, server: Server):
         self.ctx = ctx
         assert isinstance(ctx.store, LocalStore)  # session() refuses S3 stores
+        self.server = server
         self.tables = Tables(server.connect(), ctx.store)
+        self.local = threading.local()  # a connection per worker thread
+        self.registered = False  # inside a for_each body: its tables are registered
+
+    def _con(self) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            return self.tables.con
+        if getattr(self.local, "con", None) is None:
+            self.local.con = self.server.connect()
+        return self.local.con
+
+    def _parallel(self, work: Callable[[Any], int], items: list[Any], at_most: int | None) -> int:
+        """`work` over `items`, up to `at_most` at once (the step's max_concurrency, as on
+        Athena; at most 4 here), each worker on its own Trino connection."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = max(1, min(at_most or 1, 4, len(items) or 1))
+        if workers == 1:
+            return sum(work(item) for item in items)
+        with ThreadPoolExecutor(workers) as pool:
+            return sum(pool.map(work, items))
 
     def _register_reads(self, step: StepPlan, sql: str) -> None:
+        if self.registered:
+            return
         refs = list(dict.fromkeys([*step.reads, *step.writes]))
         for ref in refs:
             table = self.ctx.plan.table(ref)
@@ -49,7 +73,8 @@ class Backend:
             f"CAST(q.{ident(c.name)} AS {trino_type(c.type)})" for c in table.all_columns
         )
         name = f"{CATALOG}.{ident(table.glue_database)}.{ident(table.name)}"
-        rows = self.tables.run(f"INSERT INTO {name} SELECT {select} FROM ({sql}) AS q", params)
+        insert = f"INSERT INTO {name} SELECT {select} FROM ({sql}) AS q"
+        rows = self.tables.run(insert, params, self._con())
         return int(rows[0][0]) if rows else 0
 
     def athena_query(
@@ -60,7 +85,8 @@ class Backend:
             ctx.staging.stage(table, empty=False)
         self._register_reads(step, step.sql or "")
         rows = self._unload(table, step.sql or "", params)
-        ctx.wrote(table.ref, con)
+        if not self.registered:  # a for_each refreshes its children's tables at its end
+            ctx.wrote(table.ref, con)
         return StepOutcome(rows=rows)
 
     def geo_join(self, ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
@@ -71,7 +97,8 @@ class Backend:
         self._register_reads(step, step.sql or "")
         values = step.over_values
         batches = [[v] for v in values] if values and step.params else [list(params)]
-        rows = sum(self._unload(table, step.sql or "", b) for b in batches)
+        sql = step.sql or ""
+        rows = self._parallel(lambda b: self._unload(table, sql, b), batches, step.max_concurrency)
         ctx.wrote(table.ref, con)
         note = f"{len(batches)} queries on Trino" if len(batches) > 1 else None
         return StepOutcome(rows=rows, note=note)
@@ -79,7 +106,7 @@ class Backend:
     def check(self, ctx: Context, step: StepPlan, con: Any, params: list[Any]) -> StepOutcome:
         sql = step.sql or ""
         self._register_reads(step, sql)
-        cur = self.tables.con.cursor()
+        cur = self._con().cursor()
         try:
             cur.execute(sql, athena_params(params))
             row = cur.fetchone()
@@ -112,13 +139,28 @@ class Backend:
                 self.tables.register(table, ctx.staging.read_location(table))
             rows = self.tables.run(step.over_sql or "")
             items = [dict(zip(step.over_params, row, strict=False)) for row in rows]
-        total = 0
         runners = self.runners()
-        for item in items:
+        for child in step.children:  # stage and register before the threads start
+            if child.kind == "athena_query":
+                ctx.staging.stage(ctx.plan.table(child.writes[0]), empty=False)
+            self._register_reads(child, child.sql or "")
+
+        def one(item: dict[str, Any]) -> int:
+            total = 0
             for child in step.children:
                 outcome = runners[child.kind](ctx, child, con, [item[p] for p in child.params])
                 total += outcome.rows or 0
-        return StepOutcome(rows=total, note=f"{len(items)} items on Trino, one at a time")
+            return total
+
+        self.registered = True
+        try:
+            total = self._parallel(one, items, step.max_concurrency)
+        finally:
+            self.registered = False
+        for ref in {r for c in step.children for r in c.writes}:
+            ctx.wrote(ref, con)
+        workers = max(1, min(step.max_concurrency or 1, 4, len(items) or 1))
+        return StepOutcome(rows=total, note=f"{len(items)} items on Trino, {workers} at once")
 
     def runners(self) -> dict[str, Runner]:
         return {

@@ -139,8 +139,8 @@ class Tables:
         self.at: dict[tuple[str, str], str] = {}
         self.schemas: set[tuple[str, str]] = set()
 
-    def run(self, sql: str, params: list[Any] | None = None) -> list[Any]:
-        cur = self.con.cursor()
+    def run(self, sql: str, params: list[Any] | None = None, con: Any = None) -> list[Any]:
+        cur = (con or self.con).cursor()
         try:
             cur.execute(sql, athena_params(params))
             return list(cur.fetchall())
