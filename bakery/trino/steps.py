@@ -20,7 +20,7 @@ from bakery.engine import steps as duck_steps
 from bakery.engine.steps import StepFailed, StepOutcome, check_message
 from bakery.plan import StepPlan, TablePlan
 from bakery.store import LocalStore
-from bakery.trino.tables import CATALOG, LIVE, Tables, athena_params, ident, trino_type
+from bakery.trino.tables import CATALOG, LIVE, Tables, execute, ident, trino_type
 
 if TYPE_CHECKING:
     from bakery.engine.context import Context
@@ -108,8 +108,7 @@ class Backend:
         self._register_reads(step, sql)
         cur = self._con().cursor()
         try:
-            cur.execute(sql, athena_params(params))
-            row = cur.fetchone()
+            row = execute(cur, sql, params, many=False)
             if row is not None:
                 columns = [d[0] for d in cur.description]
                 if step.message_column and columns == [step.message_column]:

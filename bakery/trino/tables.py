@@ -12,7 +12,9 @@ MSCK REPAIR does, from the key=value folders: `system.sync_partition_metadata`.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from typing import Any
 
 from bakery.plan import TablePlan
@@ -130,6 +132,25 @@ def athena_params(params: list[Any] | None) -> list[Any] | None:
     return [None if v is None else str(v) for v in params]
 
 
+TRACE_ENV = "BAKERY_TRINO_TRACE"
+
+
+def execute(cur: Any, sql: str, params: list[Any] | None = None, many: bool = True) -> Any:
+    """The statement's rows (all, or the first when not `many`), its kind and wall time
+    appended to the file $BAKERY_TRINO_TRACE names (where a Trino bake's time goes)."""
+    started = time.monotonic()
+    try:
+        cur.execute(sql, athena_params(params))
+        return list(cur.fetchall()) if many else cur.fetchone()
+    finally:
+        trace = os.environ.get(TRACE_ENV)
+        if trace:
+            words = sql.split()
+            with open(trace, "a") as out:
+                wall = time.monotonic() - started
+                out.write(f"{wall:.3f}\t{' '.join(words[:2]).upper()}\t{' '.join(words)[:100]}\n")
+
+
 class Tables:
     """Registers tables on one Trino connection, again only when a location changed."""
 
@@ -142,8 +163,7 @@ class Tables:
     def run(self, sql: str, params: list[Any] | None = None, con: Any = None) -> list[Any]:
         cur = (con or self.con).cursor()
         try:
-            cur.execute(sql, athena_params(params))
-            return list(cur.fetchall())
+            return list(execute(cur, sql, params))
         finally:
             cur.close()
 
