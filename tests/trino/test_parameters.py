@@ -21,3 +21,21 @@ def test_parameters_arrive_as_text_like_athenas(trino, tmp_path):
     with pytest.raises(client.exceptions.TrinoUserError, match="varchar = integer"):
         raw.execute("SELECT CAST(7 AS varchar) = ?", [7])
         raw.fetchall()
+
+
+def test_a_parameterized_statement_is_one_query_and_traced(trino, tmp_path, monkeypatch):
+    """Bound with one EXECUTE IMMEDIATE, not PREPARE + EXECUTE + DEALLOCATE (three
+    queries, each a round trip with its own planning); $BAKERY_TRINO_TRACE logs it."""
+    trace = tmp_path / "trace.tsv"
+    monkeypatch.setenv("BAKERY_TRINO_TRACE", str(trace))
+    tables = Tables(trino.connect(), store=None)  # type: ignore[arg-type]
+    marker = f"bakery-{tmp_path.name}"
+    assert tables.run(f"SELECT ? || '{marker}'", ["x"]) == [[f"x{marker}"]]
+    sent = tables.run(
+        "SELECT query FROM system.runtime.queries WHERE strpos(query, ?) > 0 "
+        "AND strpos(query, 'system.runtime') = 0",
+        [marker],
+    )
+    assert [q[0].split()[:2] for q in sent] == [["EXECUTE", "IMMEDIATE"]], sent
+    wall, kind, text = trace.read_text().splitlines()[0].split("\t")
+    assert float(wall) > 0 and kind == "SELECT ?" and marker in text
