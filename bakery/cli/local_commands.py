@@ -52,6 +52,14 @@ def bake(
     sample: SampleOption = False,
     ee_dsn: EeDsnOption = None,
     as_json: JsonOption = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="duckdb, or trino: Athena's own engine for the steps Athena runs "
+            "(`bakery engine install trino` first; docs/trino.md).",
+        ),
+    ] = "duckdb",
 ) -> None:
     """Bake layers locally on DuckDB against a folder standing in for S3 (or an S3 endpoint).
 
@@ -64,6 +72,12 @@ def bake(
     if message := unknown_layer(plan, layers):
         fail(as_json, message, EXIT_USAGE)
     threads, memory_limit = engine_settings(as_json)
+    if engine == "trino":
+        from bakery.trino.cli import ready_or_exit
+
+        ready_or_exit(as_json)
+    elif engine != "duckdb":
+        fail(as_json, f"--engine {engine!r}: use duckdb or trino", EXIT_USAGE)
     logging.basicConfig(level=logging.WARNING, format="  warning: %(message)s", stream=sys.stderr)
     from bakery.engine import BakeError
     from bakery.engine import bake as run_bake
@@ -95,6 +109,7 @@ def bake(
                     s3_endpoint=url,
                     threads=threads,
                     memory_limit=memory_limit,
+                    engine=engine,
                 )
         except BakeError as exc:
             status = reporter.layer_status(order, ok=False)

@@ -29,6 +29,7 @@ class Context:
         self.ee_dsn = ee_dsn
         self.lock = threading.Lock()
         self._registered = False  # every table gets its view at the first refresh
+        self.runners: dict[str, Any] = {}  # step runners of another back-end (runner.bake)
 
     def refresh_views(self, refs: list[str] | None = None) -> None:
         """Bring views up to date: every table the first time, then only the tables

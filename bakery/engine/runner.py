@@ -9,6 +9,7 @@ exports replace the published ones in one journaled publish.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -86,7 +87,7 @@ class SilentReporter:
 
 
 def run_step(ctx: Context, step: StepPlan) -> StepOutcome:
-    runner = RUNNERS.get(step.kind)
+    runner = (ctx.runners or RUNNERS).get(step.kind)
     if runner is None:
         raise StepFailed(f"step {step.qualified_id}: unknown step kind {step.kind!r}")
     try:
@@ -189,6 +190,8 @@ def bake(
     threads: int | None = None,
     memory_limit: str | None = None,
     con: Any = None,
+    engine: str = "duckdb",
+    trino: Any = None,
 ) -> BakeResult:
     """Bake `layers` (and, with_upstream, what they depend on) into `store`.
 
@@ -213,6 +216,7 @@ def bake(
     )
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     staging = publish.Staging(store, plan, run_id)
+    backends = contextlib.ExitStack()
     try:
         staging.acquire()
     except publish.StoreBusy as exc:
@@ -235,6 +239,10 @@ def bake(
                     "BAKERY_MEMORY_LIMIT (e.g. BAKERY_MEMORY_LIMIT=2GB)"
                 ) from None
         ctx = Context(plan, store, con, staging, ee_dsn)
+        if engine == "trino":
+            from bakery.trino.steps import session
+
+            ctx.runners = backends.enter_context(session(ctx, trino))
         for layer in order:
             reporter.layer(layer)
             _check_inputs(ctx, layer)
@@ -280,6 +288,7 @@ def bake(
         raise
     finally:
         result.seconds = time.perf_counter() - started
+        backends.close()
         if own and con is not None:
             con.close()
         staging.release()
