@@ -196,6 +196,6 @@ for _group in (
     "bakery.cli.docs_commands",
     "bakery.cli.aws_commands",
     "bakery.cli.run_command",
-    "bakery.trino.cli",
+    "bakery.cli.engine_commands",
 ):
     importlib.import_module(_group)

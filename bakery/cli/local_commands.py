@@ -73,9 +73,10 @@ def bake(
         fail(as_json, message, EXIT_USAGE)
     threads, memory_limit = engine_settings(as_json)
     if engine == "trino":
-        from bakery.trino.cli import ready_or_exit
+        from bakery.cli.engine_commands import ready_or_exit
 
         ready_or_exit(as_json)
+        from bakery.trino.steps import session as trino_session
     elif engine != "duckdb":
         fail(as_json, f"--engine {engine!r}: use duckdb or trino", EXIT_USAGE)
     logging.basicConfig(level=logging.WARNING, format="  warning: %(message)s", stream=sys.stderr)
@@ -109,7 +110,7 @@ def bake(
                     s3_endpoint=url,
                     threads=threads,
                     memory_limit=memory_limit,
-                    engine=engine,
+                    runners=trino_session if engine == "trino" else None,
                 )
         except BakeError as exc:
             status = reporter.layer_status(order, ok=False)

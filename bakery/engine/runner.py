@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -190,8 +192,7 @@ def bake(
     threads: int | None = None,
     memory_limit: str | None = None,
     con: Any = None,
-    engine: str = "duckdb",
-    trino: Any = None,
+    runners: Callable[[Context], AbstractContextManager[dict[str, Any]]] | None = None,
 ) -> BakeResult:
     """Bake `layers` (and, with_upstream, what they depend on) into `store`.
 
@@ -239,10 +240,8 @@ def bake(
                     "BAKERY_MEMORY_LIMIT (e.g. BAKERY_MEMORY_LIMIT=2GB)"
                 ) from None
         ctx = Context(plan, store, con, staging, ee_dsn)
-        if engine == "trino":
-            from bakery.trino.steps import session
-
-            ctx.runners = backends.enter_context(session(ctx, trino))
+        if runners is not None:  # another engine's step runners (bakery.trino.steps.session)
+            ctx.runners = backends.enter_context(runners(ctx))
         for layer in order:
             reporter.layer(layer)
             _check_inputs(ctx, layer)
