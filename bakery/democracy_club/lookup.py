@@ -32,6 +32,7 @@ from bakery.cli.local_options import (
 )
 from bakery.cli.progress import make_console
 from bakery.democracy_club.postcodes import is_postcode, normalise_postcode
+from bakery.errors import BakeryError
 
 NEEDS = ["uprn", "address", "postcode", "ballot_ids"]  # the columns lookup reads
 
@@ -66,7 +67,7 @@ def export_step(plan: Any) -> Any:
     return _export_step(plan)
 
 
-class NothingBaked(Exception):
+class NothingBaked(BakeryError):
     """The store holds no per-outcode file yet for this env."""
 
 

@@ -198,6 +198,8 @@ def test_run_json_without_credentials_prints_one_line(monkeypatch, tmp_path: Pat
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
     monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    # an earlier test in this process may have left credentials in boto3's default session
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     result = runner.invoke(app, ["run", "current_elections", "--json"])
     assert result.exit_code == 1, result.output
     line = json_line(result)

@@ -63,7 +63,7 @@ def test_a_fanned_out_step_prints_one_statement_per_value_with_its_parameter(two
     assert result.exit_code == 0, result.stderr
     statements = json.loads(result.stdout)
     assert [s["params"] for s in statements] == [[f"'{c}'"] for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
-    assert all("WHERE first_letter = ?" in s["sql"] for s in statements)
+    assert all("WHERE first_letter = ?" in " ".join(s["sql"].split()) for s in statements)
     assert (
         statements[0]["sql"]
         .split("\nTO ")[1]
