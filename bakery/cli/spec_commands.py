@@ -26,6 +26,14 @@ def validate(
     all_envs: Annotated[
         bool, typer.Option("--all-envs", help="Check every environment, not only --env.")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="trino: also have a local Trino type every athena_query's output "
+            "(needs `bakery engine install trino`).",
+        ),
+    ] = None,
 ) -> None:
     """Check layer specs: shape, references, locations, cycles, cron, and every query's SQL.
 
@@ -33,8 +41,10 @@ def validate(
     """
     from bakery.cli.validate_run import Stop, run
 
+    if engine not in (None, "trino"):
+        usage_error(f"--engine {engine}: only `trino` can check queries")
     try:
-        run(paths, env, all_envs)
+        run(paths, env, all_envs, engine)
     except Stop as stop:
         raise typer.Exit(stop.code) from None
 

@@ -12,8 +12,9 @@ from typing import Any
 from bakery.cli.plan_loading import Stop, load_plans, problems_stop, usage_stop
 
 
-def run(paths: list[Path] | None, env: str, all_envs: bool) -> None:
-    """Check the layers; prints `ok: ...` or every problem (then Stop(1) or Stop(2))."""
+def run(paths: list[Path] | None, env: str, all_envs: bool, engine: str | None = None) -> None:
+    """Check the layers; prints `ok: ...` or every problem (then Stop(1) or Stop(2)).
+    `engine="trino"`: then every athena_query is also described by a local Trino."""
     from bakery import query_cache
     from bakery.cli import validate_cache
     from bakery.errors import SpecError
@@ -40,15 +41,42 @@ def run(paths: list[Path] | None, env: str, all_envs: bool) -> None:
         problems_stop(SpecError(over))
     envs = [p.env for p in plans]
     plan = plans[0]
+    described = _on_trino(plans) if engine == "trino" else None
     elapsed = time.perf_counter() - started
     n = len(plan.layers)
     message = (
         f"ok: {n} layer{'s' if n != 1 else ''}, {len(plan.tables)} tables"
         + (f", {tests} layer test{'s' if tests != 1 else ''}" if tests else "")
+        + (f", {described} queries described by Trino" if described is not None else "")
         + f" ({', '.join(envs)})"
     )
     print(f"{message} in {elapsed:.2f}s", file=sys.stderr)
     validate_cache.remember([str(p) for p in paths or []], env, all_envs, message + " in {elapsed}")
+
+
+def _on_trino(plans: list[Any]) -> int:
+    """Every athena_query of every plan described by one local Trino (exit 2 when Java
+    or Trino is missing); Stop(1) after printing each problem."""
+    from bakery.cli.engine_commands import ready_or_exit
+    from bakery.errors import BakeryError, SpecError
+
+    ready_or_exit()
+    from bakery.trino import describe, server
+
+    problems: list[Any] = []
+    checked = 0
+    try:
+        with server.running() as trino:
+            for plan in plans:
+                found, n = describe.check(plan, trino)
+                problems += [p for p in found if p not in problems]
+                checked += n
+    except BakeryError as exc:  # the server did not start: its log is named
+        print(f"bakery: error: {exc}", file=sys.stderr)
+        raise Stop(1) from None
+    if problems:
+        problems_stop(SpecError(problems))
+    return checked
 
 
 def _check_layer_tests(plans: list[Any]) -> int:
