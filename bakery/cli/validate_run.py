@@ -12,9 +12,16 @@ from typing import Any
 from bakery.cli.plan_loading import Stop, load_plans, problems_stop, usage_stop
 
 
-def run(paths: list[Path] | None, env: str, all_envs: bool, engine: str | None = None) -> None:
+def run(
+    paths: list[Path] | None,
+    env: str,
+    all_envs: bool,
+    engine: str | None = None,
+    trino: Any = None,
+) -> None:
     """Check the layers; prints `ok: ...` or every problem (then Stop(1) or Stop(2)).
-    `engine="trino"`: then every athena_query is also described by a local Trino."""
+    `engine="trino"`: then every athena_query is also described by a local Trino (the
+    running server `trino` when given, else one started here)."""
     from bakery import query_cache
     from bakery.cli import validate_cache
     from bakery.errors import SpecError
@@ -41,7 +48,7 @@ def run(paths: list[Path] | None, env: str, all_envs: bool, engine: str | None =
         problems_stop(SpecError(over))
     envs = [p.env for p in plans]
     plan = plans[0]
-    described = _on_trino(plans) if engine == "trino" else None
+    described = _on_trino(plans, trino) if engine == "trino" else None
     elapsed = time.perf_counter() - started
     n = len(plan.layers)
     message = (
@@ -51,22 +58,25 @@ def run(paths: list[Path] | None, env: str, all_envs: bool, engine: str | None =
         + f" ({', '.join(envs)})"
     )
     print(f"{message} in {elapsed:.2f}s", file=sys.stderr)
-    validate_cache.remember([str(p) for p in paths or []], env, all_envs, message + " in {elapsed}")
+    if engine is None:  # the remembered answer is plain validate's
+        validate_cache.remember(
+            [str(p) for p in paths or []], env, all_envs, message + " in {elapsed}"
+        )
 
 
-def _on_trino(plans: list[Any]) -> int:
+def _on_trino(plans: list[Any], given: Any) -> int:
     """Every athena_query of every plan described by one local Trino (exit 2 when Java
     or Trino is missing); Stop(1) after printing each problem."""
     from bakery.cli.engine_commands import ready_or_exit
     from bakery.errors import BakeryError, SpecError
-
-    ready_or_exit()
     from bakery.trino import describe, server
 
     problems: list[Any] = []
     checked = 0
+    if given is None:
+        ready_or_exit()
     try:
-        with server.running() as trino:
+        with contextlib.nullcontext(given) if given else server.running() as trino:
             for plan in plans:
                 found, n = describe.check(plan, trino)
                 problems += [p for p in found if p not in problems]
