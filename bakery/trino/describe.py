@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from bakery.errors import Problem
@@ -150,7 +151,7 @@ def check(plan: Plan, server: Any) -> tuple[list[Problem], int]:
     steps = _steps(plan)
     problems: list[Problem] = []
     with tempfile.TemporaryDirectory(prefix="bakery-validate-") as folder:
-        tables = Tables(server.connect(), LocalStore(folder))
+        tables = Tables(server.connect(), LocalStore(Path(folder)))
         for table in plan.tables.values():
             tables.register(table, table.location)
         for step in steps:
