@@ -65,3 +65,14 @@ def test_a_text_longitude_fails_on_trino_only(copy, trino, capsys):
     assert problems[0].startswith(f"{SQL}:{line}:"), (line, err)
     assert "'longitude' is varchar on Trino" in problems[0]
     assert "declares it double" in problems[0]
+
+
+def test_without_trino_the_exit_code_is_2(copy, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bakery.cli import app
+
+    monkeypatch.setenv("BAKERY_TRINO_HOME", str(tmp_path / "no-trino"))
+    result = CliRunner().invoke(app, ["validate", "--engine", "trino"])
+    assert result.exit_code == 2, result.output
+    assert "bakery engine install trino" in result.output
