@@ -11,6 +11,10 @@ repeats included, so repeats are looked for in the files read.
 A local tree's files must be regular files (a link only to one inside the tree): a
 FIFO or /dev/zero named X.parquet would block or never end.
 
+Over the ~400-line guide because listing a tree, reading a file pair and comparing its
+rows share one FileSummary and one notion of a key; split along those seams (trees,
+row diff) when the review page (bakery.review) needs more of them than it does now.
+
 A file with no columns (export_by_key's "no row has a value" file) holds no rows: its
 addresses are all without a value, so against a file with rows it counts only the
 rows that do have a value, as changed.

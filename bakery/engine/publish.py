@@ -11,6 +11,10 @@ the same journal publishes with the tables. A bake killed or failed before that 
 every published table and exported file as it was; its staging is removed by the next
 bake, which also takes a lock so two bakes never share a store.
 
+Over the ~400-line guide because the journal, its recovery and both stores' publish
+steps must agree on one record format; the split into a store-agnostic protocol with a
+local and an S3 publisher is issue 20 item 4, not done yet.
+
 Over the ~400-line guide on purpose: staging, the journal, its roll-forward and the
 recovery of an interrupted bake are one protocol whose invariant (nothing the journal
 references is deleted before the roll-forward completes) is checked by reading it in
